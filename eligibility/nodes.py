@@ -1,0 +1,209 @@
+"""The rule AST: frozen pydantic models, one discriminated union, no logic.
+
+Every node carries ``span`` (start, end offsets into the criterion text it was read from) so that
+explanations can point at the words a rule came from. Spans are serialised (JSON round trip is
+exact); tests that compare readings use :func:`strip_spans`.
+
+Semantics live in ``evaluate.py`` (Python) and later in ``compile/`` (SQL); a node here only says
+*what* was read. Every node can evaluate to unknown, which maps to SQL NULL.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Op = Literal["<", "<=", ">", ">=", "=", "between"]
+TimeUnit = Literal["hours", "days", "weeks", "months", "years"]
+
+_DAYS_PER: dict[str, float] = {"hours": 1 / 24, "days": 1, "weeks": 7, "months": 30.4375, "years": 365.25}
+
+
+class Node(BaseModel):
+    """Base of every AST node."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    span: tuple[int, int] | None = Field(default=None, repr=False)
+
+
+class Duration(BaseModel):
+    """An amount of time such as "2 weeks"; ``days`` converts with the mean month and year."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    amount: float
+    unit: TimeUnit
+
+    @property
+    def days(self) -> float:
+        return self.amount * _DAYS_PER[self.unit]
+
+
+class Bound(BaseModel):
+    """A comparison on a duration: "> 12 months", "at least 2 weeks"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    op: Op
+    duration: Duration
+    duration2: Duration | None = None
+
+
+class Age(Node):
+    """Age in completed years (or months) at the screening date."""
+
+    kind: Literal["age"] = "age"
+    op: Op
+    value: float
+    value2: float | None = None
+    unit: Literal["years", "months"] = "years"
+
+
+class Sex(Node):
+    """The patient's administrative sex is one of ``sexes``."""
+
+    kind: Literal["sex"] = "sex"
+    sexes: tuple[Literal["male", "female"], ...]
+
+
+class Lab(Node):
+    """A numeric lab, vital or score compared with a threshold.
+
+    ``relative`` = "ULN"/"LLN" means ``value`` is a multiple of that limit and ``unit`` is None.
+    ``lookback_days`` overrides the evaluator's default look-back window.
+    """
+
+    kind: Literal["lab"] = "lab"
+    concept: str
+    op: Op
+    value: float
+    value2: float | None = None
+    unit: str | None = None
+    relative: Literal["ULN", "LLN"] | None = None
+    lookback_days: int | None = None
+
+
+class LabResult(Node):
+    """A qualitative result: "HBsAg positive", "HCV-RNA positive"."""
+
+    kind: Literal["lab_result"] = "lab_result"
+    concept: str
+    result: Literal["positive", "negative"]
+    lookback_days: int | None = None
+
+
+class Condition(Node):
+    """A diagnosis or state (pregnancy, lactation).
+
+    ``timing`` "current" means active at the screening date; "history" means ever recorded.
+    ``within`` means active at some time in the window before the screening date (for acute
+    concepts: onset in the window). ``duration`` bounds the time since onset ("> 12 months").
+    """
+
+    kind: Literal["condition"] = "condition"
+    concept: str
+    timing: Literal["current", "history"] = "current"
+    within: Duration | None = None
+    duration: Bound | None = None
+
+
+class Medication(Node):
+    """Exposure to a drug or drug class, optionally in a window and for a number of consecutive days."""
+
+    kind: Literal["medication"] = "medication"
+    concept: str
+    timing: Literal["current", "history"] = "current"
+    within: Duration | None = None
+    consecutive_days: Bound | None = None
+
+
+class StableDose(Node):
+    """No start or change of a drug during the last ``duration`` (it may also not be taken at all)."""
+
+    kind: Literal["stable_dose"] = "stable_dose"
+    concept: str
+    duration: Duration
+
+
+class Procedure(Node):
+    """A procedure ever performed, or performed within a window."""
+
+    kind: Literal["procedure"] = "procedure"
+    concept: str
+    within: Duration | None = None
+
+
+class And(Node):
+    kind: Literal["and"] = "and"
+    items: tuple[Rule, ...]
+
+
+class Or(Node):
+    kind: Literal["or"] = "or"
+    items: tuple[Rule, ...]
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    item: Rule
+
+
+class Implies(Node):
+    """"If A, then B": true when A is false or B is true (Kleene: ``not A or B``)."""
+
+    kind: Literal["implies"] = "implies"
+    condition: Rule
+    then: Rule
+
+
+class Unparsed(Node):
+    """Text that was not fully understood; always unknown unless a coordinator answers it."""
+
+    kind: Literal["unparsed"] = "unparsed"
+    text: str
+    reason: str
+
+
+Rule = Annotated[
+    Age | Sex | Lab | LabResult | Condition | Medication | StableDose | Procedure | And | Or | Not | Implies
+    | Unparsed,
+    Field(discriminator="kind"),
+]
+
+NODE_TYPES: tuple[type[Node], ...] = (
+    Age, Sex, Lab, LabResult, Condition, Medication, StableDose, Procedure, And, Or, Not, Implies, Unparsed,
+)
+
+for _cls in (And, Or, Not, Implies):
+    _cls.model_rebuild()
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k != "span"}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def strip_spans(rule: Node) -> Node:
+    """The same rule with every span removed, for comparing readings regardless of position."""
+    return type(rule).model_validate(_strip(rule.model_dump(mode="json")))
+
+
+def children(rule: Node) -> tuple[Node, ...]:
+    """Direct sub-rules of a node (empty for leaves)."""
+    if isinstance(rule, And | Or):
+        return rule.items
+    if isinstance(rule, Not):
+        return (rule.item,)
+    if isinstance(rule, Implies):
+        return (rule.condition, rule.then)
+    return ()
+
+
+def walk(rule: Node) -> list[Node]:
+    """Every node of a rule, parents before children."""
+    out = [rule]
+    for child in children(rule):
+        out.extend(walk(child))
+    return out

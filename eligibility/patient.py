@@ -1,0 +1,117 @@
+"""The native patient profile.
+
+A deliberately small, explicit model: what the evaluator needs and nothing else. FHIR and
+registry adapters map into it. Records name a vocabulary concept directly (``concept``), or carry a
+code with its system (``system`` + ``code``) that the vocabulary maps to concepts, or both.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InputError
+
+SexValue = Literal["male", "female", "other", "unknown"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    concept: str | None = Field(default=None, description="Vocabulary concept id, e.g. 'platelets'.")
+    system: str | None = Field(
+        default=None, description="Code system: loinc, icd10cm, snomed, rxnorm, atc (or a FHIR system URI)."
+    )
+    code: str | None = None
+    text: str | None = Field(default=None, description="Free-text name as recorded.")
+    source: str | None = Field(default=None, description="Where the record came from (file, resource id).")
+
+    @model_validator(mode="after")
+    def _identified(self) -> _Record:
+        if self.concept is None and self.code is None and self.text is None:
+            raise ValueError("a record needs a concept, a code or a text")
+        return self
+
+
+class Observation(_Record):
+    """A lab, vital or score: numeric (value + unit) or qualitative (result)."""
+
+    value: float | None = None
+    unit: str | None = None
+    result: Literal["positive", "negative"] | None = None
+    effective: date | None = None
+    ref_low: float | None = Field(default=None, description="Reference range low, in the value's unit.")
+    ref_high: float | None = Field(default=None, description="Reference range high, in the value's unit.")
+
+
+class ConditionRecord(_Record):
+    onset: date | None = None
+    abatement: date | None = None
+    status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"] = "active"
+
+
+class MedicationRecord(_Record):
+    start: date | None = None
+    end: date | None = Field(default=None, description="Last day taken (inclusive); none = ongoing.")
+
+
+class ProcedureRecord(_Record):
+    date: date | None = None
+
+
+class Attestation(BaseModel):
+    """A coordinator's answer to a criterion read as a yes/no question about the patient.
+
+    ``answer`` is the truth of the criterion *text*: for an exclusion, "yes" means the exclusion
+    applies (the patient fails it).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    answer: Literal["yes", "no"]
+    by: str | None = None
+    on: date | None = None
+    note: str | None = None
+
+
+class Patient(BaseModel):
+    """One patient's profile as the evaluator reads it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    birth_date: date | None = None
+    sex: SexValue | None = None
+    observations: tuple[Observation, ...] = ()
+    conditions: tuple[ConditionRecord, ...] = ()
+    medications: tuple[MedicationRecord, ...] = ()
+    procedures: tuple[ProcedureRecord, ...] = ()
+    attestations: dict[str, Attestation] = Field(default_factory=dict)
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def load_patient_json(path: str | Path) -> Patient:
+    """Read a native patient file; errors name the file and the field."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", str(p)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", str(p)) from None
+    try:
+        return Patient.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InputError(first["msg"], str(p), _field_path(first["loc"])) from None
+
+
+def patient_schema() -> dict[str, object]:
+    """JSON Schema of the native patient format (``eligibility schema patient``)."""
+    return Patient.model_json_schema()
