@@ -104,6 +104,7 @@ class Condition(Node):
     timing: Literal["current", "history"] = "current"
     within: Duration | None = None
     duration: Bound | None = None
+    excluding: tuple[str, ...] = ()
 
 
 class Medication(Node):
@@ -114,6 +115,7 @@ class Medication(Node):
     timing: Literal["current", "history"] = "current"
     within: Duration | None = None
     consecutive_days: Bound | None = None
+    excluding: tuple[str, ...] = ()
 
 
 class StableDose(Node):
@@ -130,6 +132,7 @@ class Procedure(Node):
     kind: Literal["procedure"] = "procedure"
     concept: str
     within: Duration | None = None
+    excluding: tuple[str, ...] = ()
 
 
 class And(Node):
@@ -155,6 +158,19 @@ class Implies(Node):
     then: Rule
 
 
+class Ambiguous(Node):
+    """Text with several plausible readings: true if all are true, false if all are false, else unknown.
+
+    Used where English does not settle the meaning ("pregnancy and lactation" in an exclusion may
+    mean either; "A or B within one year" may put the window on A too). A decision only follows
+    when every reading agrees, so the ambiguity can never produce a confident wrong answer.
+    """
+
+    kind: Literal["ambiguous"] = "ambiguous"
+    readings: tuple[Rule, ...]
+    reason: str
+
+
 class Unparsed(Node):
     """Text that was not fully understood; always unknown unless a coordinator answers it."""
 
@@ -165,15 +181,16 @@ class Unparsed(Node):
 
 Rule = Annotated[
     Age | Sex | Lab | LabResult | Condition | Medication | StableDose | Procedure | And | Or | Not | Implies
-    | Unparsed,
+    | Ambiguous | Unparsed,
     Field(discriminator="kind"),
 ]
 
 NODE_TYPES: tuple[type[Node], ...] = (
-    Age, Sex, Lab, LabResult, Condition, Medication, StableDose, Procedure, And, Or, Not, Implies, Unparsed,
+    Age, Sex, Lab, LabResult, Condition, Medication, StableDose, Procedure, And, Or, Not, Implies, Ambiguous,
+    Unparsed,
 )
 
-for _cls in (And, Or, Not, Implies):
+for _cls in (And, Or, Not, Implies, Ambiguous):
     _cls.model_rebuild()
 
 
@@ -198,6 +215,8 @@ def children(rule: Node) -> tuple[Node, ...]:
         return (rule.item,)
     if isinstance(rule, Implies):
         return (rule.condition, rule.then)
+    if isinstance(rule, Ambiguous):
+        return rule.readings
     return ()
 
 

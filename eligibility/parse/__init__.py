@@ -1,0 +1,180 @@
+"""Criterion text -> rule AST.
+
+``parse_criterion`` never raises on text: what the grammar cannot read in full becomes
+:class:`~eligibility.nodes.Unparsed`, or a partial reading where Kleene logic keeps it sound (an
+OR list whose readable items can still decide it). ``read_criterion`` is the strict form used for
+rule files, where a reviewer wrote the rule and an unreadable rule is an error to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import LarkError, UnexpectedInput, VisitError
+from lark.lexer import Lexer
+
+from .. import nodes as n
+from ..concepts import Vocabulary, default_vocabulary
+from ..errors import ParseError
+from .lexer import tokenize
+from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps
+
+__all__ = ["grammar_text", "parse_criterion", "read_criterion", "tokenize"]
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a source checkout, from ``grammars/``."""
+    packaged = resources.files("eligibility").joinpath("grammars/criteria.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "grammars" / "criteria.lark").read_text(encoding="utf-8")
+
+
+class _TokenStream(Lexer):
+    """Lark "lexer" that passes through tokens made by :func:`tokenize`."""
+
+    def __init__(self, lexer_conf: Any):
+        pass
+
+    def lex(self, data: Any) -> Iterator[Token]:  # type: ignore[override]
+        yield from data
+
+
+@cache
+def _parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", lexer=_TokenStream, propagate_positions=False)
+
+
+_SEPARATORS = {"COMMA", "SEMI", "AND", "OR", "ANDOR"}
+_SCOPING_PREFIX = {"HISTORY", "CURRENT", "QUAL", "NOT"}
+_TIME_TOKENS = {"WITHIN", "FOR", "CONSEC", "DURATION"}
+_MENTIONS = {"COND", "DRUG", "PROC"}
+
+
+def _trim(tokens: list[Token]) -> list[Token]:
+    """Drop list punctuation that ends a criterion ("...;", "..., and")."""
+    while tokens and tokens[-1].type in ("SEMI", "COMMA", "AND", "OR", "ANDOR"):
+        tokens = tokens[:-1]
+    return tokens
+
+
+def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
+    """Parse a whole token list or raise ParseError / NotUnderstood."""
+    tokens = _trim(tokens)
+    try:
+        tree = _parser().parse(tokens)  # type: ignore[arg-type]
+        result: n.Node = ToAst(vocab, kind).transform(tree)
+        return result
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, NotUnderstood):
+            raise exc.orig_exc from None
+        raise
+    except UnexpectedInput as exc:
+        tok = getattr(exc, "token", None)
+        start = getattr(tok, "start_pos", None)
+        end = getattr(tok, "end_pos", None)
+        if tok is None or getattr(tok, "type", "") == "$END":
+            raise NotUnderstood("the text ends before the rule is complete") from None
+        word = str(tok)
+        why = f"unknown word '{word}'" if tok.type == "WORD" else f"unexpected '{word}'"
+        raise NotUnderstood(why, start, end) from None
+
+
+def read_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary | None = None) -> n.Node:
+    """Read a rule written in the criteria language; raise :class:`ParseError` if it does not read in full."""
+    vocab = vocabulary or default_vocabulary()
+    tokens = tokenize(text, vocab)
+    if not tokens:
+        raise ParseError("empty rule", text, 0, len(text))
+    try:
+        return _strict(tokens, vocab, kind)
+    except NotUnderstood as exc:
+        raise ParseError(f"cannot read rule: {exc.reason}", text, exc.start, exc.end) from None
+    except LarkError as exc:  # pragma: no cover - grammar bugs surface here, still as our error type
+        raise ParseError(f"cannot read rule: {exc}", text) from None
+
+
+def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary | None = None) -> n.Node:
+    """Read free criterion text as far as it can soundly be read; never raises on text."""
+    vocab = vocabulary or default_vocabulary()
+    tokens = _trim(tokenize(text, vocab))
+    whole = (0, len(text))
+    if not tokens:
+        return n.Unparsed(text=text, reason="no criterion text", span=whole)
+    try:
+        return _strict(tokens, vocab, kind)
+    except (NotUnderstood, LarkError) as exc:
+        reason = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
+    partial = _partial(text, tokens, vocab, kind)
+    return partial if partial is not None else n.Unparsed(text=text.strip(), reason=reason, span=whole)
+
+
+def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
+    """Split at top-level separators (outside parentheses)."""
+    pieces: list[list[Token]] = [[]]
+    seps: list[str] = []
+    depth = 0
+    for tok in tokens:
+        if tok.type == "LPAR":
+            depth += 1
+        elif tok.type == "RPAR":
+            depth = max(0, depth - 1)
+        if depth == 0 and tok.type in _SEPARATORS:
+            if pieces[-1]:
+                pieces.append([])
+                seps.append(tok.type)
+            elif seps and seps[-1] == "COMMA":
+                seps[-1] = tok.type  # ", or" is one separator
+        else:
+            pieces[-1].append(tok)
+    if not pieces[-1]:
+        pieces.pop()
+        seps = seps[: len(pieces) - 1]
+    return pieces, seps
+
+
+def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
+    """Read a list item by item; unreadable items become Unparsed.
+
+    Sound only where an item read alone means what it means in the list: an item is not trusted
+    when the first item's prefix ("history of", "no", a qualifier) or the last item's time
+    modifier ("within one year") might extend over it.
+    """
+    pieces, seps = _pieces(tokens)
+    if len(pieces) < 2:
+        return None
+    first_scopes = pieces[0][0].type in _SCOPING_PREFIX
+    timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
+    readings: list[n.Node] = []
+    understood = 0
+    for i, piece in enumerate(pieces):
+        start, end = piece[0].start_pos or 0, piece[-1].end_pos or 0
+        chunk = text[start:end]
+        suspect = (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX) or (
+            any(timed[i + 1:]) and any(t.type in _MENTIONS for t in piece) and not timed[i]
+        )
+        if suspect:
+            readings.append(n.Unparsed(text=chunk, reason="a modifier elsewhere in the list may apply here",
+                                       span=(start, end)))
+            continue
+        try:
+            readings.append(_strict(piece, vocab, kind))
+            understood += 1
+        except (NotUnderstood, LarkError) as exc:
+            why = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
+            readings.append(n.Unparsed(text=chunk, reason=why, span=(start, end)))
+    if understood == 0:
+        return None
+    seq = Seq(span=(0, len(text)))
+    seq.seps = list(seps)
+    seq.clauses = [None] * len(readings)  # type: ignore[list-item]
+    try:
+        resolved = _resolve_seps(seq)
+    except NotUnderstood:
+        return None
+    return _combine(readings, resolved, ToAst(vocab, kind), (0, len(text)))

@@ -1,0 +1,278 @@
+"""Criterion text -> typed tokens.
+
+The grammar never sees words: concept mentions are found here with the vocabulary (so adding a
+synonym never means editing the grammar), function words with the lexicon data file, numbers and
+units with a few regular expressions. Every token keeps its offsets into the original text.
+
+Words that are neither known function words, filler nor concept synonyms become ``WORD`` tokens,
+which the grammar does not accept: a clause with an unknown word is not understood, by design.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import yaml
+from lark import Token
+
+from ..concepts import Vocabulary, default_vocabulary
+from ..errors import UnitError, VocabularyError
+from ..units import canonical_unit
+
+CATEGORY_TOKEN = {"lab": "LAB", "condition": "COND", "medication": "DRUG", "procedure": "PROC", "finding": "COND"}
+
+_NUMBER_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+(?![\d,])|\d+(?:\.\d+)?|\.\d+)(?![\d])")
+_SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹"
+# "x 10^9/L", "× 10⁹ / L", "x109/L", "10E9/L", "10*9/L", "x 10 9 /L", "10^3/µL", "103/mm3"
+_SCI_UNIT_RE = re.compile(
+    r"(?:[x×*]\s*)?10\s*(?:\^|\*{1,2}|[eE]|\s)?\s*(?:[0-9]{1,2}|[" + _SUPERSCRIPTS + r"]{1,2})"
+    r"\s*(?:/|per)\s*(?:[µμu]\s*[lL]|mm\s*3|mm³|mm\^3|cu\.?\s*mm|[lL])(?![\w])"
+)
+_GENERIC_UNIT_RE = re.compile(
+    r"(?:[µμ%\w\[\]{}.\*\^²³]+(?:\s?/\s?[µμ\w\[\]{}.\*\^²³]+(?:\s?[\d.]+\s?m2|\s?[\d.]+\s?m²)?)+|%|‰)"
+)
+_STANDALONE_UNITS = frozenset(
+    {"%", "mmHg", "mm Hg", "ms", "msec", "kg", "g", "mg", "cm", "mm", "bpm", "mEq", "IU", "U", "points", "point"}
+)
+_WORD_RE = re.compile(r"[A-Za-zÀ-ÿ][\w'’-]*")
+_REVIEW_RE = re.compile(r"\{([^{}]*)\}")
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    """Function-word phrases -> (token type, value), plus filler words."""
+
+    phrases: dict[str, tuple[str, str]]
+    filler: frozenset[str]
+    time_units: dict[str, str]
+    number_words: dict[str, float]
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    text = resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    phrases: dict[str, tuple[str, str]] = {}
+
+    def add(phrase: str, kind: str, value: str) -> None:
+        key = phrase.lower()
+        if key in phrases and phrases[key] != (kind, value):
+            raise VocabularyError(f"lexicon.yaml: '{phrase}' is both {phrases[key]} and {(kind, value)}")
+        phrases[key] = (kind, value)
+
+    for op, words in data["comparisons"].items():
+        for word in words:
+            add(word, "CMP", op)
+    for sex, words in data["sexes"].items():
+        for word in words:
+            add(word, "SEXW", sex)
+    for kind, words in data["tokens"].items():
+        for word in words:
+            add(word, kind, word)
+    time_units = {w.lower(): unit for unit, words in data["time_units"].items() for w in words}
+    number_words = {str(k).lower(): float(v) for k, v in data["number_words"].items()}
+    return Lexicon(phrases, frozenset(w.lower() for w in data["filler"]), time_units, number_words)
+
+
+def _phrase_regex(phrases: list[str], flags: int) -> re.Pattern[str] | None:
+    if not phrases:
+        return None
+    alts = sorted(set(phrases), key=len, reverse=True)
+
+    def one(p: str) -> str:
+        body = re.escape(p).replace(r"\ ", r"\s+")
+        return body + r"(?!\w)" if p[-1:].isalnum() else body
+
+    return re.compile("|".join(one(p) for p in alts), flags)
+
+
+@dataclass(frozen=True)
+class _Matchers:
+    phrase: re.Pattern[str] | None
+    synonym: re.Pattern[str] | None
+    abbreviation: re.Pattern[str] | None
+    synonym_ids: dict[str, str]
+    abbreviation_ids: dict[str, str]
+    filler: re.Pattern[str] | None
+    time_unit: re.Pattern[str] | None
+
+
+@cache
+def _matchers(vocab_key: int) -> _Matchers:
+    vocab = _VOCABS[vocab_key]
+    lex = default_lexicon()
+    synonyms: dict[str, str] = {}
+    abbreviations: dict[str, str] = {}
+    for concept in vocab.concepts.values():
+        for syn in (concept.display, *concept.synonyms):
+            synonyms.setdefault(re.sub(r"\s+", " ", syn.lower()), concept.id)
+        for abbr in concept.abbreviations:
+            abbreviations.setdefault(abbr, concept.id)
+    return _Matchers(
+        phrase=_phrase_regex(list(lex.phrases), re.IGNORECASE),
+        synonym=_phrase_regex(list(synonyms), re.IGNORECASE),
+        abbreviation=_phrase_regex(list(abbreviations), 0),
+        synonym_ids=synonyms,
+        abbreviation_ids=abbreviations,
+        filler=_phrase_regex(list(lex.filler), re.IGNORECASE),
+        time_unit=_phrase_regex(list(lex.time_units), re.IGNORECASE),
+    )
+
+
+_VOCABS: dict[int, Vocabulary] = {}
+
+
+def _token(kind: str, value: str, start: int, end: int) -> Token:
+    return Token(kind, value, start_pos=start, end_pos=end, line=1, column=start + 1, end_line=1, end_column=end + 1)
+
+
+def _word_boundary_ok(text: str, pos: int) -> bool:
+    return pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] == "_")
+
+
+def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
+    """All tokens of a criterion, in order; never raises on any string."""
+    vocab = vocabulary or default_vocabulary()
+    _VOCABS.setdefault(id(vocab), vocab)
+    return list(_Scanner(text, vocab, _matchers(id(vocab)), default_lexicon()).scan())
+
+
+class _Scanner:
+    def __init__(self, text: str, vocab: Vocabulary, m: _Matchers, lex: Lexicon):
+        self.text, self.vocab, self.m, self.lex = text, vocab, m, lex
+        self.tokens: list[Token] = []
+
+    def scan(self) -> Iterator[Token]:
+        pos, text = 0, self.text
+        while pos < len(text):
+            if text[pos].isspace():
+                pos += 1
+                continue
+            tok = self._next(pos)
+            if tok is None:
+                pos += 1
+                continue
+            if tok.type != "FILLER":
+                self.tokens.append(tok)
+                yield tok
+            pos = max(tok.end_pos or pos + 1, pos + 1)
+
+    def _last(self) -> str | None:
+        return self.tokens[-1].type if self.tokens else None
+
+    def _next(self, pos: int) -> Token | None:
+        text = self.text
+        review = _REVIEW_RE.match(text, pos)
+        if review:
+            return _token("REVIEW", review.group(1).strip(), pos, review.end())
+        if self._last() == "NUMBER":
+            unit = self._unit(pos)
+            if unit is not None:
+                return unit
+        number = self._number(pos)
+        if number is not None:
+            return number
+        return self._words(pos)
+
+    def _number(self, pos: int) -> Token | None:
+        m = _NUMBER_RE.match(self.text, pos)
+        if m and (pos == 0 or not self.text[pos - 1].isalpha()):
+            return _token("NUMBER", m.group(1).replace(",", ""), pos, m.end())
+        return None
+
+    def _unit(self, pos: int) -> Token | None:
+        text = self.text
+        if self.m.time_unit is not None:
+            tm = self.m.time_unit.match(text, pos)
+            if tm and _word_boundary_ok(text, pos):
+                unit = self.lex.time_units[re.sub(r"\s+", " ", tm.group(0).lower())]
+                return _token("TIMEUNIT", unit, pos, tm.end())
+        sci = _SCI_UNIT_RE.match(text, pos)
+        if sci:
+            return self._unit_token(sci.group(0), pos, sci.end())
+        gen = _GENERIC_UNIT_RE.match(text, pos)
+        if gen:
+            cand = gen.group(0)
+            if "/" in cand or cand in _STANDALONE_UNITS or cand in {"%", "‰"}:
+                tok = self._unit_token(cand, pos, gen.end())
+                if tok.value or "/" in cand:
+                    return tok
+        return None
+
+    def _unit_token(self, written: str, start: int, end: int) -> Token:
+        try:
+            return _token("UNIT", canonical_unit(written), start, end)
+        except UnitError:
+            # Keep the written form: the evaluator reports it as an unknown unit.
+            return _token("UNIT", "?" + written, start, end)
+
+    def _words(self, pos: int) -> Token | None:
+        text = self.text
+        if not _word_boundary_ok(text, pos) and text[pos].isalnum():
+            m = _WORD_RE.match(text, pos)
+            return _token("WORD", m.group(0), pos, m.end()) if m else None
+        best: tuple[int, str, str] | None = None  # (end, type, value)
+        for kind, match in self._candidates(pos):
+            if best is None or match[0] > best[0]:
+                best = (match[0], kind, match[1])
+        if best is not None:
+            end, kind, value = best
+            return self._contextual(kind, value, pos, end)
+        word = _WORD_RE.match(text, pos)
+        if word:
+            low = word.group(0).lower()
+            if low == "of":
+                kind = "PRIOR" if self._last() == "TIMEUNIT" else "FILLER"
+                return _token(kind, "of", pos, word.end())
+            if low in self.lex.number_words:
+                return _token("NUMBER", str(self.lex.number_words[low]), pos, word.end())
+            return _token("WORD", word.group(0), pos, word.end())
+        return _token("PUNCT", text[pos], pos, pos + 1)
+
+    def _candidates(self, pos: int) -> Iterator[tuple[str, tuple[int, str]]]:
+        text, m = self.text, self.m
+        if m.abbreviation is not None:
+            am = m.abbreviation.match(text, pos)
+            if am and _word_boundary_ok(text, pos):
+                cid = m.abbreviation_ids[am.group(0)]
+                yield self._concept_kind(cid), (am.end(), cid)
+        if m.synonym is not None and _word_boundary_ok(text, pos):
+            sm = m.synonym.match(text, pos)
+            if sm:
+                cid = m.synonym_ids[re.sub(r"\s+", " ", sm.group(0).lower())]
+                yield self._concept_kind(cid), (sm.end() + 0, cid)
+        if m.phrase is not None:
+            pm = m.phrase.match(text, pos)
+            if pm and (_word_boundary_ok(text, pos) or not text[pos].isalnum()):
+                kind, value = self.lex.phrases[re.sub(r"\s+", " ", pm.group(0).lower())]
+                # Function words win ties over concepts: "+1" keeps them ahead in the max().
+                yield kind, (pm.end() + 0, value)
+        if m.filler is not None and _word_boundary_ok(text, pos):
+            fm = m.filler.match(text, pos)
+            if fm:
+                yield "FILLER", (fm.end(), fm.group(0))
+
+    def _concept_kind(self, concept_id: str) -> str:
+        concept = self.vocab[concept_id]
+        if concept.category == "lab":
+            return "QLAB" if concept.qualitative else "LAB"
+        return CATEGORY_TOKEN[concept.category]
+
+    def _contextual(self, kind: str, value: str, start: int, end: int) -> Token:
+        """Resolve the few tokens whose type depends on the previous token."""
+        last = self._last()
+        if kind == "HIGHER" and last != "TIMES":
+            kind, value = "CMP", ">"
+        elif kind == "CMP" and value == ">" and last == "TIMES":
+            kind = "HIGHER"
+        if kind == "TIMES" and last != "NUMBER":
+            return _token("WORD", self.text[start:end], start, end)
+        if kind == "DASH" and value == "to" and last not in ("NUMBER", "TIMEUNIT", "UNIT"):
+            return _token("FILLER", value, start, end)
+        if kind == "PRIOR" and last not in ("TIMEUNIT", "ANCHOR") and value.lower() == "prior":
+            return _token("HISTORY", value, start, end)
+        return _token(kind, value, start, end)

@@ -1,0 +1,528 @@
+"""Lark parse tree -> rule AST. Builds nodes and nothing else.
+
+Clauses are first collected as :class:`Clause` (core + prefixes + postfixes) so that a list can
+be assembled two ways when English leaves the scope of a modifier open ("history of A or B",
+"A or B within one year"); see :func:`assemble_seq`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from lark import Token, Transformer
+
+from .. import nodes as n
+from ..concepts import Vocabulary
+
+
+class NotUnderstood(Exception):
+    """A construct the grammar accepted but the reader cannot turn into a sound rule."""
+
+    def __init__(self, reason: str, start: int | None = None, end: int | None = None):
+        super().__init__(reason)
+        self.reason, self.start, self.end = reason, start, end
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A condition, drug or procedure mention before prefixes and postfixes are applied."""
+
+    category: str  # COND | DRUG | PROC
+    concept: str
+    span: tuple[int, int]
+    examples: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Post:
+    kind: str  # window | duration | consecutive | exception | definition
+    value: Any
+    span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Defined:
+    """Unknown words followed by a parenthesised definition that reads in full."""
+
+    words: str
+    node: n.Node
+    span: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Clause:
+    core: Any  # Mention | n.Node
+    prefixes: tuple[Token, ...] = ()
+    posts: tuple[Post, ...] = ()
+    span: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Seq:
+    clauses: list[Clause] = field(default_factory=list)
+    seps: list[str | None] = field(default_factory=list)  # between clause i and i+1; None = juxtaposed
+    span: tuple[int, int] = (0, 0)
+
+
+def _span(items: list[Any]) -> tuple[int, int]:
+    starts, ends = [], []
+    for item in items:
+        if isinstance(item, Token):
+            starts.append(item.start_pos or 0)
+            ends.append(item.end_pos or 0)
+        elif isinstance(item, Clause | Post | Mention | Seq | Defined):
+            starts.append(item.span[0])
+            ends.append(item.span[1])
+        elif isinstance(item, n.Node) and item.span is not None:
+            starts.append(item.span[0])
+            ends.append(item.span[1])
+    return (min(starts), max(ends)) if starts else (0, 0)
+
+
+def _num(tok: Token) -> float:
+    return float(tok.value)
+
+
+TIME_POSTS = ("window", "duration", "consecutive")
+
+
+class ToAst(Transformer[Token, Any]):
+    """Transformer from the grammar's tree to :mod:`eligibility.nodes`."""
+
+    def __init__(self, vocabulary: Vocabulary, kind: str):
+        super().__init__()
+        self.vocab = vocabulary
+        self.kind = kind  # inclusion | exclusion | unspecified: "A and B" between mentions differs
+
+    # ---- top level --------------------------------------------------------------------------
+    def start(self, items: list[Any]) -> n.Node:
+        (item,) = items
+        return item if isinstance(item, n.Node) else assemble_seq(item, self)
+
+    def conditional(self, items: list[Any]) -> n.Node:
+        clauses = [i for i in items if isinstance(i, Clause)]
+        cond = self.clause_node(clauses[0])
+        then_clause = clauses[1]
+        if isinstance(then_clause.core, n.StableDose) and then_clause.core.concept == "":
+            drug = _only_drug(cond)
+            if drug is None:
+                raise NotUnderstood("'stable' does not say which drug", *then_clause.span)
+            then_clause = replace(then_clause, core=then_clause.core.model_copy(update={"concept": drug}))
+        return n.Implies(condition=cond, then=self.clause_node(then_clause), span=_span(items))
+
+    def seq(self, items: list[Any]) -> Seq:
+        out = Seq(span=_span(items))
+        pending: str | None = None
+        for item in items:
+            if isinstance(item, Clause):
+                if out.clauses:
+                    out.seps.append(pending)
+                out.clauses.append(item)
+                pending = None
+            else:
+                pending = item
+        return out
+
+    def sep(self, items: list[Token]) -> str:
+        return items[-1].type
+
+    # ---- clauses ----------------------------------------------------------------------------
+    def clause(self, items: list[Any]) -> Clause:
+        prefixes = tuple(i for i in items if isinstance(i, Token))
+        posts = tuple(i for i in items if isinstance(i, Post))
+        cores = [i for i in items if not isinstance(i, Token | Post)]
+        return Clause(core=cores[0], prefixes=prefixes, posts=posts, span=_span(items))
+
+    def prefix(self, items: list[Token]) -> Token:
+        return items[0]
+
+    def clause_node(self, clause: Clause) -> n.Node:
+        """Apply a clause's prefixes and postfixes to its core."""
+        core = clause.core
+        if isinstance(core, Seq):
+            core = assemble_seq(core, self)
+        defs = [p for p in clause.posts if p.kind == "definition"]
+        if defs:
+            if len(defs) > 1 or not isinstance(core, Mention):
+                raise NotUnderstood("a parenthesis that is not a definition of a concept", *clause.span)
+            node: n.Node = defs[0].value
+            others = [p for p in clause.posts if p.kind != "definition"]
+            if others or any(t.type != "QUAL" for t in clause.prefixes):
+                raise NotUnderstood("a definition in parentheses mixed with other modifiers", *clause.span)
+            return node
+        if isinstance(core, Defined):
+            node = core.node
+            for neg in [t for t in clause.prefixes if t.type == "NOT"]:
+                node = n.Not(item=node, span=(neg.start_pos or 0, clause.span[1]))
+            if clause.posts or any(t.type in ("HISTORY", "CURRENT") for t in clause.prefixes):
+                raise NotUnderstood("modifiers around a parenthesised definition", *clause.span)
+            return node
+        if isinstance(core, n.StableDose) and not core.concept:
+            raise NotUnderstood("'stable' does not say which drug", *clause.span)
+        node = self._mention(core, clause) if isinstance(core, Mention) else self._plain(core, clause)
+        quals = [t for t in clause.prefixes if t.type == "QUAL"]
+        if quals and not isinstance(core, Mention):
+            raise NotUnderstood(f"qualifier '{quals[0].value}' on something that is not a concept", *clause.span)
+        for qual in quals:
+            node = n.And(
+                items=(
+                    node,
+                    n.Unparsed(
+                        text=str(qual),
+                        reason=f"the qualifier '{qual}' is not evaluated; a coordinator decides it",
+                        span=(qual.start_pos or 0, qual.end_pos or 0),
+                    ),
+                ),
+                span=clause.span,
+            )
+        for neg in [t for t in clause.prefixes if t.type == "NOT"]:
+            node = n.Not(item=node, span=(neg.start_pos or 0, clause.span[1]))
+        return node
+
+    def _plain(self, core: n.Node, clause: Clause) -> n.Node:
+        bad = [t for t in clause.prefixes if t.type in ("HISTORY", "CURRENT")]
+        if bad:
+            raise NotUnderstood(f"'{bad[0]}' before something that is not a condition or treatment", *clause.span)
+        for post in clause.posts:
+            if post.kind == "window" and isinstance(core, n.Lab | n.LabResult | n.Or | n.And):
+                core = _with_lookback(core, int(round(post.value.days)))
+            else:
+                raise NotUnderstood(f"a {post.kind} cannot apply here", *post.span)
+        return core
+
+    def _mention(self, m: Mention, clause: Clause) -> n.Node:
+        history = any(t.type == "HISTORY" for t in clause.prefixes)
+        current = any(t.type == "CURRENT" for t in clause.prefixes)
+        if history and current:
+            raise NotUnderstood("both 'history of' and 'current'", *clause.span)
+        within = duration = consecutive = None
+        excluding: tuple[str, ...] = ()
+        for post in clause.posts:
+            if post.kind == "window":
+                within = post.value
+            elif post.kind == "duration":
+                duration = post.value
+            elif post.kind == "consecutive":
+                consecutive = post.value
+            elif post.kind == "exception":
+                excluding = post.value
+        timing = "history" if history else "current"
+        if m.category == "COND":
+            if consecutive is not None:
+                raise NotUnderstood("'consecutive days' on a condition", *clause.span)
+            return n.Condition(concept=m.concept, timing=timing, within=within, duration=duration,
+                               excluding=excluding, span=clause.span)
+        if m.category == "DRUG":
+            if duration is not None:
+                if consecutive is not None:
+                    raise NotUnderstood("two durations for one drug", *clause.span)
+                consecutive = n.Bound(op=duration.op, duration=duration.duration)
+            node: n.Node = n.Medication(concept=m.concept, timing=timing, within=within,
+                                        consecutive_days=consecutive, excluding=excluding, span=clause.span)
+            extra = [e for e in m.examples if e not in self.vocab.leaves(m.concept)]
+            if extra:
+                others = tuple(n.Medication(concept=e, timing=timing, within=within, consecutive_days=consecutive,
+                                            span=clause.span) for e in extra)
+                node = n.Or(items=(node, *others), span=clause.span)
+            return node
+        if duration is not None or consecutive is not None or current:
+            raise NotUnderstood("a duration or 'current' on a procedure", *clause.span)
+        return n.Procedure(concept=m.concept, within=within, excluding=excluding, span=clause.span)
+
+    # ---- cores ------------------------------------------------------------------------------
+    def group(self, items: list[Any]) -> n.Node:
+        return assemble_seq(items[1], self)
+
+    def review(self, items: list[Token]) -> n.Node:
+        tok = items[0]
+        return n.Unparsed(text=str(tok), reason="marked for review in the rule file",
+                          span=(tok.start_pos or 0, tok.end_pos or 0))
+
+    def defined(self, items: list[Any]) -> Defined:
+        words = " ".join(str(t) for t in items if isinstance(t, Token) and t.type == "WORD")
+        seq = next(i for i in items if isinstance(i, Seq))
+        return Defined(words, assemble_seq(seq, self), _span(items))
+
+    def cond(self, items: list[Token]) -> Mention:
+        return Mention("COND", str(items[0]), _span(items))
+
+    def proc(self, items: list[Token]) -> Mention:
+        return Mention("PROC", str(items[0]), _span(items))
+
+    def drug(self, items: list[Token]) -> Mention:
+        drugs = [t for t in items if t.type == "DRUG"]
+        return Mention("DRUG", str(drugs[0]), _span(items), tuple(str(t) for t in drugs[1:]))
+
+    def lab_cmp(self, items: list[Any]) -> n.Node:
+        labs, th = items
+        span = _span([*labs, *[t for t in th.values() if isinstance(t, Token)]])
+        leaves: list[n.Node] = []
+        for lab in labs:
+            for concept in self._expand_lab(str(lab)):
+                leaves.append(n.Lab(concept=concept, op=th["op"], value=th["value"], value2=th.get("value2"),
+                                    unit=th.get("unit"), relative=th.get("relative"), span=span))
+        if len(leaves) == 1:
+            return leaves[0]
+        if len(labs) == 1:  # a group such as "transaminases": any member over the limit
+            return n.Or(items=tuple(leaves), span=span)
+        # "ALT and AST <= 2.5 x ULN" / "ALT or AST > 3 x ULN": the list's own conjunction is ambiguous
+        # across inclusion and exclusion; both readings are kept and must agree.
+        return n.Ambiguous(readings=(n.And(items=tuple(leaves), span=span), n.Or(items=tuple(leaves), span=span)),
+                           reason="a shared threshold over several labs may mean each or any", span=span)
+
+    def _expand_lab(self, concept: str) -> list[str]:
+        members = self.vocab[concept].members
+        return [m for m in self.vocab.leaves(concept) if not self.vocab[m].members] if members else [concept]
+
+    def labs(self, items: list[Token]) -> list[Token]:
+        return [t for t in items if t.type == "LAB"]
+
+    def quantity(self, items: list[Token]) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": _num(items[0]), "tok": items[0]}
+        if len(items) > 1:
+            out["unit"] = str(items[1])
+        return out
+
+    def th_cmp(self, items: list[Any]) -> dict[str, Any]:
+        cmp, qty = items
+        return {"op": str(cmp), "value": qty["value"], "unit": qty.get("unit"), "t0": cmp, "t1": qty["tok"]}
+
+    def th_rel(self, items: list[Any]) -> dict[str, Any]:
+        cmp, number = items[0], items[1]
+        limit = items[-1]
+        return {"op": str(cmp), "value": _num(number), "relative": limit.type, "t0": cmp, "t1": limit}
+
+    def th_limit(self, items: list[Token]) -> dict[str, Any]:
+        cmp, limit = items
+        return {"op": str(cmp), "value": 1.0, "relative": limit.type, "t0": cmp, "t1": limit}
+
+    def th_range(self, items: list[Any]) -> dict[str, Any]:
+        q = [i for i in items if isinstance(i, dict)]
+        lo, hi = q
+        unit = hi.get("unit") or lo.get("unit")
+        if lo.get("unit") and hi.get("unit") and lo["unit"] != hi["unit"]:
+            raise NotUnderstood("a range with two different units", lo["tok"].start_pos, hi["tok"].end_pos)
+        if lo["value"] > hi["value"]:
+            raise NotUnderstood("a range whose lower end is above its upper end", lo["tok"].start_pos,
+                                hi["tok"].end_pos)
+        return {"op": "between", "value": lo["value"], "value2": hi["value"], "unit": unit, "t0": lo["tok"],
+                "t1": hi["tok"]}
+
+    def th_normal(self, items: list[Token]) -> dict[str, Any]:
+        raise NotUnderstood("'within normal limits' needs both reference limits", items[0].start_pos,
+                            items[0].end_pos)
+
+    def qlab(self, items: list[Any]) -> n.Node:
+        labs = [t for t in items if isinstance(t, Token) and t.type == "QLAB"]
+        result = items[-1]
+        span = _span([*labs, result])
+        leaves = tuple(n.LabResult(concept=str(t), result=result.value, span=span) for t in labs)
+        if len(leaves) == 1:
+            return leaves[0]
+        return n.Ambiguous(readings=(n.And(items=leaves, span=span), n.Or(items=leaves, span=span)),
+                           reason="a shared result over several tests may mean each or any", span=span)
+
+    def result(self, items: list[Token]) -> Token:
+        tok = items[0]
+        return Token(tok.type, "positive" if tok.type == "POSITIVE" else "negative", start_pos=tok.start_pos,
+                     end_pos=tok.end_pos)
+
+    def sexes(self, items: list[Token]) -> n.Node:
+        sexes = tuple(dict.fromkeys(str(t) for t in items if t.type == "SEXW"))
+        return n.Sex(sexes=sexes, span=_span(items))  # type: ignore[arg-type]
+
+    # ---- age --------------------------------------------------------------------------------
+    def age(self, items: list[Any]) -> n.Node:
+        node: n.Age = items[-1]
+        return node.model_copy(update={"span": _span([items[0], node])})
+
+    def _age(self, items: list[Any], op: str, values: list[float]) -> n.Age:
+        units = {str(t) for t in items if isinstance(t, Token) and t.type == "TIMEUNIT"}
+        if len(units) > 1 or (units and units - {"years", "months"}):
+            raise NotUnderstood("an age in a unit other than years or months", *_span(items))
+        unit = units.pop() if units else "years"
+        return n.Age(op=op, value=values[0], value2=values[1] if len(values) > 1 else None,  # type: ignore[arg-type]
+                     unit=unit, span=_span(items))  # type: ignore[arg-type]
+
+    def _numbers(self, items: list[Any]) -> list[float]:
+        return [_num(t) for t in items if isinstance(t, Token) and t.type == "NUMBER"]
+
+    def age_cmp(self, items: list[Any]) -> n.Age:
+        return self._age(items, str(items[0]), self._numbers(items))
+
+    def age_between(self, items: list[Any]) -> n.Age:
+        values = self._numbers(items)
+        if values[0] > values[1]:
+            raise NotUnderstood("an age range whose lower end is above its upper end", *_span(items))
+        return self._age(items, "between", values)
+
+    def age_older_tail(self, items: list[Any]) -> n.Age:
+        return self._age(items, ">=", self._numbers(items))
+
+    def age_younger_tail(self, items: list[Any]) -> n.Age:
+        return self._age(items, "<=", self._numbers(items))
+
+    age_older = age_older_tail
+    age_younger = age_younger_tail
+
+    # ---- postfixes --------------------------------------------------------------------------
+    def amount(self, items: list[Token]) -> n.Duration:
+        return n.Duration(amount=_num(items[0]), unit=str(items[1]))  # type: ignore[arg-type]
+
+    def window(self, items: list[Any]) -> Post:
+        amount = next(i for i in items if isinstance(i, n.Duration))
+        return Post("window", amount, _span(items))
+
+    def duration(self, items: list[Any]) -> Post:
+        cmp = next((t for t in items if isinstance(t, Token) and t.type == "CMP"), None)
+        amount = next(i for i in items if isinstance(i, n.Duration))
+        op = str(cmp) if cmp is not None else ">="
+        return Post("duration", n.Bound(op=op, duration=amount), _span(items))  # type: ignore[arg-type]
+
+    def consecutive(self, items: list[Token]) -> Post:
+        cmp = next((t for t in items if t.type == "CMP"), None)
+        number = next(t for t in items if t.type == "NUMBER")
+        op = str(cmp) if cmp is not None else ">="
+        bound = n.Bound(op=op, duration=n.Duration(amount=_num(number), unit="days"))  # type: ignore[arg-type]
+        return Post("consecutive", bound, _span(items))
+
+    def exception(self, items: list[Any]) -> Post:
+        if any(t.type in ("QUAL", "NOT", "HISTORY", "CURRENT") for t in items if isinstance(t, Token)):
+            raise NotUnderstood("a qualified exception ('other than chronic X') is not evaluated", *_span(items))
+        concepts = tuple(str(t) for t in items if isinstance(t, Token) and t.type in ("COND", "DRUG", "PROC"))
+        return Post("exception", concepts, _span(items))
+
+    def definition(self, items: list[Any]) -> Post:
+        seq = next(i for i in items if isinstance(i, Seq))
+        return Post("definition", assemble_seq(seq, self), _span(items))
+
+    def postfix(self, items: list[Any]) -> Post:
+        return next(i for i in items if isinstance(i, Post))
+
+    def stable(self, items: list[Any]) -> Clause:
+        drug = next((t for t in items if isinstance(t, Token) and t.type == "DRUG"), None)
+        span_ = next(i for i in items if isinstance(i, n.Duration))
+        return n.StableDose(concept=str(drug) if drug else "", duration=span_, span=_span(items))  # type: ignore[return-value]
+
+    def stable_for(self, items: list[Any]) -> n.Duration:
+        return next(i for i in items if isinstance(i, n.Duration))
+
+    def stable_span(self, items: list[Any]) -> n.Duration:
+        cmp = next((t for t in items if isinstance(t, Token) and t.type == "CMP"), None)
+        if cmp is not None and str(cmp) not in (">=", ">"):
+            raise NotUnderstood("'stable' for less than a duration", cmp.start_pos, cmp.end_pos)
+        return next(i for i in items if isinstance(i, n.Duration))
+
+
+def _with_lookback(node: n.Node, days: int) -> n.Node:
+    if isinstance(node, n.Lab | n.LabResult):
+        return node.model_copy(update={"lookback_days": days})
+    if isinstance(node, n.And | n.Or):
+        return node.model_copy(update={"items": tuple(_with_lookback(i, days) for i in node.items)})
+    return node
+
+
+def _only_drug(node: n.Node) -> str | None:
+    if isinstance(node, n.Medication):
+        return node.concept
+    return None
+
+
+# ---- lists ---------------------------------------------------------------------------------
+_CONCEPT_NODES = (n.Condition, n.Medication, n.Procedure)
+
+
+def _resolve_seps(seq: Seq) -> list[str]:
+    """Commas take the meaning of the next conjunction (else the previous one); juxtaposition is AND."""
+    seps: list[str] = []
+    for i, sep in enumerate(seq.seps):
+        if sep in ("COMMA", "SEMI"):
+            later = [s for s in seq.seps[i + 1:] if s not in ("COMMA", "SEMI", None)]
+            earlier = [s for s in seq.seps[:i] if s not in ("COMMA", "SEMI", None)]
+            if later:
+                sep = later[0]
+            elif earlier:
+                sep = earlier[-1]
+            else:
+                raise NotUnderstood("a list with no 'and' or 'or' to say how its items combine", *seq.span)
+        if sep is None:
+            a, b = seq.clauses[i].core, seq.clauses[i + 1].core
+            if not (isinstance(a, n.Sex | n.Age) or isinstance(b, n.Sex | n.Age)):
+                raise NotUnderstood("two clauses side by side without a conjunction", *seq.span)
+            sep = "AND"
+        seps.append("OR" if sep == "ANDOR" else sep)
+    return seps
+
+
+def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[int, int]) -> n.Node:
+    """AND binds tighter than OR; "A and B" between bare mentions of an exclusion is ambiguous."""
+    groups: list[list[n.Node]] = [[nodes_[0]]]
+    for node, sep in zip(nodes_[1:], seps, strict=True):
+        if sep == "OR":
+            groups.append([node])
+        else:
+            groups[-1].append(node)
+    ors: list[n.Node] = []
+    for group in groups:
+        if len(group) == 1:
+            ors.append(group[0])
+            continue
+        conj = n.And(items=tuple(group), span=_span(group))
+        if reader.kind == "exclusion" and all(isinstance(g, _CONCEPT_NODES) for g in group):
+            disj = n.Or(items=tuple(group), span=_span(group))
+            ors.append(n.Ambiguous(readings=(conj, disj), span=_span(group),
+                                   reason="'and' between listed conditions may mean each or any of them"))
+        else:
+            ors.append(conj)
+    return ors[0] if len(ors) == 1 else n.Or(items=tuple(ors), span=span)
+
+
+def _is_mention(c: Clause) -> bool:
+    return isinstance(c.core, Mention) and not any(p.kind == "definition" for p in c.posts)
+
+
+def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
+    """Build a list's rule; where a first prefix or a last postfix may scope over the whole list,
+    build the wide reading too and keep both (:class:`nodes.Ambiguous`) when they differ."""
+    if len(seq.clauses) == 1:
+        return reader.clause_node(seq.clauses[0])
+    seps = _resolve_seps(seq)
+    narrow = _combine([reader.clause_node(c) for c in seq.clauses], seps, reader, seq.span)
+    wide = _wide_reading(seq, seps, reader)
+    if wide is None or n.strip_spans(wide) == n.strip_spans(narrow):
+        return narrow
+    return n.Ambiguous(readings=(wide, narrow), span=seq.span,
+                       reason="a modifier at one end of the list may apply to every item")
+
+
+def _wide_reading(seq: Seq, seps: list[str], reader: ToAst) -> n.Node | None:
+    first, last = seq.clauses[0], seq.clauses[-1]
+    lead = tuple(t for t in first.prefixes if t.type != "NOT") if _is_mention(first) else ()
+    negated = _is_mention(first) and any(t.type == "NOT" for t in first.prefixes)
+    tail = tuple(p for p in last.posts if p.kind in TIME_POSTS) if _is_mention(last) else ()
+    if not (lead or tail or negated):
+        return None
+    clauses = []
+    for i, c in enumerate(seq.clauses):
+        if _is_mention(c):
+            prefixes = tuple(t for t in c.prefixes if t.type != "NOT") if i == 0 else c.prefixes
+            if i > 0 and not c.prefixes:
+                prefixes = lead
+            posts = c.posts
+            if i < len(seq.clauses) - 1 and not any(p.kind in TIME_POSTS for p in c.posts):
+                posts = c.posts + tuple(p for p in tail if _applies(p, c))
+            c = replace(c, prefixes=prefixes, posts=posts)
+        clauses.append(c)
+    node = _combine([reader.clause_node(c) for c in clauses], seps, reader, seq.span)
+    return n.Not(item=node, span=seq.span) if negated else node
+
+
+def _applies(post: Post, clause: Clause) -> bool:
+    category = clause.core.category
+    if post.kind == "consecutive":
+        return bool(category == "DRUG")
+    if post.kind == "duration":
+        return bool(category in ("COND", "DRUG"))
+    return True
+
