@@ -1,0 +1,330 @@
+"""The shipped concept vocabulary (eligibility/data/concepts.yaml): shape, hygiene and lookups."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from itertools import pairwise
+
+import pytest
+
+from eligibility.concepts import RefRange, Vocabulary, default_vocabulary
+
+SYSTEMS = {"loinc", "icd10cm", "snomed", "rxnorm", "atc"}
+UNITS = {
+    "10^9/L", "g/dL", "g/L", "mg/dL", "U/L", "%", "mmHg", "kg/m²", "mL/min/1.73m²", "mL/min", "ms",
+    "mmol/L", "µmol/L", "ng/mL", "pg/mL", "s", "kg", "cm", "/min", "mIU/L",
+}  # fmt: skip
+
+# Every concept the two seed trials (NCT06352281, NCT06168851) need.
+SEED_CONCEPTS = {
+    "NCT06352281": [
+        "itp", "thrombocytopenia", "secondary_itp", "platelets", "corticosteroids", "splenectomy",
+        "hemostatic_disorder", "platelet_function_drugs", "antiplatelet_drugs", "aspirin", "clopidogrel",
+        "nsaids", "anticoagulants", "pseudothrombocytopenia", "malignancy", "cytotoxic_chemotherapy",
+        "radiotherapy", "heart_failure", "nyha_class", "myocardial_infarction", "cardiac_angioplasty",
+        "unstable_angina", "heart_disease", "thrombosis", "thrombophilia", "gi_bleeding_risk",
+        "acute_infection", "fungal_infection", "respiratory_disease", "hepatic_impairment",
+        "transaminases", "alt", "ast", "creatinine", "hiv_test", "hiv_infection", "hbsag", "anti_hbc",
+        "hbv_dna", "hepatitis_b", "hepatitis_c", "hcv_rna", "allergy", "pregnancy", "lactation",
+        "mental_illness", "alcohol_addiction", "drug_addiction",
+    ],
+    "NCT06168851": [
+        "itp", "platelets", "corticosteroids", "rituximab", "anti_cd20", "tpo_receptor_agonists",
+        "methylprednisolone", "platelet_transfusion", "ivig", "liver_function", "renal_function", "ecog",
+        "nyha_class", "prednisone", "azathioprine", "danazol", "cyclosporine", "tacrolimus", "sirolimus",
+        "splenectomy", "allergy", "daratumumab", "anti_cd38",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vocab() -> Vocabulary:
+    return default_vocabulary()
+
+
+def test_loads_with_many_concepts(vocab: Vocabulary) -> None:
+    assert len(vocab.concepts) > 100
+    assert vocab is default_vocabulary()  # cached
+
+
+def test_ids_are_lower_snake_case(vocab: Vocabulary) -> None:
+    bad = [cid for cid in vocab.concepts if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", cid)]
+    assert bad == []
+
+
+def test_code_systems_are_known(vocab: Vocabulary) -> None:
+    bad = {(c.id, s) for c in vocab.concepts.values() for s in c.codes if s not in SYSTEMS}
+    assert bad == set()
+
+
+def test_codes_are_nonempty_strings_without_duplicates(vocab: Vocabulary) -> None:
+    for concept in vocab.concepts.values():
+        for system, codes in concept.codes.items():
+            assert codes, f"{concept.id}: empty {system} list"
+            assert all(code.strip() == code and code for code in codes), concept.id
+            assert len(set(codes)) == len(codes), f"{concept.id}: duplicate {system} code"
+
+
+def test_no_term_in_two_concepts(vocab: Vocabulary) -> None:
+    owners: dict[str, set[str]] = defaultdict(set)
+    for concept in vocab.concepts.values():
+        for term in (*concept.synonyms, *concept.abbreviations):
+            owners[term.lower()].add(concept.id)
+    shared = {term: ids for term, ids in owners.items() if len(ids) > 1}
+    assert shared == {}
+
+
+def test_terms_are_clean(vocab: Vocabulary) -> None:
+    for concept in vocab.concepts.values():
+        for term in (*concept.synonyms, *concept.abbreviations):
+            assert term == term.strip() and "  " not in term, (concept.id, term)
+        for abbr in concept.abbreviations:
+            assert len(abbr) >= 2, (concept.id, abbr)
+
+
+def test_every_concept_can_be_found(vocab: Vocabulary) -> None:
+    """A concept without codes must at least be reachable from text (or be a group)."""
+    unreachable = [
+        c.id for c in vocab.concepts.values() if not (c.synonyms or c.abbreviations or c.codes or c.members)
+    ]
+    assert unreachable == []
+
+
+def test_hiv_split_between_condition_and_test(vocab: Vocabulary) -> None:
+    assert "HIV" in vocab["hiv_infection"].abbreviations
+    assert "human immunodeficiency virus" in vocab["hiv_infection"].synonyms
+    assert "HIV seropositivity" in vocab["hiv_test"].synonyms
+    assert vocab["hiv_test"].qualitative
+
+
+@pytest.mark.parametrize(
+    ("group", "member"),
+    [
+        ("nsaids", "ibuprofen"),
+        ("nsaids", "naproxen"),
+        ("platelet_function_drugs", "aspirin"),
+        ("platelet_function_drugs", "clopidogrel"),
+        ("platelet_function_drugs", "ibuprofen"),
+        ("anticoagulants", "warfarin"),
+        ("anticoagulants", "enoxaparin"),
+        ("anticoagulants", "apixaban"),
+        ("corticosteroids", "prednisone"),
+        ("tpo_receptor_agonists", "eltrombopag"),
+        ("anti_cd20", "rituximab"),
+        ("anti_cd38", "daratumumab"),
+        ("transaminases", "alt"),
+        ("transaminases", "ast"),
+        ("thrombocytopenia", "itp"),
+        ("heart_disease", "myocardial_infarction"),
+    ],
+)
+def test_leaves_expand_groups(vocab: Vocabulary, group: str, member: str) -> None:
+    assert member in vocab.leaves(group)
+
+
+def test_separate_groups_stay_separate(vocab: Vocabulary) -> None:
+    assert "ibuprofen" not in vocab.leaves("antiplatelet_drugs")
+    assert "aspirin" not in vocab.leaves("nsaids")
+    assert "hemostatic_disorder" not in vocab.leaves("thrombocytopenia")
+
+
+def test_group_members_share_category(vocab: Vocabulary) -> None:
+    for concept in vocab.concepts.values():
+        for member in concept.members:
+            assert vocab[member].category == concept.category, (concept.id, member)
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "expected"),
+    [
+        ("icd10cm", "B18.1", {"hepatitis_b"}),
+        ("icd10cm", "B181", {"hepatitis_b"}),
+        ("icd10cm", "O09.90", {"pregnancy"}),
+        ("icd10cm", "D69.3", {"itp"}),
+        ("icd10cm", "Z90.81", {"splenectomy"}),
+        ("icd10cm", "I50.22", {"heart_failure", "heart_disease"}),
+        ("icd10cm", "I21.4", {"myocardial_infarction", "heart_disease"}),
+        ("icd10cm", "C50.911", {"malignancy"}),
+        ("icd10cm", "Z85.3", {"malignancy"}),
+        ("icd10cm", "D68.51", {"hemostatic_disorder", "thrombophilia"}),
+        ("icd10cm", "Z86.718", {"thrombosis"}),
+        ("icd10cm", "F10.20", {"alcohol_addiction"}),
+        ("atc", "M01AE01", {"nsaids", "ibuprofen"}),
+        ("atc", "M01AX05", set()),  # glucosamine: M01AX is not all NSAIDs
+        ("atc", "B01AC06", {"aspirin", "antiplatelet_drugs"}),
+        ("atc", "B01AF02", {"apixaban", "anticoagulants", "doacs"}),
+        ("atc", "H02AB07", {"prednisone", "corticosteroids"}),
+        ("atc", "L01XC02", {"rituximab"}),
+        ("rxnorm", "243670", {"aspirin"}),
+        ("rxnorm", "855332", {"warfarin"}),
+        ("loinc", "777-3", {"platelets"}),
+        ("loinc", "38483-4", {"creatinine"}),
+        ("loinc", "11259-9", {"hcv_rna"}),
+        ("snomed", "88805009", {"heart_failure"}),
+        ("snomed", "72892002", {"pregnancy"}),
+        ("snomed", "19169002", set()),  # miscarriage: not a current pregnancy
+    ],
+)
+def test_concepts_for_code(vocab: Vocabulary, system: str, code: str, expected: set[str]) -> None:
+    assert vocab.concepts_for_code(system, code) == expected
+
+
+def test_non_hierarchical_systems_match_exactly(vocab: Vocabulary) -> None:
+    assert vocab.concepts_for_code("loinc", "777") == set()
+    assert vocab.concepts_for_code("rxnorm", "11") == set()
+
+
+@pytest.mark.parametrize(
+    ("sex", "age", "high"),
+    [
+        ("male", 10, 0.86),
+        ("female", 10, 0.86),
+        (None, 10, 0.86),
+        ("male", 0.5, 0.42),
+        ("male", 16, 1.10),
+        ("female", 16, 1.04),
+        ("male", 40, 1.22),
+        ("female", 40, 1.06),
+        ("male", 18, 1.22),
+        ("female", 80, 1.06),
+    ],
+)
+def test_creatinine_uln_by_age_and_sex(vocab: Vocabulary, sex: str | None, age: float, high: float) -> None:
+    rng = vocab.reference_range("creatinine", sex, age)
+    assert rng is not None
+    assert rng.high == high
+    assert rng.unit == "mg/dL"
+
+
+@pytest.mark.parametrize(("concept", "age"), [("creatinine", 40), ("creatinine", 16), ("alt", 40)])
+def test_sex_specific_range_needs_sex(vocab: Vocabulary, concept: str, age: float) -> None:
+    assert vocab.reference_range(concept, None, age) is None
+
+
+def test_sexless_all_age_range_needs_no_age(vocab: Vocabulary) -> None:
+    rng = vocab.reference_range("platelets", None, None)
+    assert rng is not None and (rng.low, rng.high) == (150, 450)
+    assert vocab.reference_range("creatinine", "male", None) is None
+
+
+@pytest.mark.parametrize(
+    ("concept", "sex", "age", "high"),
+    [
+        ("alt", "male", 40, 41),
+        ("alt", "female", 40, 33),
+        ("ast", None, 10, 40),
+        ("ast", "female", 70, 40),
+        ("total_bilirubin", None, 10, 1.0),
+        ("total_bilirubin", None, 30, 1.2),
+        ("hemoglobin", "female", 30, 15.5),
+    ],
+)
+def test_other_ulns(vocab: Vocabulary, concept: str, sex: str | None, age: float, high: float) -> None:
+    rng = vocab.reference_range(concept, sex, age)
+    assert rng is not None and rng.high == high
+
+
+def test_numeric_labs_have_known_units(vocab: Vocabulary) -> None:
+    for concept in vocab.concepts.values():
+        if concept.unit is not None:
+            assert concept.category == "lab", concept.id
+            assert concept.unit in UNITS, (concept.id, concept.unit)
+        if concept.qualitative:
+            assert concept.unit is None and not concept.ranges, concept.id
+    assert vocab["inr"].unit is None
+    assert vocab["ecog"].unit is None
+
+
+def test_range_units_match_concept_unit(vocab: Vocabulary) -> None:
+    for concept in vocab.concepts.values():
+        for rng in concept.ranges:
+            assert concept.category == "lab", concept.id
+            assert rng.unit == concept.unit, concept.id
+            assert rng.source.strip(), concept.id
+            if rng.low is not None and rng.high is not None:
+                assert rng.low <= rng.high, concept.id
+
+
+def _bands_for(ranges: tuple[RefRange, ...], sex: str) -> list[RefRange]:
+    return sorted((r for r in ranges if r.sex in (None, sex)), key=lambda r: r.age_min)
+
+
+@pytest.mark.parametrize("sex", ["male", "female"])
+def test_range_bands_have_no_gaps_or_overlaps(vocab: Vocabulary, sex: str) -> None:
+    """Per sex, bands run contiguously from the first age_min to an open upper end."""
+    for concept in vocab.concepts.values():
+        bands = _bands_for(concept.ranges, sex)
+        if not bands:
+            continue
+        for before, after in pairwise(bands):
+            assert before.age_max == after.age_min, (concept.id, sex, before, after)
+        assert bands[-1].age_max is None, (concept.id, sex)
+        assert all(b.age_max is None or b.age_min < b.age_max for b in bands), concept.id
+
+
+@pytest.mark.parametrize("sex", ["male", "female"])
+def test_creatinine_bands_cover_every_age(vocab: Vocabulary, sex: str) -> None:
+    bands = _bands_for(vocab["creatinine"].ranges, sex)
+    assert bands[0].age_min == 0
+    assert bands[-1].age_max is None
+
+
+def test_sex_limited_conditions(vocab: Vocabulary) -> None:
+    assert vocab["pregnancy"].sex == "female"
+    assert vocab["lactation"].sex == "female"
+
+
+def test_acute_events(vocab: Vocabulary) -> None:
+    assert vocab["myocardial_infarction"].acute
+    assert vocab["unstable_angina"].acute
+    assert not vocab["heart_failure"].acute
+
+
+@pytest.mark.parametrize("trial", sorted(SEED_CONCEPTS))
+def test_seed_trial_concepts_exist(vocab: Vocabulary, trial: str) -> None:
+    missing = [cid for cid in SEED_CONCEPTS[trial] if cid not in vocab]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("phrase", "concept"),
+    [
+        ("platelet count", "platelets"),
+        ("serum transaminase", "transaminases"),
+        ("serum creatinine", "creatinine"),
+        ("drugs that affect platelet function", "platelet_function_drugs"),
+        ("anti-coagulants", "anticoagulants"),
+        ("malignant disease", "malignancy"),
+        ("cytotoxic chemotherapy", "cytotoxic_chemotherapy"),
+        ("radiotherapy", "radiotherapy"),
+        ("unstable angina pectoris", "unstable_angina"),
+        ("cardiac angioplasty", "cardiac_angioplasty"),
+        ("stenting", "cardiac_angioplasty"),
+        ("hepatitis B surface antigen", "hbsag"),
+        ("hepatitis B core antibody", "anti_hbc"),
+        ("HBV-DNA", "hbv_dna"),
+        ("HCV-RNA", "hcv_rna"),
+        ("allergic constitution", "allergy"),
+        ("lactation", "lactation"),
+        ("mental illness", "mental_illness"),
+        ("secondary immune thrombocytopenia", "secondary_itp"),
+        ("hemostatic disorders", "hemostatic_disorder"),
+        ("TPO receptor agonists", "tpo_receptor_agonists"),
+        ("IVIG transfusion", "ivig"),
+        ("cyclosporin A", "cyclosporine"),
+        ("platelet transfusion", "platelet_transfusion"),
+        ("hepatic function", "liver_function"),
+    ],
+)
+def test_seed_phrases_are_synonyms(vocab: Vocabulary, phrase: str, concept: str) -> None:
+    assert phrase.lower() in {s.lower() for s in vocab[concept].synonyms}
+
+
+@pytest.mark.parametrize(
+    ("abbr", "concept"),
+    [("ITP", "itp"), ("NSAIDs", "nsaids"), ("TPORAs", "tpo_receptor_agonists"), ("ECOG", "ecog"),
+     ("ALT", "alt"), ("SGPT", "alt"), ("AST", "ast"), ("PLT", "platelets"), ("HBsAg", "hbsag")],
+)  # fmt: skip
+def test_seed_abbreviations(vocab: Vocabulary, abbr: str, concept: str) -> None:
+    assert abbr in vocab[concept].abbreviations
