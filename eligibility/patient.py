@@ -7,6 +7,7 @@ code with its system (``system`` + ``code``) that the vocabulary maps to concept
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from datetime import date
 from pathlib import Path
@@ -59,7 +60,7 @@ class MedicationRecord(_Record):
 
 
 class ProcedureRecord(_Record):
-    date: date | None = None
+    date: dt.date | None = None
 
 
 class Attestation(BaseModel):

@@ -86,13 +86,18 @@ def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
 
 
 def read_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary | None = None) -> n.Node:
-    """Read a rule written in the criteria language; raise :class:`ParseError` if it does not read in full."""
+    """Read a rule written in the criteria language; raise :class:`ParseError` if it does not read in full.
+
+    The rule language is the criteria language read literally: "and" is a conjunction and every
+    modifier belongs to its own clause, so a reviewed rule has exactly one reading (``kind`` is
+    accepted for symmetry with :func:`parse_criterion` and does not change the reading).
+    """
     vocab = vocabulary or default_vocabulary()
     tokens = tokenize(text, vocab)
     if not tokens:
         raise ParseError("empty rule", text, 0, len(text))
     try:
-        return _strict(tokens, vocab, kind)
+        return _strict(tokens, vocab, "rule")
     except NotUnderstood as exc:
         raise ParseError(f"cannot read rule: {exc.reason}", text, exc.start, exc.end) from None
     except LarkError as exc:  # pragma: no cover - grammar bugs surface here, still as our error type

@@ -232,7 +232,8 @@ class ToAst(Transformer[Token, Any]):
 
     # ---- cores ------------------------------------------------------------------------------
     def group(self, items: list[Any]) -> n.Node:
-        return assemble_seq(items[1], self)
+        inner = items[1]
+        return inner if isinstance(inner, n.Node) else assemble_seq(inner, self)
 
     def review(self, items: list[Token]) -> n.Node:
         tok = items[0]
@@ -255,7 +256,9 @@ class ToAst(Transformer[Token, Any]):
         return Mention("DRUG", str(drugs[0]), _span(items), tuple(str(t) for t in drugs[1:]))
 
     def lab_cmp(self, items: list[Any]) -> n.Node:
-        labs, th = items
+        tokens, th = items
+        labs = [t for t in tokens if t.type == "LAB"]
+        th = {**th, "list_and": any(t.type == "AND" for t in tokens)}
         span = _span([*labs, *[t for t in th.values() if isinstance(t, Token)]])
         leaves: list[n.Node] = []
         for lab in labs:
@@ -266,6 +269,9 @@ class ToAst(Transformer[Token, Any]):
             return leaves[0]
         if len(labs) == 1:  # a group such as "transaminases": any member over the limit
             return n.Or(items=tuple(leaves), span=span)
+        if self.kind == "rule":  # the rule language says which: "ALT or AST", "ALT and AST"
+            conj = n.And if th.get("list_and") else n.Or
+            return conj(items=tuple(leaves), span=span)
         # "ALT and AST <= 2.5 x ULN" / "ALT or AST > 3 x ULN": the list's own conjunction is ambiguous
         # across inclusion and exclusion; both readings are kept and must agree.
         return n.Ambiguous(readings=(n.And(items=tuple(leaves), span=span), n.Or(items=tuple(leaves), span=span)),
@@ -276,7 +282,7 @@ class ToAst(Transformer[Token, Any]):
         return [m for m in self.vocab.leaves(concept) if not self.vocab[m].members] if members else [concept]
 
     def labs(self, items: list[Token]) -> list[Token]:
-        return [t for t in items if t.type == "LAB"]
+        return list(items)
 
     def quantity(self, items: list[Token]) -> dict[str, Any]:
         out: dict[str, Any] = {"value": _num(items[0]), "tok": items[0]}
@@ -320,6 +326,9 @@ class ToAst(Transformer[Token, Any]):
         leaves = tuple(n.LabResult(concept=str(t), result=result.value, span=span) for t in labs)
         if len(leaves) == 1:
             return leaves[0]
+        if self.kind == "rule":
+            conj = n.And if any(isinstance(t, Token) and t.type == "AND" for t in items) else n.Or
+            return conj(items=leaves, span=span)
         return n.Ambiguous(readings=(n.And(items=leaves, span=span), n.Or(items=leaves, span=span)),
                            reason="a shared result over several tests may mean each or any", span=span)
 
@@ -489,7 +498,7 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
         return reader.clause_node(seq.clauses[0])
     seps = _resolve_seps(seq)
     narrow = _combine([reader.clause_node(c) for c in seq.clauses], seps, reader, seq.span)
-    wide = _wide_reading(seq, seps, reader)
+    wide = None if reader.kind == "rule" else _wide_reading(seq, seps, reader)
     if wide is None or n.strip_spans(wide) == n.strip_spans(narrow):
         return narrow
     return n.Ambiguous(readings=(wide, narrow), span=seq.span,

@@ -1,0 +1,121 @@
+"""The library API: load a trial and a patient, screen, get a result that explains itself.
+
+>>> from datetime import date
+>>> from eligibility import load_trial, screen
+>>> from eligibility.patient import Patient
+>>> result = screen(load_trial("NCT06352281"), Patient(id="p0", birth_date=date(1990, 1, 1), sex="female"),
+...                 as_of=date(2026, 1, 1))
+>>> result.verdict
+'needs-review'
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .concepts import Vocabulary, default_vocabulary
+from .evaluate import DEFAULT_LOOKBACK_DAYS, Context, Evidence, Verdict, evaluate
+from .logic import Tri
+from .patient import Patient, load_patient_json
+from .render import render
+from .trial import Criterion, Trial
+
+Status = Literal["pass", "fail", "unknown"]
+
+
+class CriterionResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    text: str
+    status: Status
+    explanation: str
+    evidence: list[Evidence]
+    missing: list[str]
+    rule: str
+    notes: list[str] = []
+
+
+class ScreeningResult(BaseModel):
+    """One patient against one trial; ``model_dump_json()`` is the CLI's JSON contract."""
+
+    model_config = ConfigDict(frozen=True)
+    trial: str
+    patient: str
+    as_of: date
+    verdict: Literal["eligible", "ineligible", "needs-review"]
+    criteria: list[CriterionResult]
+    notes: list[str] = []
+
+
+def load_patient(path: str | Path) -> Patient:
+    """A native patient JSON file (FHIR input comes with the FHIR issue)."""
+    return load_patient_json(path)
+
+
+def criterion_status(kind: str, truth: Tri) -> Status:
+    """Inclusion: pass = satisfied. Exclusion: pass = not excluded."""
+    if truth is Tri.UNKNOWN:
+        return "unknown"
+    satisfied = truth is Tri.TRUE
+    return "pass" if satisfied == (kind == "inclusion") else "fail"
+
+
+def _explain(c: Criterion, v: Verdict, status: Status) -> str:
+    if status == "unknown":
+        return f"unknown: {v.reason}"
+    if c.kind == "inclusion":
+        return ("met: " if status == "pass" else "not met: ") + v.reason
+    return ("excluded: " if status == "fail" else "not excluded: ") + v.reason
+
+
+def screen_criterion(c: Criterion, ctx: Context) -> CriterionResult:
+    rule_text = render(c.rule, ctx.vocab)
+    verdict = evaluate(c.rule, ctx)
+    attested = ctx.patient.attestations.get(c.id)
+    if attested is not None:
+        truth = Tri.TRUE if attested.answer == "yes" else Tri.FALSE
+        who = f" by {attested.by}" if attested.by else ""
+        when = f" on {attested.on}" if attested.on else ""
+        reason = f"coordinator answered '{attested.answer}'{who}{when}"
+        if attested.note:
+            reason += f" ({attested.note})"
+        if verdict.truth is not Tri.UNKNOWN and verdict.truth is not truth:
+            reason += f"; the records alone said otherwise: {verdict.reason}"
+        ev = Evidence(kind="attestation", description=reason, value=attested.answer, date=attested.on)
+        verdict = Verdict(truth, reason, evidence=(ev, *verdict.evidence), notes=verdict.notes)
+    status = criterion_status(c.kind, verdict.truth)
+    notes = list(verdict.notes)
+    if c.note:
+        notes.append(c.note)
+    missing = list(verdict.missing) if status == "unknown" else []
+    return CriterionResult(id=c.id, kind=c.kind, text=c.text, status=status, explanation=_explain(c, verdict, status),
+                           evidence=list(verdict.evidence), missing=missing, rule=rule_text, notes=notes)
+
+
+def screen(trial: Trial, patient: Patient, as_of: date | None = None, open_world: bool = False,
+           vocabulary: Vocabulary | None = None, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ScreeningResult:
+    """Screen one patient: every criterion pass / fail / unknown, and the trial verdict.
+
+    Ineligible if any criterion fails; eligible if all pass; otherwise needs-review.
+    """
+    vocab = vocabulary or default_vocabulary()
+    day = as_of or date.today()
+    ctx = Context(patient, day, vocab, open_world=open_world, default_lookback_days=lookback_days)
+    results = [screen_criterion(c, ctx) for c in trial.criteria]
+    statuses = {r.status for r in results}
+    verdict: Literal["eligible", "ineligible", "needs-review"]
+    if "fail" in statuses:
+        verdict = "ineligible"
+    elif statuses <= {"pass"}:
+        verdict = "eligible"
+    else:
+        verdict = "needs-review"
+    notes = [f"records coded in systems the vocabulary does not know were not matched: {s}"
+             for s in ctx.unknown_systems]
+    return ScreeningResult(trial=trial.id, patient=patient.id, as_of=day, verdict=verdict, criteria=results,
+                           notes=notes)

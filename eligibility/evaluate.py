@@ -1,0 +1,614 @@
+"""Rule AST + patient -> three-valued verdicts with the evidence they rest on.
+
+One ``visit_<node>`` per node type. Unknown is a value (never an exception): a missing lab, a
+stale lab, an unconvertible unit, an unparsed clause each give ``Tri.UNKNOWN`` with a reason and a
+``missing`` entry naming the data that would decide it. Semantics (kept expressible in SQL):
+
+- age: completed years (or months) at ``as_of``; bounds inclusive;
+- labs: the most recent value within the look-back window (default 90 days); never closed-world;
+- conditions, medications, procedures: closed-world by default (no record = absent), open-world on
+  request (then anything not shown true is unknown);
+- ULN/LLN: the observation's own reference range, else the vocabulary's range for sex and age.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from . import nodes as n
+from .concepts import Vocabulary
+from .errors import UnitError
+from .logic import Tri, all_of, any_of
+from .patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
+from .units import canonical_unit, conversion_factor
+
+DEFAULT_LOOKBACK_DAYS = 90
+
+SYSTEM_ALIASES = {
+    "http://loinc.org": "loinc",
+    "http://snomed.info/sct": "snomed",
+    "http://hl7.org/fhir/sid/icd-10-cm": "icd10cm",
+    "http://hl7.org/fhir/sid/icd-10": "icd10cm",
+    "http://www.nlm.nih.gov/research/umls/rxnorm": "rxnorm",
+    "http://www.whocc.no/atc": "atc",
+    "icd-10-cm": "icd10cm",
+    "icd10": "icd10cm",
+    "sct": "snomed",
+}
+KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})
+
+
+class Evidence(BaseModel):
+    """One patient datum a verdict used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: Literal["observation", "condition", "medication", "procedure", "demographic", "attestation"]
+    concept: str | None = None
+    description: str
+    value: float | str | None = None
+    unit: str | None = None
+    converted_value: float | None = None
+    converted_unit: str | None = None
+    date: dt.date | None = None
+    ref_low: float | None = None
+    ref_high: float | None = None
+    range_source: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The truth of one rule node for one patient, and why."""
+
+    truth: Tri
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    children: tuple[Verdict, ...] = field(default=(), repr=False)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+
+
+def _compare(value: float, op: str, threshold: float, threshold2: float | None = None) -> bool:
+    # Round away conversion noise (29.999999999 must equal 30) before comparing.
+    v = round(value, 9)
+    t = round(threshold, 9)
+    if op == "<":
+        return v < t
+    if op == "<=":
+        return v <= t
+    if op == ">":
+        return v > t
+    if op == ">=":
+        return v >= t
+    if op == "=":
+        return v == t
+    if op == "between":
+        return t <= v <= round(threshold2 if threshold2 is not None else threshold, 9)
+    raise ValueError(op)
+
+
+def completed_years(birth: date, on: date) -> int:
+    """Whole years lived at ``on`` (a birthday counts on the day itself; 29 Feb -> 1 Mar)."""
+    years = on.year - birth.year
+    if (on.month, on.day) < (birth.month, birth.day):
+        years -= 1
+    return years
+
+
+def completed_months(birth: date, on: date) -> int:
+    months = (on.year - birth.year) * 12 + on.month - birth.month
+    if on.day < birth.day:
+        months -= 1
+    return months
+
+
+def normalise_system(system: str | None) -> str | None:
+    if system is None:
+        return None
+    return SYSTEM_ALIASES.get(system.strip(), system.strip().lower())
+
+
+class Context:
+    """Everything the evaluator needs for one patient; record -> concept matching is done once."""
+
+    def __init__(self, patient: Patient, as_of: date, vocabulary: Vocabulary, open_world: bool = False,
+                 default_lookback_days: int = DEFAULT_LOOKBACK_DAYS):
+        self.patient = patient
+        self.as_of = as_of
+        self.vocab = vocabulary
+        self.open_world = open_world
+        self.default_lookback_days = default_lookback_days
+
+    def concepts_of(self, record: Any) -> frozenset[str]:
+        found: set[str] = set()
+        if record.concept:
+            found.add(record.concept)
+        system = normalise_system(record.system)
+        if system and record.code:
+            found |= self.vocab.concepts_for_code(system, record.code)
+        return frozenset(found)
+
+    @cached_property
+    def unknown_systems(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        records: Iterable[Any] = (*self.patient.observations, *self.patient.conditions, *self.patient.medications,
+                                  *self.patient.procedures)
+        for record in records:
+            system = normalise_system(record.system)
+            if system and system not in KNOWN_SYSTEMS and record.system not in seen:
+                seen.append(record.system)
+        return tuple(seen)
+
+    def matching(self, records: Sequence[Any], concept: str, excluding: tuple[str, ...] = ()) -> list[Any]:
+        wanted = set(self.vocab.leaves(concept)) if concept in self.vocab else {concept}
+        unwanted: set[str] = set()
+        for ex in excluding:
+            unwanted |= set(self.vocab.leaves(ex)) if ex in self.vocab else {ex}
+        out = []
+        for record in records:
+            found = self._cached_concepts(record)
+            if found & wanted and not found & unwanted:
+                out.append(record)
+        return out
+
+    def _cached_concepts(self, record: Any) -> frozenset[str]:
+        cache: dict[int, frozenset[str]] = self.__dict__.setdefault("_concept_cache", {})
+        key = id(record)
+        if key not in cache:
+            cache[key] = self.concepts_of(record)
+        return cache[key]
+
+    @cached_property
+    def age_years(self) -> int | None:
+        birth = self.patient.birth_date
+        return completed_years(birth, self.as_of) if birth else None
+
+    def name(self, concept: str) -> str:
+        return self.vocab[concept].display if concept in self.vocab else concept
+
+
+def evaluate(rule: n.Node, ctx: Context) -> Verdict:
+    """The verdict of one rule node (recursively) for the context's patient."""
+    visitor: Callable[[Any, Context], Verdict] = _VISITORS[type(rule)]
+    return visitor(rule, ctx)
+
+
+# ---- demographics ------------------------------------------------------------------------------
+
+def visit_age(r: n.Age, ctx: Context) -> Verdict:
+    birth = ctx.patient.birth_date
+    if birth is None:
+        return Verdict(Tri.UNKNOWN, "age unknown: no birth date", missing=("birth date",))
+    age = completed_years(birth, ctx.as_of) if r.unit == "years" else completed_months(birth, ctx.as_of)
+    ok = _compare(age, r.op, r.value, r.value2)
+    bound = f"{_fmt(r.value)}-{_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
+    ev = Evidence(kind="demographic", description=f"born {birth.isoformat()}", value=age, unit=r.unit,
+                  date=birth)
+    word = "within" if ok else "outside"
+    return Verdict(Tri.of(ok), f"age {age} {r.unit} on {ctx.as_of.isoformat()} is {word} {bound} {r.unit}",
+                   evidence=(ev,))
+
+
+def visit_sex(r: n.Sex, ctx: Context) -> Verdict:
+    sex = ctx.patient.sex
+    wanted = " or ".join(r.sexes)
+    if sex is None or sex in ("unknown", "other"):
+        return Verdict(Tri.UNKNOWN, f"sex is {sex or 'not recorded'}; the criterion asks for {wanted}",
+                       missing=("administrative sex",))
+    ev = Evidence(kind="demographic", description="administrative sex", value=sex)
+    return Verdict(Tri.of(sex in r.sexes), f"sex {sex}; the criterion asks for {wanted}", evidence=(ev,))
+
+
+# ---- observations ------------------------------------------------------------------------------
+
+def _window_obs(ctx: Context, concept: str, lookback: int, pick: Callable[[Observation], bool]
+                ) -> tuple[list[Observation], list[Observation]]:
+    """(observations in the window, newest first; matching observations outside it)."""
+    start = ctx.as_of - timedelta(days=lookback)
+    inside, outside = [], []
+    for obs in ctx.matching(ctx.patient.observations, concept):
+        if not pick(obs):
+            continue
+        if obs.effective is not None and start <= obs.effective <= ctx.as_of:
+            inside.append(obs)
+        else:
+            outside.append(obs)
+    inside.sort(key=lambda o: o.effective or date.min, reverse=True)
+    return inside, outside
+
+
+def _no_value(ctx: Context, name: str, lookback: int, outside: list[Observation]) -> Verdict:
+    start = ctx.as_of - timedelta(days=lookback)
+    reason = f"no {name} between {start.isoformat()} and {ctx.as_of.isoformat()} ({lookback}-day look-back)"
+    dated = [o.effective for o in outside if o.effective]
+    if dated:
+        reason += f"; latest outside the window: {max(d for d in dated).isoformat()}"
+    undated = sum(1 for o in outside if o.effective is None)
+    if undated:
+        reason += f"; {undated} result(s) without a date ignored"
+    return Verdict(Tri.UNKNOWN, reason, missing=(f"{name} measured on or after {start.isoformat()}",))
+
+
+def _obs_evidence(obs: Observation, concept: str, **extra: Any) -> Evidence:
+    return Evidence(kind="observation", concept=concept, description=obs.text or concept,
+                    value=obs.value if obs.value is not None else obs.result, unit=obs.unit,
+                    date=obs.effective, ref_low=obs.ref_low, ref_high=obs.ref_high, source=obs.source, **extra)
+
+
+def visit_lab(r: n.Lab, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    lookback = r.lookback_days if r.lookback_days is not None else ctx.default_lookback_days
+    inside, outside = _window_obs(ctx, r.concept, lookback, lambda o: o.value is not None)
+    if not inside:
+        return _no_value(ctx, name, lookback, outside)
+    obs = inside[0]
+    assert obs.value is not None
+    if r.relative is not None:
+        return _relative(r, ctx, obs, obs.value, name)
+    return _absolute(r, ctx, obs, obs.value, name)
+
+
+def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
+    concept = ctx.vocab.concepts.get(r.concept)
+    target = r.unit or (concept.unit if concept else None)
+    molar = concept.molar_mass if concept else None
+    if target is None and obs.unit is None:
+        converted = value
+    elif target is None or obs.unit is None:
+        missing_side = "the criterion's threshold" if target is None else "the result"
+        return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit or ''}: {missing_side} has no unit, so the"
+                       " two cannot be compared", evidence=(_obs_evidence(obs, r.concept),),
+                       missing=(f"{name} with a unit",), notes=(f"unit missing for {name}",))
+    else:
+        try:
+            converted = value * conversion_factor(obs.unit, target, molar)
+        except UnitError as exc:
+            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with "
+                           f"{target} ({exc})", evidence=(_obs_evidence(obs, r.concept),),
+                           missing=(f"{name} in a unit convertible to {target}",),
+                           notes=(f"data quality: unit '{obs.unit}' of {name} on {obs.effective} not usable",))
+    ok = _compare(converted, r.op, r.value, r.value2)
+    unit_txt = f" {target}" if target else ""
+    threshold = (f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between"
+                 else f"{r.op} {_fmt(r.value)}")
+    shown = f"{_fmt(value)} {obs.unit or ''}".strip()
+    if obs.unit and target and canonical_unit(obs.unit) != canonical_unit(target):
+        shown += f" (= {_fmt(converted)}{unit_txt})"
+    ev = _obs_evidence(obs, r.concept, converted_value=converted, converted_unit=target)
+    verb = "meets" if ok else "does not meet"
+    return Verdict(Tri.of(ok), f"{name} {shown} on {obs.effective} {verb} {threshold}{unit_txt}", evidence=(ev,))
+
+
+def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
+    limit_attr = "ref_high" if r.relative == "ULN" else "ref_low"
+    own = getattr(obs, limit_attr)
+    concept = ctx.vocab.concepts.get(r.concept)
+    if own is not None and own > 0:
+        limit, limit_unit, source = own, obs.unit, "the result's own reference range"
+        value_in_limit_unit = value
+    else:
+        rng = ctx.vocab.reference_range(r.concept, ctx.patient.sex, ctx.age_years) if concept else None
+        bound = getattr(rng, "high" if r.relative == "ULN" else "low", None) if rng else None
+        if rng is None or bound is None or bound <= 0:
+            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit or ''}: no {r.relative} (the result has no "
+                           "reference range and the vocabulary has none for this sex and age)",
+                           evidence=(_obs_evidence(obs, r.concept),),
+                           missing=(f"reference range of the {name} result", "patient sex and birth date"))
+        limit, limit_unit = bound, rng.unit
+        band = f"{rng.sex or 'any sex'}, age {rng.age_min:g}-{'' if rng.age_max is None else f'{rng.age_max:g}'}"
+        source = f"default range for {band} ({rng.source})"
+        try:
+            factor = 1.0 if obs.unit is None else conversion_factor(obs.unit, limit_unit,
+                                                                      concept.molar_mass if concept else None)
+        except UnitError as exc:
+            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range "
+                           f"in {limit_unit} ({exc})", evidence=(_obs_evidence(obs, r.concept),),
+                           missing=(f"{name} in a unit convertible to {limit_unit}",),
+                           notes=(f"data quality: unit '{obs.unit}' of {name} not usable",))
+        value_in_limit_unit = value * factor
+    ratio = value_in_limit_unit / limit
+    ok = _compare(ratio, r.op, r.value, r.value2)
+    ev = _obs_evidence(obs, r.concept, converted_value=round(ratio, 4), converted_unit=f"x {r.relative}",
+                       range_source=source)
+    if own is None:
+        ev = ev.model_copy(update={limit_attr: limit})
+    verb = "meets" if ok else "does not meet"
+    return Verdict(Tri.of(ok), f"{name} {_fmt(value)} {obs.unit or ''} on {obs.effective} is {ratio:.2f} x "
+                   f"{r.relative} ({r.relative} {_fmt(limit)} {limit_unit or ''} from {source}); {verb} "
+                   f"{r.op} {_fmt(r.value)} x {r.relative}", evidence=(ev,))
+
+
+def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    lookback = r.lookback_days if r.lookback_days is not None else ctx.default_lookback_days
+    inside, outside = _window_obs(ctx, r.concept, lookback, lambda o: o.result is not None)
+    if not inside:
+        return _no_value(ctx, f"{name} result", lookback, outside)
+    obs = inside[0]
+    ok = obs.result == r.result
+    return Verdict(Tri.of(ok), f"{name} {obs.result} on {obs.effective}", evidence=(_obs_evidence(obs, r.concept),))
+
+
+# ---- coded history ------------------------------------------------------------------------------
+
+def _closed(ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Evidence, ...] = ()) -> Verdict:
+    """Closed world: not shown = false. Open world: not shown = unknown."""
+    if found is Tri.FALSE and ctx.open_world:
+        return Verdict(Tri.UNKNOWN, reason + " (open world: absence of a record does not prove absence)",
+                       evidence=evidence, missing=(f"confirmation about {name}",))
+    if found is Tri.FALSE:
+        return Verdict(Tri.FALSE, reason, evidence=evidence)
+    return Verdict(found, reason, evidence=evidence,
+                   missing=(f"dates of the {name} records",) if found is Tri.UNKNOWN else ())
+
+
+_ACTIVE = {"active", "recurrence", "relapse"}
+
+
+def _condition_truth(r: n.Condition, rec: ConditionRecord, ctx: Context, acute: bool) -> Tri:
+    as_of = ctx.as_of
+    if rec.onset is not None and rec.onset > as_of:
+        return Tri.FALSE
+    active_now: Tri
+    if rec.abatement is not None:
+        active_now = Tri.of(rec.abatement > as_of)
+    else:
+        active_now = Tri.of(rec.status in _ACTIVE)
+    checks: list[Tri] = []
+    if r.within is not None:
+        start = as_of - timedelta(days=round(r.within.days))
+        if acute:
+            checks.append(Tri.UNKNOWN if rec.onset is None else Tri.of(rec.onset >= start))
+        elif rec.abatement is not None:
+            checks.append(Tri.of(rec.abatement >= start))
+        elif rec.status in _ACTIVE:
+            checks.append(Tri.TRUE)
+        else:
+            checks.append(Tri.UNKNOWN if rec.onset is None or rec.onset < start else Tri.TRUE)
+    elif r.timing == "current":
+        checks.append(active_now)
+    if r.duration is not None:
+        checks.append(active_now)
+        if rec.onset is None:
+            checks.append(Tri.UNKNOWN)
+        else:
+            months = (as_of - rec.onset).days
+            checks.append(Tri.of(_compare(months, r.duration.op, r.duration.duration.days)))
+    return all_of(checks)
+
+
+def _describe(rec: Any, ctx: Context) -> str:
+    label = rec.text or rec.concept or f"{rec.system} {rec.code}"
+    return str(label)
+
+
+def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    concept = ctx.vocab.concepts.get(r.concept)
+    if concept is not None and concept.sex is not None and ctx.patient.sex not in (None, "unknown", "other") \
+            and ctx.patient.sex != concept.sex:
+        return Verdict(Tri.FALSE, f"{name} does not apply to a {ctx.patient.sex} patient",
+                       evidence=(Evidence(kind="demographic", description="administrative sex",
+                                          value=ctx.patient.sex),))
+    records = ctx.matching(ctx.patient.conditions, r.concept, r.excluding)
+    acute = bool(concept and concept.acute)
+    truths = [(_condition_truth(r, rec, ctx, acute), rec) for rec in records]
+    evidence = tuple(Evidence(kind="condition", concept=r.concept, description=_describe(rec, ctx),
+                              value=rec.status, date=rec.onset, source=rec.source) for _, rec in truths)
+    found = any_of(t for t, _ in truths)
+    what = _condition_phrase(r, name)
+    if not records:
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+    hits = [rec for t, rec in truths if t is Tri.TRUE]
+    if hits:
+        first = hits[0]
+        onset = f" (onset {first.onset})" if first.onset else ""
+        return Verdict(Tri.TRUE, f"{_describe(first, ctx)}{onset}: {what}", evidence=evidence)
+    if found is Tri.UNKNOWN:
+        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded but dates or status do not show whether {what}", name,
+                       evidence)
+    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence)
+
+
+def _condition_phrase(r: n.Condition, name: str) -> str:
+    parts = [("history of " if r.timing == "history" else "active ") + name]
+    if r.duration:
+        parts.append(f"for {r.duration.op} {_fmt(r.duration.duration.amount)} {r.duration.duration.unit}")
+    if r.within:
+        parts.append(f"within {_fmt(r.within.amount)} {r.within.unit}")
+    return " ".join(parts)
+
+
+def _interval(rec: MedicationRecord, ctx: Context) -> tuple[date, date] | None:
+    if rec.start is None:
+        return None
+    end = rec.end if rec.end is not None else ctx.as_of
+    return rec.start, min(end, ctx.as_of)
+
+
+def longest_run(intervals: Iterable[tuple[date, date]]) -> int:
+    """Longest run of consecutive days covered by the intervals (inclusive, merged when they touch)."""
+    best = 0
+    cur: tuple[date, date] | None = None
+    for start, end in sorted(intervals):
+        if end < start:
+            continue
+        if cur is not None and start <= cur[1] + timedelta(days=1):
+            cur = (cur[0], max(cur[1], end))
+        else:
+            cur = (start, end)
+        best = max(best, (cur[1] - cur[0]).days + 1)
+    return best
+
+
+def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
+    if not records:
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+    evidence = tuple(Evidence(kind="medication", concept=r.concept, description=_describe(rec, ctx),
+                              value=f"{rec.start or '?'} to {rec.end or 'ongoing'}", date=rec.start, source=rec.source)
+                     for rec in records)
+    undated = [rec for rec in records if rec.start is None]
+    window_start = ctx.as_of - timedelta(days=round(r.within.days)) if r.within else None
+    clipped: list[tuple[date, date]] = []
+    for rec in records:
+        iv = _interval(rec, ctx)
+        if iv is None or iv[0] > ctx.as_of:
+            continue
+        start, end = iv
+        if window_start is not None:
+            if end < window_start:
+                continue
+            start = max(start, window_start)
+        elif r.timing == "current" and r.consecutive_days is None and end < ctx.as_of:
+            continue
+        clipped.append((start, end))
+    where = f" between {window_start} and {ctx.as_of}" if window_start else (
+        " now" if r.timing == "current" and r.consecutive_days is None else "")
+    if r.consecutive_days is not None:
+        run = longest_run(clipped)
+        ok = _compare(run, r.consecutive_days.op, r.consecutive_days.duration.amount)
+        reason = (f"{name}: longest run {run} consecutive day(s){where}; the criterion needs "
+                  f"{r.consecutive_days.op} {_fmt(r.consecutive_days.duration.amount)}")
+        truth = Tri.TRUE if ok else (Tri.UNKNOWN if undated else Tri.FALSE)
+    else:
+        truth = Tri.TRUE if clipped else (Tri.UNKNOWN if undated else Tri.FALSE)
+        reason = f"{name} taken{where}" if clipped else f"{name} recorded but not taken{where}"
+    if truth is Tri.UNKNOWN:
+        reason += f"; {len(undated)} record(s) without a start date"
+    return _closed(ctx, truth, reason, name, evidence)
+
+
+def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    start = ctx.as_of - timedelta(days=round(r.duration.days))
+    records = ctx.matching(ctx.patient.medications, r.concept)
+    changes, undated = [], []
+    for rec in records:
+        if rec.start is None:
+            undated.append(rec)
+        elif start < rec.start <= ctx.as_of or (rec.end is not None and start < rec.end < ctx.as_of):
+            changes.append(rec)
+    evidence = tuple(Evidence(kind="medication", concept=r.concept, description=_describe(rec, ctx),
+                              value=f"{rec.start or '?'} to {rec.end or 'ongoing'}", date=rec.start, source=rec.source)
+                     for rec in records)
+    if changes:
+        rec = changes[0]
+        return Verdict(Tri.FALSE, f"{name} started or changed on {rec.start if rec.start and rec.start > start else rec.end}"
+                       f", within the {_fmt(r.duration.amount)} {r.duration.unit} before {ctx.as_of}",
+                       evidence=evidence)
+    if undated:
+        return Verdict(Tri.UNKNOWN, f"{name} recorded without a start date; stability cannot be checked",
+                       evidence=evidence, missing=(f"start date of {name}",))
+    if ctx.open_world:
+        return Verdict(Tri.UNKNOWN, f"no recorded change of {name} since {start} (open world)", evidence=evidence,
+                       missing=(f"dose history of {name}",))
+    return Verdict(Tri.TRUE, f"no start or change of {name} since {start}", evidence=evidence)
+
+
+def visit_procedure(r: n.Procedure, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    records = [rec for rec in ctx.matching(ctx.patient.procedures, r.concept, r.excluding)
+               if rec.date is None or rec.date <= ctx.as_of]
+    if not records:
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+    evidence = tuple(Evidence(kind="procedure", concept=r.concept, description=_describe(rec, ctx), date=rec.date,
+                              source=rec.source) for rec in records)
+    if r.within is None:
+        first = records[0]
+        return Verdict(Tri.TRUE, f"{_describe(first, ctx)} on {first.date or 'an unknown date'}", evidence=evidence)
+    start = ctx.as_of - timedelta(days=round(r.within.days))
+    hits = [rec for rec in records if rec.date is not None and rec.date >= start]
+    if hits:
+        return Verdict(Tri.TRUE, f"{_describe(hits[0], ctx)} on {hits[0].date}, after {start}", evidence=evidence)
+    if any(rec.date is None for rec in records):
+        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence)
+    return _closed(ctx, Tri.FALSE, f"{name} last on {max(rec.date for rec in records)}, before {start}", name,
+                   evidence)
+
+
+# ---- logic -------------------------------------------------------------------------------------
+
+def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence[Verdict] | None = None) -> Verdict:
+    used = parts if decisive is None else decisive
+    return Verdict(truth, reason, evidence=tuple(e for p in used for e in p.evidence),
+                   missing=tuple(dict.fromkeys(m for p in used for m in p.missing)),
+                   notes=tuple(dict.fromkeys(x for p in parts for x in p.notes)), children=tuple(parts))
+
+
+def visit_and(r: n.And, ctx: Context) -> Verdict:
+    parts = [evaluate(i, ctx) for i in r.items]
+    truth = all_of(p.truth for p in parts)
+    if truth is Tri.FALSE:
+        decisive = [p for p in parts if p.truth is Tri.FALSE]
+        return _merge(truth, "; ".join(p.reason for p in decisive), parts, decisive)
+    if truth is Tri.UNKNOWN:
+        decisive = [p for p in parts if p.truth is Tri.UNKNOWN]
+        known = [p for p in parts if p.truth is Tri.TRUE]
+        reason = "; ".join(p.reason for p in decisive) + "".join(f"; {p.reason}" for p in known)
+        return _merge(truth, reason, parts, parts)
+    return _merge(truth, "; ".join(p.reason for p in parts), parts)
+
+
+def visit_or(r: n.Or, ctx: Context) -> Verdict:
+    parts = [evaluate(i, ctx) for i in r.items]
+    truth = any_of(p.truth for p in parts)
+    if truth is Tri.TRUE:
+        decisive = [p for p in parts if p.truth is Tri.TRUE]
+        return _merge(truth, "; ".join(p.reason for p in decisive), parts, decisive)
+    if truth is Tri.UNKNOWN:
+        decisive = [p for p in parts if p.truth is Tri.UNKNOWN]
+        known = [p for p in parts if p.truth is Tri.FALSE]
+        reason = "; ".join(p.reason for p in decisive) + "".join(f"; {p.reason}" for p in known)
+        return _merge(truth, reason, parts, parts)
+    return _merge(truth, "; ".join(p.reason for p in parts), parts)
+
+
+def visit_not(r: n.Not, ctx: Context) -> Verdict:
+    inner = evaluate(r.item, ctx)
+    return Verdict(~inner.truth, inner.reason, inner.evidence, inner.missing, inner.notes, (inner,))
+
+
+def visit_implies(r: n.Implies, ctx: Context) -> Verdict:
+    cond = evaluate(r.condition, ctx)
+    then = evaluate(r.then, ctx)
+    truth = (~cond.truth) | then.truth
+    if cond.truth is Tri.FALSE:
+        return _merge(truth, f"does not apply: {cond.reason}", [cond, then], [cond])
+    return _merge(truth, f"{cond.reason}; {then.reason}", [cond, then])
+
+
+def visit_ambiguous(r: n.Ambiguous, ctx: Context) -> Verdict:
+    parts = [evaluate(i, ctx) for i in r.readings]
+    truths = {p.truth for p in parts}
+    if len(truths) == 1:
+        truth = truths.pop()
+        return _merge(truth, f"{parts[0].reason} (every reading agrees)", parts)
+    return Verdict(Tri.UNKNOWN, f"the text is ambiguous ({r.reason}) and its readings disagree",
+                   evidence=tuple(e for p in parts for e in p.evidence),
+                   missing=("coordinator review: which reading the protocol means",), children=tuple(parts))
+
+
+def visit_unparsed(r: n.Unparsed, ctx: Context) -> Verdict:
+    return Verdict(Tri.UNKNOWN, f"not computable ({r.reason}): \"{r.text}\"",
+                   missing=(f"coordinator review: {r.text}",))
+
+
+_VISITORS: dict[type, Callable[[Any, Context], Verdict]] = {
+    n.Age: visit_age, n.Sex: visit_sex, n.Lab: visit_lab, n.LabResult: visit_labresult,
+    n.Condition: visit_condition, n.Medication: visit_medication, n.StableDose: visit_stabledose,
+    n.Procedure: visit_procedure, n.And: visit_and, n.Or: visit_or, n.Not: visit_not, n.Implies: visit_implies,
+    n.Ambiguous: visit_ambiguous, n.Unparsed: visit_unparsed,
+}

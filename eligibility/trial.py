@@ -1,0 +1,227 @@
+"""Trials: criteria with their readings, loaded from reviewed rule files or ClinicalTrials.gov JSON.
+
+A rule file (``rules/NCT….yaml``) is one trial reviewed by a person: for each criterion its id,
+kind, original text and the rule in the criteria language, or ``review`` when it is not
+computable. Every mistake in a rule file is reported, not only the first.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from . import nodes as n
+from .concepts import Vocabulary, default_vocabulary
+from .errors import InputError, ParseError
+from .io.ctgov import AgeLimit, StudyRecord, read_ctgov_json, split_criteria
+from .parse import parse_criterion, read_criterion
+from .render import render
+
+Coverage = Literal["full", "partial", "none"]
+
+
+class Criterion(BaseModel):
+    """One criterion of a trial and the rule it is read as."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    kind: Literal["inclusion", "exclusion"]
+    text: str
+    rule: n.Rule
+    note: str | None = None
+    source: Literal["rule-file", "parsed", "structured"] = "parsed"
+
+    @property
+    def coverage(self) -> Coverage:
+        """full: computable; partial: some clause needs review; none: nothing computable."""
+        if isinstance(self.rule, n.Unparsed):
+            return "none"
+        if any(isinstance(x, n.Unparsed | n.Ambiguous) for x in n.walk(self.rule)):
+            return "partial"
+        return "full"
+
+
+class Trial(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    title: str | None = None
+    criteria: tuple[Criterion, ...]
+    notes: tuple[str, ...] = ()
+    origin: str = ""
+
+
+REVIEW = "review"
+
+
+def rules_dir() -> Path:
+    """rules/ of the installed package or of the source checkout."""
+    packaged = resources.files("eligibility").joinpath("rules")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / "rules"
+
+
+def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
+    """A trial id found in rules/, a rule file (.yaml), or a ClinicalTrials.gov API v2 JSON file.
+
+    >>> load_trial("NCT06352281").criteria[0].id
+    'age'
+    """
+    vocab = vocabulary or default_vocabulary()
+    path = Path(spec)
+    if path.suffix.lower() in (".yaml", ".yml") and path.exists():
+        return load_rule_file(path, vocab)
+    if path.suffix.lower() == ".json" and path.exists():
+        studies = read_ctgov_json(path)
+        if len(studies) != 1:
+            raise InputError(f"holds {len(studies)} studies; pass one study (or use 'parse' for many)", str(path))
+        return trial_from_study(studies[0], vocab, origin=str(path))
+    candidate = rules_dir() / f"{spec}.yaml"
+    if candidate.exists():
+        return load_rule_file(candidate, vocab)
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in rules_dir().glob("*.yaml"))) or "none"
+        raise InputError(f"no such file, and no rule file for a trial of that id (known: {known})", str(spec))
+    raise InputError("expected a rule file (.yaml) or a ClinicalTrials.gov study (.json)", str(spec))
+
+
+def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
+    vocab = vocabulary or default_vocabulary()
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc}", str(p)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"not valid YAML: {exc}", str(p)) from None
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with 'trial' and 'criteria'", str(p))
+    errors: list[str] = []
+    trial_id = data.get("trial")
+    if not isinstance(trial_id, str) or not trial_id:
+        errors.append("field 'trial': a trial id is required")
+    items = data.get("criteria")
+    if not isinstance(items, list) or not items:
+        errors.append("field 'criteria': a non-empty list is required")
+        items = []
+    criteria: list[Criterion] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"criteria[{i}]"
+        crit = _criterion_from_yaml(item, where, vocab, errors)
+        if crit is None:
+            continue
+        if crit.id in seen:
+            errors.append(f"{where}.id: duplicate id '{crit.id}'")
+        seen.add(crit.id)
+        criteria.append(crit)
+    if errors:
+        raise InputError(f"{len(errors)} problem(s):\n  " + "\n  ".join(errors), str(p))
+    notes = tuple(str(x) for x in data.get("notes", []) or [])
+    return Trial(id=str(trial_id), title=data.get("title"), criteria=tuple(criteria), notes=notes, origin=str(p))
+
+
+def _criterion_from_yaml(item: object, where: str, vocab: Vocabulary, errors: list[str]) -> Criterion | None:
+    if not isinstance(item, dict):
+        errors.append(f"{where}: expected a mapping with id, kind, text, rule")
+        return None
+    missing = [k for k in ("id", "kind", "text", "rule") if not isinstance(item.get(k), str) or not item.get(k)]
+    if missing:
+        errors.append(f"{where}: missing or empty field(s) {', '.join(missing)}")
+        return None
+    unknown = sorted(set(item) - {"id", "kind", "text", "rule", "note"})
+    if unknown:
+        errors.append(f"{where}: unknown field(s) {', '.join(unknown)}")
+    if item["kind"] not in ("inclusion", "exclusion"):
+        errors.append(f"{where}.kind: '{item['kind']}' is not inclusion or exclusion")
+        return None
+    text, rule_text = item["text"], item["rule"].strip()
+    if rule_text == REVIEW:
+        rule: n.Node = n.Unparsed(text=text, reason="marked for coordinator review in the rule file")
+    else:
+        try:
+            rule = read_criterion(rule_text, item["kind"], vocab)
+        except ParseError as exc:
+            errors.append(f"{where}.rule ({item['id']}): {exc}")
+            return None
+    return Criterion(id=item["id"], kind=item["kind"], text=text, rule=rule, note=item.get("note"),
+                     source="rule-file")
+
+
+def _age_rule(lo: AgeLimit | None, hi: AgeLimit | None) -> tuple[n.Node, str] | None:
+    """ClinicalTrials.gov age bounds, inclusive: maximum 75 Years admits 75 years and 11 months."""
+    def in_unit(limit: AgeLimit) -> tuple[float, str]:
+        if limit.unit in ("years", "months"):
+            return limit.value, limit.unit
+        days = limit.value * (7 if limit.unit == "weeks" else 1)
+        return days / 30.4375, "months"
+
+    parts: list[n.Node] = []
+    texts = []
+    if lo is not None and lo.value > 0:
+        value, unit = in_unit(lo)
+        parts.append(n.Age(op=">=", value=value, unit=unit))  # type: ignore[arg-type]
+        texts.append(f"Minimum age {lo.text}")
+    if hi is not None:
+        value, unit = in_unit(hi)
+        parts.append(n.Age(op="<=", value=value, unit=unit))  # type: ignore[arg-type]
+        texts.append(f"Maximum age {hi.text}")
+    if not parts:
+        return None
+    if len(parts) == 2 and isinstance(parts[0], n.Age) and isinstance(parts[1], n.Age) \
+            and parts[0].unit == parts[1].unit:
+        return n.Age(op="between", value=parts[0].value, value2=parts[1].value, unit=parts[0].unit), "; ".join(texts)
+    return (parts[0] if len(parts) == 1 else n.And(items=tuple(parts))), "; ".join(texts)
+
+
+def structured_criteria(study: StudyRecord) -> list[Criterion]:
+    """The structured eligibility fields as criteria ``age`` and ``sex``."""
+    out: list[Criterion] = []
+    age = _age_rule(study.minimum_age, study.maximum_age)
+    if age is not None:
+        out.append(Criterion(id="age", kind="inclusion", text=age[1], rule=age[0], source="structured"))
+    if study.sex in ("FEMALE", "MALE"):
+        sex = "female" if study.sex == "FEMALE" else "male"
+        out.append(Criterion(id="sex", kind="inclusion", text=f"Sex: {study.sex}", rule=n.Sex(sexes=(sex,)),
+                             source="structured"))
+    return out
+
+
+def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, origin: str = "") -> Trial:
+    """Read every criterion of a study; what does not read becomes Unparsed (needs review)."""
+    vocab = vocabulary or default_vocabulary()
+    criteria = structured_criteria(study)
+    notes = list(study.notes)
+    if study.healthy_volunteers is not None:
+        notes.append("accepts healthy volunteers: " + ("yes" if study.healthy_volunteers else "no")
+                     + " (informational; the condition criteria decide)")
+    for raw in split_criteria(study.criteria_text):
+        if raw.kind not in ("inclusion", "exclusion"):
+            notes.append(f"{raw.id}: text outside an inclusion/exclusion section, not screened: {raw.text[:80]}")
+            continue
+        rule = parse_criterion(raw.text, raw.kind, vocab)
+        criteria.append(Criterion(id=raw.id, kind=raw.kind, text=raw.text, rule=rule, source="parsed"))
+    return Trial(id=study.nct_id, title=study.title, criteria=tuple(criteria), notes=tuple(notes), origin=origin)
+
+
+def draft_rule_file(trial: Trial, vocabulary: Vocabulary | None = None) -> str:
+    """A rule file for a person to review: each criterion's reading, or 'review'."""
+    vocab = vocabulary or default_vocabulary()
+    lines = [f"# Draft rule file for {trial.id}, generated from {trial.origin or 'its record'}.",
+             "# Review every rule against its text before use; 'review' means not computable.",
+             f"trial: {trial.id}"]
+    if trial.title:
+        lines.append(f"title: {_q(trial.title)}")
+    lines.append("criteria:")
+    for c in trial.criteria:
+        rule = REVIEW if c.coverage == "none" else render(c.rule, vocab)
+        lines += [f"  - id: {c.id}", f"    kind: {c.kind}", f"    text: {_q(c.text)}", f"    rule: {_q(rule)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
