@@ -422,7 +422,11 @@ def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
 
 
 def _condition_phrase(r: n.Condition, name: str) -> str:
-    parts = [("history of " if r.timing == "history" else "active ") + name]
+    if r.within is not None:
+        lead = ""
+    else:
+        lead = "history of " if r.timing == "history" else "active "
+    parts = [lead + name]
     if r.duration:
         parts.append(f"for {r.duration.op} {_fmt(r.duration.duration.amount)} {r.duration.duration.unit}")
     if r.within:

@@ -1,0 +1,157 @@
+"""The command line: thin wrappers over :mod:`eligibility.api`.
+
+Exit code 0 whatever the verdict; 2 with a one-line message on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .api import ScreeningResult, load_patient, screen
+from .errors import EligibilityError
+from .patient import patient_schema
+from .render import render
+from .trial import Trial, draft_rule_file, load_trial
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Pre-screen patients for clinical trials: pass / fail / unknown, explained.")
+
+_STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
+_VERDICT_STYLE = {"eligible": "bold green", "ineligible": "bold red", "needs-review": "bold yellow"}
+
+
+def _console() -> Console:
+    return Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _patients(path: Path) -> list[Path]:
+    if path.is_dir():
+        files = sorted(p for p in path.glob("*.json"))
+        if not files:
+            _fail(EligibilityError(f"{path}: no patient files (*.json) in this folder"))
+        return files
+    return [path]
+
+
+@app.command("screen")
+def screen_cmd(
+    trial: Annotated[str, typer.Option("--trial", help="Trial id in rules/, a rule file, or a CT.gov study JSON.")],
+    patient: Annotated[Path, typer.Option("--patient", help="Patient JSON file, or a folder of them.")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Screening date YYYY-MM-DD (default today).")] = None,
+    open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Screen one patient (or each patient of a folder) against a trial."""
+    if fmt not in ("table", "json"):
+        _fail(EligibilityError(f"--format must be table or json, not '{fmt}'"))
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        _fail(EligibilityError(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'"))
+    try:
+        t = load_trial(trial)
+        results = [screen(t, load_patient(p), as_of=day, open_world=open_world) for p in _patients(patient)]
+    except EligibilityError as exc:
+        _fail(exc)
+    if fmt == "json":
+        payload = [json.loads(r.model_dump_json()) for r in results]
+        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False))
+        return
+    console = _console()
+    for result in results:
+        _print_result(console, t, result)
+
+
+def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> None:
+    table = Table(title=f"{result.trial} · patient {result.patient} · as of {result.as_of}", show_lines=False,
+                  title_justify="left")
+    table.add_column("id", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("criterion", max_width=48, overflow="ellipsis", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("explanation", overflow="fold")
+    for c in result.criteria:
+        style = _STATUS_STYLE[c.status]
+        table.add_row(c.id, "incl" if c.kind == "inclusion" else "excl", c.text, f"[{style}]{c.status}[/]",
+                      c.explanation)
+    console.print(table)
+    unknown = [c.id for c in result.criteria if c.status == "unknown"]
+    line = f"verdict: [{_VERDICT_STYLE[result.verdict]}]{result.verdict}[/]"
+    if result.verdict == "needs-review":
+        line += f"  (unknown: {', '.join(unknown)})"
+    console.print(line)
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print()
+
+
+@app.command("parse")
+def parse_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Rule files (.yaml) or CT.gov study JSON files.")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Show how each criterion is read, and a coverage summary (fully / partly / not computable)."""
+    console = _console()
+    totals: Counter[str] = Counter()
+    for f in files:
+        try:
+            trial = load_trial(str(f))
+        except EligibilityError as exc:
+            _fail(exc)
+        counts = Counter(c.coverage for c in trial.criteria)
+        totals.update(counts)
+        if fmt == "json":
+            typer.echo(json.dumps({"trial": trial.id, "criteria": [
+                {"id": c.id, "kind": c.kind, "text": c.text, "coverage": c.coverage, "rule": render(c.rule),
+                 "ast": c.rule.model_dump(mode="json")} for c in trial.criteria]}, ensure_ascii=False))
+            continue
+        table = Table(title=f"{trial.id}: {trial.title or ''}", title_justify="left")
+        for col in ("id", "kind", "coverage", "text", "read as"):
+            table.add_column(col, overflow="fold")
+        for c in trial.criteria:
+            table.add_row(c.id, c.kind, c.coverage, c.text, render(c.rule))
+        console.print(table)
+        console.print(_coverage_line(trial.id, counts))
+    if len(files) > 1 and fmt == "table":
+        console.print(_coverage_line("all", totals))
+
+
+def _coverage_line(label: str, counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    return (f"coverage {label}: {counts['full']} fully, {counts['partial']} partly, {counts['none']} not computable"
+            f" (of {total})")
+
+
+@app.command("draft-rules")
+def draft_rules_cmd(study: Annotated[Path, typer.Argument(help="A ClinicalTrials.gov study JSON.")]) -> None:
+    """Write a draft rule file for review (to stdout)."""
+    try:
+        typer.echo(draft_rule_file(load_trial(str(study))), nl=False)
+    except EligibilityError as exc:
+        _fail(exc)
+
+
+@app.command("schema")
+def schema_cmd(what: Annotated[str, typer.Argument(help="'patient'")] = "patient") -> None:
+    """Print the JSON Schema of an input format."""
+    if what != "patient":
+        _fail(EligibilityError(f"unknown schema '{what}' (known: patient)"))
+    typer.echo(json.dumps(patient_schema(), indent=2))
+
+
+def main() -> None:  # pragma: no cover
+    app()
