@@ -74,7 +74,7 @@ def _explain(c: Criterion, v: Verdict, status: Status) -> str:
 
 
 def screen_criterion(c: Criterion, ctx: Context) -> CriterionResult:
-    rule_text = render(c.rule, ctx.vocab)
+    rule_text = c.reading if ctx.vocab is default_vocabulary() else render(c.rule, ctx.vocab)
     verdict = evaluate(c.rule, ctx)
     attested = ctx.patient.attestations.get(c.id)
     if attested is not None:

@@ -75,6 +75,7 @@ class Vocabulary:
             for member in concept.members:
                 if member not in self.concepts:
                     raise VocabularyError(f"concept '{concept.id}' has unknown member '{member}'")
+        self._leaves: dict[str, frozenset[str]] = {}
         self._by_code: dict[tuple[str, str], set[str]] = {}
         for concept in self.concepts.values():
             for system, codes in concept.codes.items():
@@ -93,6 +94,13 @@ class Vocabulary:
         for member in self.concepts[concept_id].members:
             out.extend(m for m in self.leaves(member) if m not in out)
         return tuple(out)
+
+    def leaf_set(self, concept_id: str) -> frozenset[str]:
+        """``leaves`` as a set, cached: record matching asks for it on every criterion."""
+        found = self._leaves.get(concept_id)
+        if found is None:
+            found = self._leaves[concept_id] = frozenset(self.leaves(concept_id))
+        return found
 
     def concepts_for_code(self, system: str, code: str) -> set[str]:
         """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors."""

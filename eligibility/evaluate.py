@@ -151,10 +151,10 @@ class Context:
         return tuple(seen)
 
     def matching(self, records: Sequence[Any], concept: str, excluding: tuple[str, ...] = ()) -> list[Any]:
-        wanted = set(self.vocab.leaves(concept)) if concept in self.vocab else {concept}
-        unwanted: set[str] = set()
+        wanted = self.vocab.leaf_set(concept) if concept in self.vocab else frozenset({concept})
+        unwanted: frozenset[str] = frozenset()
         for ex in excluding:
-            unwanted |= set(self.vocab.leaves(ex)) if ex in self.vocab else {ex}
+            unwanted |= self.vocab.leaf_set(ex) if ex in self.vocab else frozenset({ex})
         out = []
         for record in records:
             found = self._cached_concepts(record)

@@ -7,6 +7,7 @@ computable. Every mistake in a rule file is reported, not only the first.
 
 from __future__ import annotations
 
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -34,6 +35,11 @@ class Criterion(BaseModel):
     rule: n.Rule
     note: str | None = None
     source: Literal["rule-file", "parsed", "structured"] = "parsed"
+
+    @cached_property
+    def reading(self) -> str:
+        """The rule as criteria-language text (computed once: screening quotes it every time)."""
+        return render(self.rule)
 
     @property
     def coverage(self) -> Coverage:
