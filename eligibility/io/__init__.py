@@ -1,0 +1,1 @@
+"""Readers for external trial formats (ClinicalTrials.gov records, plain-text criteria documents)."""
