@@ -19,13 +19,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _cold_parse_seconds() -> float:
     """A fresh interpreter: imports, grammar and vocabulary loading, then parsing the rule file."""
-    code = ("import time; t=time.perf_counter(); from eligibility import load_trial; "
-            "load_trial('NCT06352281'); print(time.perf_counter()-t)")
+    code = (
+        "import time; t=time.perf_counter(); from eligibility import load_trial; "
+        "load_trial('NCT06352281'); print(time.perf_counter()-t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return float(out.stdout.strip())
 
@@ -61,12 +63,18 @@ def main() -> None:
     cold = [_cold_parse_seconds() for _ in range(5)]
 
     n_crit = len(trial.criteria)
-    print(f"screen one patient ({n_crit} criteria, {len(patients)} example patients, {args.runs} runs): "
-          f"median {statistics.median(times) * 1e3:.3f} ms, p99 {_percentile(times, 0.99) * 1e3:.3f} ms")
-    print(f"parse trial warm (rule file, {len(warm)} runs): median {statistics.median(warm) * 1e3:.2f} ms, "
-          f"p99 {_percentile(warm, 0.99) * 1e3:.2f} ms")
-    print(f"parse trial cold (new interpreter incl. imports, {len(cold)} runs): "
-          f"median {statistics.median(cold) * 1e3:.0f} ms")
+    print(
+        f"screen one patient ({n_crit} criteria, {len(patients)} example patients, {args.runs} runs): "
+        f"median {statistics.median(times) * 1e3:.3f} ms, p99 {_percentile(times, 0.99) * 1e3:.3f} ms"
+    )
+    print(
+        f"parse trial warm (rule file, {len(warm)} runs): median {statistics.median(warm) * 1e3:.2f} ms, "
+        f"p99 {_percentile(warm, 0.99) * 1e3:.2f} ms"
+    )
+    print(
+        f"parse trial cold (new interpreter incl. imports, {len(cold)} runs): "
+        f"median {statistics.median(cold) * 1e3:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -93,12 +93,27 @@ def screen_criterion(c: Criterion, ctx: Context) -> CriterionResult:
     if c.note:
         notes.append(c.note)
     missing = list(verdict.missing) if status == "unknown" else []
-    return CriterionResult(id=c.id, kind=c.kind, text=c.text, status=status, explanation=_explain(c, verdict, status),
-                           evidence=list(verdict.evidence), missing=missing, rule=rule_text, notes=notes)
+    return CriterionResult(
+        id=c.id,
+        kind=c.kind,
+        text=c.text,
+        status=status,
+        explanation=_explain(c, verdict, status),
+        evidence=list(verdict.evidence),
+        missing=missing,
+        rule=rule_text,
+        notes=notes,
+    )
 
 
-def screen(trial: Trial, patient: Patient, as_of: date | None = None, open_world: bool = False,
-           vocabulary: Vocabulary | None = None, lookback_days: int = DEFAULT_LOOKBACK_DAYS) -> ScreeningResult:
+def screen(
+    trial: Trial,
+    patient: Patient,
+    as_of: date | None = None,
+    open_world: bool = False,
+    vocabulary: Vocabulary | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> ScreeningResult:
     """Screen one patient: every criterion pass / fail / unknown, and the trial verdict.
 
     Ineligible if any criterion fails; eligible if all pass; otherwise needs-review.
@@ -115,7 +130,9 @@ def screen(trial: Trial, patient: Patient, as_of: date | None = None, open_world
         verdict = "eligible"
     else:
         verdict = "needs-review"
-    notes = [f"records coded in systems the vocabulary does not know were not matched: {s}"
-             for s in ctx.unknown_systems]
-    return ScreeningResult(trial=trial.id, patient=patient.id, as_of=day, verdict=verdict, criteria=results,
-                           notes=notes)
+    notes = [
+        f"records coded in systems the vocabulary does not know were not matched: {s}" for s in ctx.unknown_systems
+    ]
+    return ScreeningResult(
+        trial=trial.id, patient=patient.id, as_of=day, verdict=verdict, criteria=results, notes=notes
+    )

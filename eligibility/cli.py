@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,8 +22,11 @@ from .patient import patient_schema
 from .render import render
 from .trial import Trial, draft_rule_file, load_trial
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Pre-screen patients for clinical trials: pass / fail / unknown, explained.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Pre-screen patients for clinical trials: pass / fail / unknown, explained.",
+)
 
 _STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 _VERDICT_STYLE = {"eligible": "bold green", "ineligible": "bold red", "needs-review": "bold yellow"}
@@ -77,8 +80,11 @@ def screen_cmd(
 
 
 def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> None:
-    table = Table(title=f"{result.trial} · patient {result.patient} · as of {result.as_of}", show_lines=False,
-                  title_justify="left")
+    table = Table(
+        title=f"{result.trial} · patient {result.patient} · as of {result.as_of}",
+        show_lines=False,
+        title_justify="left",
+    )
     table.add_column("id", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("criterion", max_width=48, overflow="ellipsis", no_wrap=True)
@@ -86,8 +92,9 @@ def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> No
     table.add_column("explanation", overflow="fold")
     for c in result.criteria:
         style = _STATUS_STYLE[c.status]
-        table.add_row(c.id, "incl" if c.kind == "inclusion" else "excl", c.text, f"[{style}]{c.status}[/]",
-                      c.explanation)
+        table.add_row(
+            c.id, "incl" if c.kind == "inclusion" else "excl", c.text, f"[{style}]{c.status}[/]", c.explanation
+        )
     console.print(table)
     unknown = [c.id for c in result.criteria if c.status == "unknown"]
     line = f"verdict: [{_VERDICT_STYLE[result.verdict]}]{result.verdict}[/]"
@@ -115,9 +122,25 @@ def parse_cmd(
         counts = Counter(c.coverage for c in trial.criteria)
         totals.update(counts)
         if fmt == "json":
-            typer.echo(json.dumps({"trial": trial.id, "criteria": [
-                {"id": c.id, "kind": c.kind, "text": c.text, "coverage": c.coverage, "rule": render(c.rule),
-                 "ast": c.rule.model_dump(mode="json")} for c in trial.criteria]}, ensure_ascii=False))
+            typer.echo(
+                json.dumps(
+                    {
+                        "trial": trial.id,
+                        "criteria": [
+                            {
+                                "id": c.id,
+                                "kind": c.kind,
+                                "text": c.text,
+                                "coverage": c.coverage,
+                                "rule": render(c.rule),
+                                "ast": c.rule.model_dump(mode="json"),
+                            }
+                            for c in trial.criteria
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
             continue
         table = Table(title=f"{trial.id}: {trial.title or ''}", title_justify="left")
         for col in ("id", "kind", "coverage", "text", "read as"):
@@ -130,10 +153,12 @@ def parse_cmd(
         console.print(_coverage_line("all", totals))
 
 
-def _coverage_line(label: str, counts: Counter[str]) -> str:
+def _coverage_line(label: str, counts: Counter[Any]) -> str:
     total = sum(counts.values())
-    return (f"coverage {label}: {counts['full']} fully, {counts['partial']} partly, {counts['none']} not computable"
-            f" (of {total})")
+    return (
+        f"coverage {label}: {counts['full']} fully, {counts['partial']} partly, {counts['none']} not computable"
+        f" (of {total})"
+    )
 
 
 @app.command("draft-rules")

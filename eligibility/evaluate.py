@@ -26,7 +26,7 @@ from . import nodes as n
 from .concepts import Vocabulary
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
-from .patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
+from .patient import ConditionRecord, MedicationRecord, Observation, Patient
 from .units import canonical_unit, conversion_factor
 
 DEFAULT_LOOKBACK_DAYS = 90
@@ -122,8 +122,14 @@ def normalise_system(system: str | None) -> str | None:
 class Context:
     """Everything the evaluator needs for one patient; record -> concept matching is done once."""
 
-    def __init__(self, patient: Patient, as_of: date, vocabulary: Vocabulary, open_world: bool = False,
-                 default_lookback_days: int = DEFAULT_LOOKBACK_DAYS):
+    def __init__(
+        self,
+        patient: Patient,
+        as_of: date,
+        vocabulary: Vocabulary,
+        open_world: bool = False,
+        default_lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    ):
         self.patient = patient
         self.as_of = as_of
         self.vocab = vocabulary
@@ -142,8 +148,12 @@ class Context:
     @cached_property
     def unknown_systems(self) -> tuple[str, ...]:
         seen: list[str] = []
-        records: Iterable[Any] = (*self.patient.observations, *self.patient.conditions, *self.patient.medications,
-                                  *self.patient.procedures)
+        records: Iterable[Any] = (
+            *self.patient.observations,
+            *self.patient.conditions,
+            *self.patient.medications,
+            *self.patient.procedures,
+        )
         for record in records:
             system = normalise_system(record.system)
             if system and system not in KNOWN_SYSTEMS and record.system not in seen:
@@ -186,6 +196,7 @@ def evaluate(rule: n.Node, ctx: Context) -> Verdict:
 
 # ---- demographics ------------------------------------------------------------------------------
 
+
 def visit_age(r: n.Age, ctx: Context) -> Verdict:
     birth = ctx.patient.birth_date
     if birth is None:
@@ -193,27 +204,32 @@ def visit_age(r: n.Age, ctx: Context) -> Verdict:
     age = completed_years(birth, ctx.as_of) if r.unit == "years" else completed_months(birth, ctx.as_of)
     ok = _compare(age, r.op, r.value, r.value2)
     bound = f"{_fmt(r.value)}-{_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
-    ev = Evidence(kind="demographic", description=f"born {birth.isoformat()}", value=age, unit=r.unit,
-                  date=birth)
+    ev = Evidence(kind="demographic", description=f"born {birth.isoformat()}", value=age, unit=r.unit, date=birth)
     word = "within" if ok else "outside"
-    return Verdict(Tri.of(ok), f"age {age} {r.unit} on {ctx.as_of.isoformat()} is {word} {bound} {r.unit}",
-                   evidence=(ev,))
+    return Verdict(
+        Tri.of(ok), f"age {age} {r.unit} on {ctx.as_of.isoformat()} is {word} {bound} {r.unit}", evidence=(ev,)
+    )
 
 
 def visit_sex(r: n.Sex, ctx: Context) -> Verdict:
     sex = ctx.patient.sex
     wanted = " or ".join(r.sexes)
     if sex is None or sex in ("unknown", "other"):
-        return Verdict(Tri.UNKNOWN, f"sex is {sex or 'not recorded'}; the criterion asks for {wanted}",
-                       missing=("administrative sex",))
+        return Verdict(
+            Tri.UNKNOWN,
+            f"sex is {sex or 'not recorded'}; the criterion asks for {wanted}",
+            missing=("administrative sex",),
+        )
     ev = Evidence(kind="demographic", description="administrative sex", value=sex)
     return Verdict(Tri.of(sex in r.sexes), f"sex {sex}; the criterion asks for {wanted}", evidence=(ev,))
 
 
 # ---- observations ------------------------------------------------------------------------------
 
-def _window_obs(ctx: Context, concept: str, lookback: int, pick: Callable[[Observation], bool]
-                ) -> tuple[list[Observation], list[Observation]]:
+
+def _window_obs(
+    ctx: Context, concept: str, lookback: int, pick: Callable[[Observation], bool]
+) -> tuple[list[Observation], list[Observation]]:
     """(observations in the window, newest first; matching observations outside it)."""
     start = ctx.as_of - timedelta(days=lookback)
     inside, outside = [], []
@@ -241,9 +257,18 @@ def _no_value(ctx: Context, name: str, lookback: int, outside: list[Observation]
 
 
 def _obs_evidence(obs: Observation, concept: str, **extra: Any) -> Evidence:
-    return Evidence(kind="observation", concept=concept, description=obs.text or concept,
-                    value=obs.value if obs.value is not None else obs.result, unit=obs.unit,
-                    date=obs.effective, ref_low=obs.ref_low, ref_high=obs.ref_high, source=obs.source, **extra)
+    return Evidence(
+        kind="observation",
+        concept=concept,
+        description=obs.text or concept,
+        value=obs.value if obs.value is not None else obs.result,
+        unit=obs.unit,
+        date=obs.effective,
+        ref_low=obs.ref_low,
+        ref_high=obs.ref_high,
+        source=obs.source,
+        **extra,
+    )
 
 
 def visit_lab(r: n.Lab, ctx: Context) -> Verdict:
@@ -267,21 +292,27 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         converted = value
     elif target is None or obs.unit is None:
         missing_side = "the criterion's threshold" if target is None else "the result"
-        return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit or ''}: {missing_side} has no unit, so the"
-                       " two cannot be compared", evidence=(_obs_evidence(obs, r.concept),),
-                       missing=(f"{name} with a unit",), notes=(f"unit missing for {name}",))
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{name} {_fmt(value)} {obs.unit or ''}: {missing_side} has no unit, so the two cannot be compared",
+            evidence=(_obs_evidence(obs, r.concept),),
+            missing=(f"{name} with a unit",),
+            notes=(f"unit missing for {name}",),
+        )
     else:
         try:
             converted = value * conversion_factor(obs.unit, target, molar)
         except UnitError as exc:
-            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with "
-                           f"{target} ({exc})", evidence=(_obs_evidence(obs, r.concept),),
-                           missing=(f"{name} in a unit convertible to {target}",),
-                           notes=(f"data quality: unit '{obs.unit}' of {name} on {obs.effective} not usable",))
+            return Verdict(
+                Tri.UNKNOWN,
+                f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with {target} ({exc})",
+                evidence=(_obs_evidence(obs, r.concept),),
+                missing=(f"{name} in a unit convertible to {target}",),
+                notes=(f"data quality: unit '{obs.unit}' of {name} on {obs.effective} not usable",),
+            )
     ok = _compare(converted, r.op, r.value, r.value2)
     unit_txt = f" {target}" if target else ""
-    threshold = (f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between"
-                 else f"{r.op} {_fmt(r.value)}")
+    threshold = f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
     shown = f"{_fmt(value)} {obs.unit or ''}".strip()
     if obs.unit and target and canonical_unit(obs.unit) != canonical_unit(target):
         shown += f" (= {_fmt(converted)}{unit_txt})"
@@ -301,32 +332,46 @@ def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         rng = ctx.vocab.reference_range(r.concept, ctx.patient.sex, ctx.age_years) if concept else None
         bound = getattr(rng, "high" if r.relative == "ULN" else "low", None) if rng else None
         if rng is None or bound is None or bound <= 0:
-            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit or ''}: no {r.relative} (the result has no "
-                           "reference range and the vocabulary has none for this sex and age)",
-                           evidence=(_obs_evidence(obs, r.concept),),
-                           missing=(f"reference range of the {name} result", "patient sex and birth date"))
+            return Verdict(
+                Tri.UNKNOWN,
+                f"{name} {_fmt(value)} {obs.unit or ''}: no {r.relative} (the result has no "
+                "reference range and the vocabulary has none for this sex and age)",
+                evidence=(_obs_evidence(obs, r.concept),),
+                missing=(f"reference range of the {name} result", "patient sex and birth date"),
+            )
         limit, limit_unit = bound, rng.unit
         band = f"{rng.sex or 'any sex'}, age {rng.age_min:g}-{'' if rng.age_max is None else f'{rng.age_max:g}'}"
         source = f"default range for {band} ({rng.source})"
         try:
-            factor = 1.0 if obs.unit is None else conversion_factor(obs.unit, limit_unit,
-                                                                      concept.molar_mass if concept else None)
+            factor = (
+                1.0
+                if obs.unit is None
+                else conversion_factor(obs.unit, limit_unit, concept.molar_mass if concept else None)
+            )
         except UnitError as exc:
-            return Verdict(Tri.UNKNOWN, f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range "
-                           f"in {limit_unit} ({exc})", evidence=(_obs_evidence(obs, r.concept),),
-                           missing=(f"{name} in a unit convertible to {limit_unit}",),
-                           notes=(f"data quality: unit '{obs.unit}' of {name} not usable",))
+            return Verdict(
+                Tri.UNKNOWN,
+                f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range in {limit_unit} ({exc})",
+                evidence=(_obs_evidence(obs, r.concept),),
+                missing=(f"{name} in a unit convertible to {limit_unit}",),
+                notes=(f"data quality: unit '{obs.unit}' of {name} not usable",),
+            )
         value_in_limit_unit = value * factor
     ratio = value_in_limit_unit / limit
     ok = _compare(ratio, r.op, r.value, r.value2)
-    ev = _obs_evidence(obs, r.concept, converted_value=round(ratio, 4), converted_unit=f"x {r.relative}",
-                       range_source=source)
+    ev = _obs_evidence(
+        obs, r.concept, converted_value=round(ratio, 4), converted_unit=f"x {r.relative}", range_source=source
+    )
     if own is None:
         ev = ev.model_copy(update={limit_attr: limit})
     verb = "meets" if ok else "does not meet"
-    return Verdict(Tri.of(ok), f"{name} {_fmt(value)} {obs.unit or ''} on {obs.effective} is {ratio:.2f} x "
-                   f"{r.relative} ({r.relative} {_fmt(limit)} {limit_unit or ''} from {source}); {verb} "
-                   f"{r.op} {_fmt(r.value)} x {r.relative}", evidence=(ev,))
+    return Verdict(
+        Tri.of(ok),
+        f"{name} {_fmt(value)} {obs.unit or ''} on {obs.effective} is {ratio:.2f} x "
+        f"{r.relative} ({r.relative} {_fmt(limit)} {limit_unit or ''} from {source}); {verb} "
+        f"{r.op} {_fmt(r.value)} x {r.relative}",
+        evidence=(ev,),
+    )
 
 
 def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
@@ -342,15 +387,21 @@ def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
 
 # ---- coded history ------------------------------------------------------------------------------
 
+
 def _closed(ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Evidence, ...] = ()) -> Verdict:
     """Closed world: not shown = false. Open world: not shown = unknown."""
     if found is Tri.FALSE and ctx.open_world:
-        return Verdict(Tri.UNKNOWN, reason + " (open world: absence of a record does not prove absence)",
-                       evidence=evidence, missing=(f"confirmation about {name}",))
+        return Verdict(
+            Tri.UNKNOWN,
+            reason + " (open world: absence of a record does not prove absence)",
+            evidence=evidence,
+            missing=(f"confirmation about {name}",),
+        )
     if found is Tri.FALSE:
         return Verdict(Tri.FALSE, reason, evidence=evidence)
-    return Verdict(found, reason, evidence=evidence,
-                   missing=(f"dates of the {name} records",) if found is Tri.UNKNOWN else ())
+    return Verdict(
+        found, reason, evidence=evidence, missing=(f"dates of the {name} records",) if found is Tri.UNKNOWN else ()
+    )
 
 
 _ACTIVE = {"active", "recurrence", "relapse"}
@@ -396,16 +447,31 @@ def _describe(rec: Any, ctx: Context) -> str:
 def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
     name = ctx.name(r.concept)
     concept = ctx.vocab.concepts.get(r.concept)
-    if concept is not None and concept.sex is not None and ctx.patient.sex not in (None, "unknown", "other") \
-            and ctx.patient.sex != concept.sex:
-        return Verdict(Tri.FALSE, f"{name} does not apply to a {ctx.patient.sex} patient",
-                       evidence=(Evidence(kind="demographic", description="administrative sex",
-                                          value=ctx.patient.sex),))
+    if (
+        concept is not None
+        and concept.sex is not None
+        and ctx.patient.sex not in (None, "unknown", "other")
+        and ctx.patient.sex != concept.sex
+    ):
+        return Verdict(
+            Tri.FALSE,
+            f"{name} does not apply to a {ctx.patient.sex} patient",
+            evidence=(Evidence(kind="demographic", description="administrative sex", value=ctx.patient.sex),),
+        )
     records = ctx.matching(ctx.patient.conditions, r.concept, r.excluding)
     acute = bool(concept and concept.acute)
     truths = [(_condition_truth(r, rec, ctx, acute), rec) for rec in records]
-    evidence = tuple(Evidence(kind="condition", concept=r.concept, description=_describe(rec, ctx),
-                              value=rec.status, date=rec.onset, source=rec.source) for _, rec in truths)
+    evidence = tuple(
+        Evidence(
+            kind="condition",
+            concept=r.concept,
+            description=_describe(rec, ctx),
+            value=rec.status,
+            date=rec.onset,
+            source=rec.source,
+        )
+        for _, rec in truths
+    )
     found = any_of(t for t, _ in truths)
     what = _condition_phrase(r, name)
     if not records:
@@ -416,8 +482,9 @@ def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
         onset = f" (onset {first.onset})" if first.onset else ""
         return Verdict(Tri.TRUE, f"{_describe(first, ctx)}{onset}: {what}", evidence=evidence)
     if found is Tri.UNKNOWN:
-        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded but dates or status do not show whether {what}", name,
-                       evidence)
+        return _closed(
+            ctx, Tri.UNKNOWN, f"{name} recorded but dates or status do not show whether {what}", name, evidence
+        )
     return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence)
 
 
@@ -461,9 +528,17 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
     records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
     if not records:
         return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
-    evidence = tuple(Evidence(kind="medication", concept=r.concept, description=_describe(rec, ctx),
-                              value=f"{rec.start or '?'} to {rec.end or 'ongoing'}", date=rec.start, source=rec.source)
-                     for rec in records)
+    evidence = tuple(
+        Evidence(
+            kind="medication",
+            concept=r.concept,
+            description=_describe(rec, ctx),
+            value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
+            date=rec.start,
+            source=rec.source,
+        )
+        for rec in records
+    )
     undated = [rec for rec in records if rec.start is None]
     window_start = ctx.as_of - timedelta(days=round(r.within.days)) if r.within else None
     clipped: list[tuple[date, date]] = []
@@ -479,13 +554,18 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
         elif r.timing == "current" and r.consecutive_days is None and end < ctx.as_of:
             continue
         clipped.append((start, end))
-    where = f" between {window_start} and {ctx.as_of}" if window_start else (
-        " now" if r.timing == "current" and r.consecutive_days is None else "")
+    where = (
+        f" between {window_start} and {ctx.as_of}"
+        if window_start
+        else (" now" if r.timing == "current" and r.consecutive_days is None else "")
+    )
     if r.consecutive_days is not None:
         run = longest_run(clipped)
         ok = _compare(run, r.consecutive_days.op, r.consecutive_days.duration.amount)
-        reason = (f"{name}: longest run {run} consecutive day(s){where}; the criterion needs "
-                  f"{r.consecutive_days.op} {_fmt(r.consecutive_days.duration.amount)}")
+        reason = (
+            f"{name}: longest run {run} consecutive day(s){where}; the criterion needs "
+            f"{r.consecutive_days.op} {_fmt(r.consecutive_days.duration.amount)}"
+        )
         truth = Tri.TRUE if ok else (Tri.UNKNOWN if undated else Tri.FALSE)
     else:
         truth = Tri.TRUE if clipped else (Tri.UNKNOWN if undated else Tri.FALSE)
@@ -505,31 +585,55 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
             undated.append(rec)
         elif start < rec.start <= ctx.as_of or (rec.end is not None and start < rec.end < ctx.as_of):
             changes.append(rec)
-    evidence = tuple(Evidence(kind="medication", concept=r.concept, description=_describe(rec, ctx),
-                              value=f"{rec.start or '?'} to {rec.end or 'ongoing'}", date=rec.start, source=rec.source)
-                     for rec in records)
+    evidence = tuple(
+        Evidence(
+            kind="medication",
+            concept=r.concept,
+            description=_describe(rec, ctx),
+            value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
+            date=rec.start,
+            source=rec.source,
+        )
+        for rec in records
+    )
     if changes:
         rec = changes[0]
-        return Verdict(Tri.FALSE, f"{name} started or changed on {rec.start if rec.start and rec.start > start else rec.end}"
-                       f", within the {_fmt(r.duration.amount)} {r.duration.unit} before {ctx.as_of}",
-                       evidence=evidence)
+        return Verdict(
+            Tri.FALSE,
+            f"{name} started or changed on {rec.start if rec.start and rec.start > start else rec.end}"
+            f", within the {_fmt(r.duration.amount)} {r.duration.unit} before {ctx.as_of}",
+            evidence=evidence,
+        )
     if undated:
-        return Verdict(Tri.UNKNOWN, f"{name} recorded without a start date; stability cannot be checked",
-                       evidence=evidence, missing=(f"start date of {name}",))
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{name} recorded without a start date; stability cannot be checked",
+            evidence=evidence,
+            missing=(f"start date of {name}",),
+        )
     if ctx.open_world:
-        return Verdict(Tri.UNKNOWN, f"no recorded change of {name} since {start} (open world)", evidence=evidence,
-                       missing=(f"dose history of {name}",))
+        return Verdict(
+            Tri.UNKNOWN,
+            f"no recorded change of {name} since {start} (open world)",
+            evidence=evidence,
+            missing=(f"dose history of {name}",),
+        )
     return Verdict(Tri.TRUE, f"no start or change of {name} since {start}", evidence=evidence)
 
 
 def visit_procedure(r: n.Procedure, ctx: Context) -> Verdict:
     name = ctx.name(r.concept)
-    records = [rec for rec in ctx.matching(ctx.patient.procedures, r.concept, r.excluding)
-               if rec.date is None or rec.date <= ctx.as_of]
+    records = [
+        rec
+        for rec in ctx.matching(ctx.patient.procedures, r.concept, r.excluding)
+        if rec.date is None or rec.date <= ctx.as_of
+    ]
     if not records:
         return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
-    evidence = tuple(Evidence(kind="procedure", concept=r.concept, description=_describe(rec, ctx), date=rec.date,
-                              source=rec.source) for rec in records)
+    evidence = tuple(
+        Evidence(kind="procedure", concept=r.concept, description=_describe(rec, ctx), date=rec.date, source=rec.source)
+        for rec in records
+    )
     if r.within is None:
         first = records[0]
         return Verdict(Tri.TRUE, f"{_describe(first, ctx)} on {first.date or 'an unknown date'}", evidence=evidence)
@@ -539,17 +643,22 @@ def visit_procedure(r: n.Procedure, ctx: Context) -> Verdict:
         return Verdict(Tri.TRUE, f"{_describe(hits[0], ctx)} on {hits[0].date}, after {start}", evidence=evidence)
     if any(rec.date is None for rec in records):
         return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence)
-    return _closed(ctx, Tri.FALSE, f"{name} last on {max(rec.date for rec in records)}, before {start}", name,
-                   evidence)
+    return _closed(ctx, Tri.FALSE, f"{name} last on {max(rec.date for rec in records)}, before {start}", name, evidence)
 
 
 # ---- logic -------------------------------------------------------------------------------------
 
+
 def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence[Verdict] | None = None) -> Verdict:
     used = parts if decisive is None else decisive
-    return Verdict(truth, reason, evidence=tuple(e for p in used for e in p.evidence),
-                   missing=tuple(dict.fromkeys(m for p in used for m in p.missing)),
-                   notes=tuple(dict.fromkeys(x for p in parts for x in p.notes)), children=tuple(parts))
+    return Verdict(
+        truth,
+        reason,
+        evidence=tuple(e for p in used for e in p.evidence),
+        missing=tuple(dict.fromkeys(m for p in used for m in p.missing)),
+        notes=tuple(dict.fromkeys(x for p in parts for x in p.notes)),
+        children=tuple(parts),
+    )
 
 
 def visit_and(r: n.And, ctx: Context) -> Verdict:
@@ -600,19 +709,32 @@ def visit_ambiguous(r: n.Ambiguous, ctx: Context) -> Verdict:
     if len(truths) == 1:
         truth = truths.pop()
         return _merge(truth, f"{parts[0].reason} (every reading agrees)", parts)
-    return Verdict(Tri.UNKNOWN, f"the text is ambiguous ({r.reason}) and its readings disagree",
-                   evidence=tuple(e for p in parts for e in p.evidence),
-                   missing=("coordinator review: which reading the protocol means",), children=tuple(parts))
+    return Verdict(
+        Tri.UNKNOWN,
+        f"the text is ambiguous ({r.reason}) and its readings disagree",
+        evidence=tuple(e for p in parts for e in p.evidence),
+        missing=("coordinator review: which reading the protocol means",),
+        children=tuple(parts),
+    )
 
 
 def visit_unparsed(r: n.Unparsed, ctx: Context) -> Verdict:
-    return Verdict(Tri.UNKNOWN, f"not computable ({r.reason}): \"{r.text}\"",
-                   missing=(f"coordinator review: {r.text}",))
+    return Verdict(Tri.UNKNOWN, f'not computable ({r.reason}): "{r.text}"', missing=(f"coordinator review: {r.text}",))
 
 
 _VISITORS: dict[type, Callable[[Any, Context], Verdict]] = {
-    n.Age: visit_age, n.Sex: visit_sex, n.Lab: visit_lab, n.LabResult: visit_labresult,
-    n.Condition: visit_condition, n.Medication: visit_medication, n.StableDose: visit_stabledose,
-    n.Procedure: visit_procedure, n.And: visit_and, n.Or: visit_or, n.Not: visit_not, n.Implies: visit_implies,
-    n.Ambiguous: visit_ambiguous, n.Unparsed: visit_unparsed,
+    n.Age: visit_age,
+    n.Sex: visit_sex,
+    n.Lab: visit_lab,
+    n.LabResult: visit_labresult,
+    n.Condition: visit_condition,
+    n.Medication: visit_medication,
+    n.StableDose: visit_stabledose,
+    n.Procedure: visit_procedure,
+    n.And: visit_and,
+    n.Or: visit_or,
+    n.Not: visit_not,
+    n.Implies: visit_implies,
+    n.Ambiguous: visit_ambiguous,
+    n.Unparsed: visit_unparsed,
 }

@@ -151,7 +151,7 @@ class Not(Node):
 
 
 class Implies(Node):
-    """"If A, then B": true when A is false or B is true (Kleene: ``not A or B``)."""
+    """ "If A, then B": true when A is false or B is true (Kleene: ``not A or B``)."""
 
     kind: Literal["implies"] = "implies"
     condition: Rule
@@ -180,13 +180,37 @@ class Unparsed(Node):
 
 
 Rule = Annotated[
-    Age | Sex | Lab | LabResult | Condition | Medication | StableDose | Procedure | And | Or | Not | Implies
-    | Ambiguous | Unparsed,
+    Age
+    | Sex
+    | Lab
+    | LabResult
+    | Condition
+    | Medication
+    | StableDose
+    | Procedure
+    | And
+    | Or
+    | Not
+    | Implies
+    | Ambiguous
+    | Unparsed,
     Field(discriminator="kind"),
 ]
 
 NODE_TYPES: tuple[type[Node], ...] = (
-    Age, Sex, Lab, LabResult, Condition, Medication, StableDose, Procedure, And, Or, Not, Implies, Ambiguous,
+    Age,
+    Sex,
+    Lab,
+    LabResult,
+    Condition,
+    Medication,
+    StableDose,
+    Procedure,
+    And,
+    Or,
+    Not,
+    Implies,
+    Ambiguous,
     Unparsed,
 )
 

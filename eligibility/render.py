@@ -44,7 +44,8 @@ class _Renderer:
         method = getattr(self, "r_" + type(rule).__name__.lower())
         text: str = method(rule)
         compound = isinstance(rule, n.And | n.Or | n.Implies | n.Ambiguous) or (
-            isinstance(rule, n.Sex) and len(rule.sexes) > 1)
+            isinstance(rule, n.Sex) and len(rule.sexes) > 1
+        )
         return text if top or not compound else f"({text})"
 
     def r_age(self, r: n.Age) -> str:

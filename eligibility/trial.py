@@ -154,12 +154,12 @@ def _criterion_from_yaml(item: object, where: str, vocab: Vocabulary, errors: li
         except ParseError as exc:
             errors.append(f"{where}.rule ({item['id']}): {exc}")
             return None
-    return Criterion(id=item["id"], kind=item["kind"], text=text, rule=rule, note=item.get("note"),
-                     source="rule-file")
+    return Criterion(id=item["id"], kind=item["kind"], text=text, rule=rule, note=item.get("note"), source="rule-file")
 
 
 def _age_rule(lo: AgeLimit | None, hi: AgeLimit | None) -> tuple[n.Node, str] | None:
     """ClinicalTrials.gov age bounds, inclusive: maximum 75 Years admits 75 years and 11 months."""
+
     def in_unit(limit: AgeLimit) -> tuple[float, str]:
         if limit.unit in ("years", "months"):
             return limit.value, limit.unit
@@ -170,16 +170,20 @@ def _age_rule(lo: AgeLimit | None, hi: AgeLimit | None) -> tuple[n.Node, str] | 
     texts = []
     if lo is not None and lo.value > 0:
         value, unit = in_unit(lo)
-        parts.append(n.Age(op=">=", value=value, unit=unit))  # type: ignore[arg-type]
+        parts.append(n.Age(op=">=", value=value, unit=unit))
         texts.append(f"Minimum age {lo.text}")
     if hi is not None:
         value, unit = in_unit(hi)
-        parts.append(n.Age(op="<=", value=value, unit=unit))  # type: ignore[arg-type]
+        parts.append(n.Age(op="<=", value=value, unit=unit))
         texts.append(f"Maximum age {hi.text}")
     if not parts:
         return None
-    if len(parts) == 2 and isinstance(parts[0], n.Age) and isinstance(parts[1], n.Age) \
-            and parts[0].unit == parts[1].unit:
+    if (
+        len(parts) == 2
+        and isinstance(parts[0], n.Age)
+        and isinstance(parts[1], n.Age)
+        and parts[0].unit == parts[1].unit
+    ):
         return n.Age(op="between", value=parts[0].value, value2=parts[1].value, unit=parts[0].unit), "; ".join(texts)
     return (parts[0] if len(parts) == 1 else n.And(items=tuple(parts))), "; ".join(texts)
 
@@ -192,8 +196,11 @@ def structured_criteria(study: StudyRecord) -> list[Criterion]:
         out.append(Criterion(id="age", kind="inclusion", text=age[1], rule=age[0], source="structured"))
     if study.sex in ("FEMALE", "MALE"):
         sex = "female" if study.sex == "FEMALE" else "male"
-        out.append(Criterion(id="sex", kind="inclusion", text=f"Sex: {study.sex}", rule=n.Sex(sexes=(sex,)),
-                             source="structured"))
+        out.append(
+            Criterion(
+                id="sex", kind="inclusion", text=f"Sex: {study.sex}", rule=n.Sex(sexes=(sex,)), source="structured"
+            )
+        )
     return out
 
 
@@ -203,8 +210,11 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
     criteria = structured_criteria(study)
     notes = list(study.notes)
     if study.healthy_volunteers is not None:
-        notes.append("accepts healthy volunteers: " + ("yes" if study.healthy_volunteers else "no")
-                     + " (informational; the condition criteria decide)")
+        notes.append(
+            "accepts healthy volunteers: "
+            + ("yes" if study.healthy_volunteers else "no")
+            + " (informational; the condition criteria decide)"
+        )
     for raw in split_criteria(study.criteria_text):
         if raw.kind not in ("inclusion", "exclusion"):
             notes.append(f"{raw.id}: text outside an inclusion/exclusion section, not screened: {raw.text[:80]}")
@@ -217,9 +227,11 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
 def draft_rule_file(trial: Trial, vocabulary: Vocabulary | None = None) -> str:
     """A rule file for a person to review: each criterion's reading, or 'review'."""
     vocab = vocabulary or default_vocabulary()
-    lines = [f"# Draft rule file for {trial.id}, generated from {trial.origin or 'its record'}.",
-             "# Review every rule against its text before use; 'review' means not computable.",
-             f"trial: {trial.id}"]
+    lines = [
+        f"# Draft rule file for {trial.id}, generated from {trial.origin or 'its record'}.",
+        "# Review every rule against its text before use; 'review' means not computable.",
+        f"trial: {trial.id}",
+    ]
     if trial.title:
         lines.append(f"title: {_q(trial.title)}")
     lines.append("criteria:")

@@ -100,9 +100,7 @@ def registry() -> pint.UnitRegistry[Any]:
 
 def _string_table(raw: Mapping[str, Any], key: str) -> dict[str, str]:
     table = raw.get(key) or {}
-    if not isinstance(table, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in table.items()
-    ):
+    if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
         raise VocabularyError(f"{_ALIASES_FILE}: '{key}' must be a mapping of strings to strings")
     return table
 
@@ -393,8 +391,7 @@ def conversion_factor(from_unit: str, to_unit: str, molar_mass: float | None = N
         if c_from == c_to:
             return 1.0
         raise UnitError(
-            f"no multiplicative factor from {name_from} to {name_to}: temperature scales have an offset; "
-            "use convert()"
+            f"no multiplicative factor from {name_from} to {name_to}: temperature scales have an offset; use convert()"
         )
     source = q_from
     if q_from.dimensionality != q_to.dimensionality:

@@ -30,16 +30,39 @@ def _check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("fmt,golden", [("json", "screen_examples.json"), ("table", "screen_examples.txt")])
 def test_screen_examples_golden(fmt: str, golden: str) -> None:
-    result = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient", str(ROOT / "examples"),
-                                 "--as-of", "2026-01-15", "--format", fmt])
+    result = runner.invoke(
+        app,
+        [
+            "screen",
+            "--trial",
+            "NCT06352281",
+            "--patient",
+            str(ROOT / "examples"),
+            "--as-of",
+            "2026-01-15",
+            "--format",
+            fmt,
+        ],
+    )
     assert result.exit_code == 0, result.output
     _check_golden(golden, result.output)
 
 
 def test_screen_json_contract() -> None:
-    result = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient",
-                                 str(ROOT / "examples" / "patient-ineligible.json"), "--as-of", "2026-01-15",
-                                 "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "screen",
+            "--trial",
+            "NCT06352281",
+            "--patient",
+            str(ROOT / "examples" / "patient-ineligible.json"),
+            "--as-of",
+            "2026-01-15",
+            "--format",
+            "json",
+        ],
+    )
     data = json.loads(result.output)
     assert set(data) >= {"trial", "patient", "as_of", "verdict", "criteria"}
     assert data["verdict"] == "ineligible"
@@ -51,11 +74,26 @@ def test_screen_json_contract() -> None:
 
 
 def test_verdicts_of_examples() -> None:
-    result = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient", str(ROOT / "examples"),
-                                 "--as-of", "2026-01-15", "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "screen",
+            "--trial",
+            "NCT06352281",
+            "--patient",
+            str(ROOT / "examples"),
+            "--as-of",
+            "2026-01-15",
+            "--format",
+            "json",
+        ],
+    )
     verdicts = {r["patient"]: r["verdict"] for r in json.loads(result.output)}
-    assert verdicts == {"example-eligible": "eligible", "example-ineligible": "ineligible",
-                        "example-needs-review": "needs-review"}
+    assert verdicts == {
+        "example-eligible": "eligible",
+        "example-ineligible": "ineligible",
+        "example-needs-review": "needs-review",
+    }
 
 
 def test_bad_patient_file_names_path_and_field(tmp_path: Path) -> None:

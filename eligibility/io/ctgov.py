@@ -368,9 +368,7 @@ _MARKER_RE = re.compile(
 )
 _HTML_COMMENT_RE = re.compile(r"^(?:<!--.*?-->\s*)+$")
 _RULE_RE = re.compile(r"^[-*_=~\s]{3,}$")
-_PLACEHOLDER_RE = re.compile(
-    r"^(?:none|nil|n/?a|not applicable|no exclusion criteria|no inclusion criteria)\.?$", re.I
-)
+_PLACEHOLDER_RE = re.compile(r"^(?:none|nil|n/?a|not applicable|no exclusion criteria|no inclusion criteria)\.?$", re.I)
 _NOTE_RE = re.compile(r"^\W{0,3}notes?\b", re.I)
 _CONJUNCTION_RE = re.compile(r"^\W*(?:or|and|and/or|and or)\W*$", re.I)
 _CONNECTIVE_END_RE = re.compile(

@@ -67,7 +67,7 @@ def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
     """Parse a whole token list or raise ParseError / NotUnderstood."""
     tokens = _trim(tokens)
     try:
-        tree = _parser().parse(tokens)  # type: ignore[arg-type]
+        tree = _parser().parse(tokens)
         result: n.Node = ToAst(vocab, kind).transform(tree)
         return result
     except VisitError as exc:
@@ -161,11 +161,12 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         start, end = piece[0].start_pos or 0, piece[-1].end_pos or 0
         chunk = text[start:end]
         suspect = (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX) or (
-            any(timed[i + 1:]) and any(t.type in _MENTIONS for t in piece) and not timed[i]
+            any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i]
         )
         if suspect:
-            readings.append(n.Unparsed(text=chunk, reason="a modifier elsewhere in the list may apply here",
-                                       span=(start, end)))
+            readings.append(
+                n.Unparsed(text=chunk, reason="a modifier elsewhere in the list may apply here", span=(start, end))
+            )
             continue
         try:
             readings.append(_strict(piece, vocab, kind))

@@ -71,12 +71,11 @@ def _span(items: list[Any]) -> tuple[int, int]:
         if isinstance(item, Token):
             starts.append(item.start_pos or 0)
             ends.append(item.end_pos or 0)
-        elif isinstance(item, Clause | Post | Mention | Seq | Defined):
-            starts.append(item.span[0])
-            ends.append(item.span[1])
-        elif isinstance(item, n.Node) and item.span is not None:
-            starts.append(item.span[0])
-            ends.append(item.span[1])
+        else:
+            span = item.span if isinstance(item, Clause | Post | Mention | Seq | Defined | n.Node) else None
+            if span is not None:
+                starts.append(span[0])
+                ends.append(span[1])
     return (min(starts), max(ends)) if starts else (0, 0)
 
 
@@ -186,7 +185,7 @@ class ToAst(Transformer[Token, Any]):
             raise NotUnderstood(f"'{bad[0]}' before something that is not a condition or treatment", *clause.span)
         for post in clause.posts:
             if post.kind == "window" and isinstance(core, n.Lab | n.LabResult | n.Or | n.And):
-                core = _with_lookback(core, int(round(post.value.days)))
+                core = _with_lookback(core, round(post.value.days))
             else:
                 raise NotUnderstood(f"a {post.kind} cannot apply here", *post.span)
         return core
@@ -211,19 +210,35 @@ class ToAst(Transformer[Token, Any]):
         if m.category == "COND":
             if consecutive is not None:
                 raise NotUnderstood("'consecutive days' on a condition", *clause.span)
-            return n.Condition(concept=m.concept, timing=timing, within=within, duration=duration,
-                               excluding=excluding, span=clause.span)
+            return n.Condition(
+                concept=m.concept,
+                timing=timing,
+                within=within,
+                duration=duration,
+                excluding=excluding,
+                span=clause.span,
+            )
         if m.category == "DRUG":
             if duration is not None:
                 if consecutive is not None:
                     raise NotUnderstood("two durations for one drug", *clause.span)
                 consecutive = n.Bound(op=duration.op, duration=duration.duration)
-            node: n.Node = n.Medication(concept=m.concept, timing=timing, within=within,
-                                        consecutive_days=consecutive, excluding=excluding, span=clause.span)
+            node: n.Node = n.Medication(
+                concept=m.concept,
+                timing=timing,
+                within=within,
+                consecutive_days=consecutive,
+                excluding=excluding,
+                span=clause.span,
+            )
             extra = [e for e in m.examples if e not in self.vocab.leaves(m.concept)]
             if extra:
-                others = tuple(n.Medication(concept=e, timing=timing, within=within, consecutive_days=consecutive,
-                                            span=clause.span) for e in extra)
+                others = tuple(
+                    n.Medication(
+                        concept=e, timing=timing, within=within, consecutive_days=consecutive, span=clause.span
+                    )
+                    for e in extra
+                )
                 node = n.Or(items=(node, *others), span=clause.span)
             return node
         if duration is not None or consecutive is not None or current:
@@ -237,8 +252,9 @@ class ToAst(Transformer[Token, Any]):
 
     def review(self, items: list[Token]) -> n.Node:
         tok = items[0]
-        return n.Unparsed(text=str(tok), reason="marked for review in the rule file",
-                          span=(tok.start_pos or 0, tok.end_pos or 0))
+        return n.Unparsed(
+            text=str(tok), reason="marked for review in the rule file", span=(tok.start_pos or 0, tok.end_pos or 0)
+        )
 
     def defined(self, items: list[Any]) -> Defined:
         words = " ".join(str(t) for t in items if isinstance(t, Token) and t.type == "WORD")
@@ -263,8 +279,17 @@ class ToAst(Transformer[Token, Any]):
         leaves: list[n.Node] = []
         for lab in labs:
             for concept in self._expand_lab(str(lab)):
-                leaves.append(n.Lab(concept=concept, op=th["op"], value=th["value"], value2=th.get("value2"),
-                                    unit=th.get("unit"), relative=th.get("relative"), span=span))
+                leaves.append(
+                    n.Lab(
+                        concept=concept,
+                        op=th["op"],
+                        value=th["value"],
+                        value2=th.get("value2"),
+                        unit=th.get("unit"),
+                        relative=th.get("relative"),
+                        span=span,
+                    )
+                )
         if len(leaves) == 1:
             return leaves[0]
         if len(labs) == 1:  # a group such as "transaminases": any member over the limit
@@ -274,8 +299,11 @@ class ToAst(Transformer[Token, Any]):
             return conj(items=tuple(leaves), span=span)
         # "ALT and AST <= 2.5 x ULN" / "ALT or AST > 3 x ULN": the list's own conjunction is ambiguous
         # across inclusion and exclusion; both readings are kept and must agree.
-        return n.Ambiguous(readings=(n.And(items=tuple(leaves), span=span), n.Or(items=tuple(leaves), span=span)),
-                           reason="a shared threshold over several labs may mean each or any", span=span)
+        return n.Ambiguous(
+            readings=(n.And(items=tuple(leaves), span=span), n.Or(items=tuple(leaves), span=span)),
+            reason="a shared threshold over several labs may mean each or any",
+            span=span,
+        )
 
     def _expand_lab(self, concept: str) -> list[str]:
         members = self.vocab[concept].members
@@ -310,14 +338,20 @@ class ToAst(Transformer[Token, Any]):
         if lo.get("unit") and hi.get("unit") and lo["unit"] != hi["unit"]:
             raise NotUnderstood("a range with two different units", lo["tok"].start_pos, hi["tok"].end_pos)
         if lo["value"] > hi["value"]:
-            raise NotUnderstood("a range whose lower end is above its upper end", lo["tok"].start_pos,
-                                hi["tok"].end_pos)
-        return {"op": "between", "value": lo["value"], "value2": hi["value"], "unit": unit, "t0": lo["tok"],
-                "t1": hi["tok"]}
+            raise NotUnderstood(
+                "a range whose lower end is above its upper end", lo["tok"].start_pos, hi["tok"].end_pos
+            )
+        return {
+            "op": "between",
+            "value": lo["value"],
+            "value2": hi["value"],
+            "unit": unit,
+            "t0": lo["tok"],
+            "t1": hi["tok"],
+        }
 
     def th_normal(self, items: list[Token]) -> dict[str, Any]:
-        raise NotUnderstood("'within normal limits' needs both reference limits", items[0].start_pos,
-                            items[0].end_pos)
+        raise NotUnderstood("'within normal limits' needs both reference limits", items[0].start_pos, items[0].end_pos)
 
     def qlab(self, items: list[Any]) -> n.Node:
         labs = [t for t in items if isinstance(t, Token) and t.type == "QLAB"]
@@ -329,17 +363,21 @@ class ToAst(Transformer[Token, Any]):
         if self.kind == "rule":
             conj = n.And if any(isinstance(t, Token) and t.type == "AND" for t in items) else n.Or
             return conj(items=leaves, span=span)
-        return n.Ambiguous(readings=(n.And(items=leaves, span=span), n.Or(items=leaves, span=span)),
-                           reason="a shared result over several tests may mean each or any", span=span)
+        return n.Ambiguous(
+            readings=(n.And(items=leaves, span=span), n.Or(items=leaves, span=span)),
+            reason="a shared result over several tests may mean each or any",
+            span=span,
+        )
 
     def result(self, items: list[Token]) -> Token:
         tok = items[0]
-        return Token(tok.type, "positive" if tok.type == "POSITIVE" else "negative", start_pos=tok.start_pos,
-                     end_pos=tok.end_pos)
+        return Token(
+            tok.type, "positive" if tok.type == "POSITIVE" else "negative", start_pos=tok.start_pos, end_pos=tok.end_pos
+        )
 
     def sexes(self, items: list[Token]) -> n.Node:
         sexes = tuple(dict.fromkeys(str(t) for t in items if t.type == "SEXW"))
-        return n.Sex(sexes=sexes, span=_span(items))  # type: ignore[arg-type]
+        return n.Sex(sexes=sexes, span=_span(items))
 
     # ---- age --------------------------------------------------------------------------------
     def age(self, items: list[Any]) -> n.Node:
@@ -351,8 +389,13 @@ class ToAst(Transformer[Token, Any]):
         if len(units) > 1 or (units and units - {"years", "months"}):
             raise NotUnderstood("an age in a unit other than years or months", *_span(items))
         unit = units.pop() if units else "years"
-        return n.Age(op=op, value=values[0], value2=values[1] if len(values) > 1 else None,  # type: ignore[arg-type]
-                     unit=unit, span=_span(items))  # type: ignore[arg-type]
+        return n.Age(
+            op=op,
+            value=values[0],
+            value2=values[1] if len(values) > 1 else None,
+            unit=unit,
+            span=_span(items),
+        )
 
     def _numbers(self, items: list[Any]) -> list[float]:
         return [_num(t) for t in items if isinstance(t, Token) and t.type == "NUMBER"]
@@ -377,7 +420,7 @@ class ToAst(Transformer[Token, Any]):
 
     # ---- postfixes --------------------------------------------------------------------------
     def amount(self, items: list[Token]) -> n.Duration:
-        return n.Duration(amount=_num(items[0]), unit=str(items[1]))  # type: ignore[arg-type]
+        return n.Duration(amount=_num(items[0]), unit=str(items[1]))
 
     def window(self, items: list[Any]) -> Post:
         amount = next(i for i in items if isinstance(i, n.Duration))
@@ -387,13 +430,13 @@ class ToAst(Transformer[Token, Any]):
         cmp = next((t for t in items if isinstance(t, Token) and t.type == "CMP"), None)
         amount = next(i for i in items if isinstance(i, n.Duration))
         op = str(cmp) if cmp is not None else ">="
-        return Post("duration", n.Bound(op=op, duration=amount), _span(items))  # type: ignore[arg-type]
+        return Post("duration", n.Bound(op=op, duration=amount), _span(items))
 
     def consecutive(self, items: list[Token]) -> Post:
         cmp = next((t for t in items if t.type == "CMP"), None)
         number = next(t for t in items if t.type == "NUMBER")
         op = str(cmp) if cmp is not None else ">="
-        bound = n.Bound(op=op, duration=n.Duration(amount=_num(number), unit="days"))  # type: ignore[arg-type]
+        bound = n.Bound(op=op, duration=n.Duration(amount=_num(number), unit="days"))
         return Post("consecutive", bound, _span(items))
 
     def exception(self, items: list[Any]) -> Post:
@@ -447,7 +490,7 @@ def _resolve_seps(seq: Seq) -> list[str]:
     seps: list[str] = []
     for i, sep in enumerate(seq.seps):
         if sep in ("COMMA", "SEMI"):
-            later = [s for s in seq.seps[i + 1:] if s not in ("COMMA", "SEMI", None)]
+            later = [s for s in seq.seps[i + 1 :] if s not in ("COMMA", "SEMI", None)]
             earlier = [s for s in seq.seps[:i] if s not in ("COMMA", "SEMI", None)]
             if later:
                 sep = later[0]
@@ -480,8 +523,13 @@ def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[i
         conj = n.And(items=tuple(group), span=_span(group))
         if reader.kind == "exclusion" and all(isinstance(g, _CONCEPT_NODES) for g in group):
             disj = n.Or(items=tuple(group), span=_span(group))
-            ors.append(n.Ambiguous(readings=(conj, disj), span=_span(group),
-                                   reason="'and' between listed conditions may mean each or any of them"))
+            ors.append(
+                n.Ambiguous(
+                    readings=(conj, disj),
+                    span=_span(group),
+                    reason="'and' between listed conditions may mean each or any of them",
+                )
+            )
         else:
             ors.append(conj)
     return ors[0] if len(ors) == 1 else n.Or(items=tuple(ors), span=span)
@@ -501,8 +549,9 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
     wide = None if reader.kind == "rule" else _wide_reading(seq, seps, reader)
     if wide is None or n.strip_spans(wide) == n.strip_spans(narrow):
         return narrow
-    return n.Ambiguous(readings=(wide, narrow), span=seq.span,
-                       reason="a modifier at one end of the list may apply to every item")
+    return n.Ambiguous(
+        readings=(wide, narrow), span=seq.span, reason="a modifier at one end of the list may apply to every item"
+    )
 
 
 def _wide_reading(seq: Seq, seps: list[str], reader: ToAst) -> n.Node | None:
@@ -534,4 +583,3 @@ def _applies(post: Post, clause: Clause) -> bool:
     if post.kind == "duration":
         return bool(category in ("COND", "DRUG"))
     return True
-
