@@ -51,6 +51,9 @@ class Concept(BaseModel):
     qualitative: bool = Field(default=False, description="A lab read as positive / negative.")
     acute: bool = Field(default=False, description="An event: 'within X' means onset within X.")
     sex: Literal["male", "female"] | None = Field(default=None, description="Only this sex can have it.")
+    tests: tuple[str, ...] = Field(
+        default=(), description="Qualitative labs whose positive result shows this condition ('HIV positive')."
+    )
     ranges: tuple[RefRange, ...] = ()
 
 
@@ -75,6 +78,9 @@ class Vocabulary:
             for member in concept.members:
                 if member not in self.concepts:
                     raise VocabularyError(f"concept '{concept.id}' has unknown member '{member}'")
+            for test in concept.tests:
+                if test not in self.concepts or not self.concepts[test].qualitative:
+                    raise VocabularyError(f"concept '{concept.id}': test '{test}' is not a qualitative lab")
         self._leaves: dict[str, frozenset[str]] = {}
         self._by_code: dict[tuple[str, str], set[str]] = {}
         for concept in self.concepts.values():

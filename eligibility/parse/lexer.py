@@ -138,7 +138,33 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     """All tokens of a criterion, in order; never raises on any string."""
     vocab = vocabulary or default_vocabulary()
     _VOCABS.setdefault(id(vocab), vocab)
-    return list(_Scanner(text, vocab, _matchers(id(vocab)), default_lexicon()).scan())
+    return _merge_restated(list(_Scanner(text, vocab, _matchers(id(vocab)), default_lexicon()).scan()))
+
+
+_CONCEPT_TYPES = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})
+
+
+def _merge_restated(tokens: list[Token]) -> list[Token]:
+    """'Human immunodeficiency virus (HIV)': a concept restated in parentheses is one mention."""
+    out: list[Token] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1 : i + 4]
+        if (
+            tok.type in _CONCEPT_TYPES
+            and len(nxt) == 3
+            and nxt[0].type == "LPAR"
+            and nxt[2].type == "RPAR"
+            and nxt[1].type == tok.type
+            and nxt[1].value == tok.value
+        ):
+            out.append(_token(tok.type, tok.value, tok.start_pos or 0, nxt[2].end_pos or 0))
+            i += 4
+            continue
+        out.append(tok)
+        i += 1
+    return out
 
 
 class _Scanner:

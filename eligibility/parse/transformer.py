@@ -369,6 +369,19 @@ class ToAst(Transformer[Token, Any]):
             span=span,
         )
 
+    def cond_result(self, items: list[Token]) -> n.Node:
+        """'HIV positive': the condition on record, or a positive result of a test that shows it."""
+        cond, result = items
+        tests = self.vocab[str(cond)].tests
+        span = _span(items)
+        if not tests:
+            raise NotUnderstood(f"no test is known to show '{cond}' {result.value}", *span)
+        condition = n.Condition(concept=str(cond), span=span)
+        results = tuple(n.LabResult(concept=t, result=result.value, span=span) for t in tests)
+        if result.value == "positive":
+            return n.Or(items=(condition, *results), span=span)
+        return n.And(items=(n.Not(item=condition, span=span), *results), span=span)
+
     def result(self, items: list[Token]) -> Token:
         tok = items[0]
         return Token(
