@@ -76,7 +76,7 @@ class Verdict:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
 def _compare(value: float, op: str, threshold: float, threshold2: float | None = None) -> bool:
@@ -561,10 +561,11 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
     )
     if r.consecutive_days is not None:
         run = longest_run(clipped)
-        ok = _compare(run, r.consecutive_days.op, r.consecutive_days.duration.amount)
+        need = r.consecutive_days.duration.days
+        ok = _compare(run, r.consecutive_days.op, need)
         reason = (
             f"{name}: longest run {run} consecutive day(s){where}; the criterion needs "
-            f"{r.consecutive_days.op} {_fmt(r.consecutive_days.duration.amount)}"
+            f"{r.consecutive_days.op} {_fmt(need)} days"
         )
         truth = Tri.TRUE if ok else (Tri.UNKNOWN if undated else Tri.FALSE)
     else:
@@ -708,7 +709,8 @@ def visit_ambiguous(r: n.Ambiguous, ctx: Context) -> Verdict:
     truths = {p.truth for p in parts}
     if len(truths) == 1:
         truth = truths.pop()
-        return _merge(truth, f"{parts[0].reason} (every reading agrees)", parts)
+        agree = "every reading agrees" if truth is not Tri.UNKNOWN else "every reading is undecided"
+        return _merge(truth, f"{parts[0].reason} ({agree})", parts)
     return Verdict(
         Tri.UNKNOWN,
         f"the text is ambiguous ({r.reason}) and its readings disagree",

@@ -91,8 +91,10 @@ class _Renderer:
 
     def r_medication(self, r: n.Medication) -> str:
         text = self._event(r.concept, r.excluding, r.timing == "history")
-        if r.consecutive_days:
+        if r.consecutive_days and r.consecutive_days.duration.unit == "days":
             text += f" for {r.consecutive_days.op} {_num(r.consecutive_days.duration.amount)} consecutive days"
+        elif r.consecutive_days:
+            text += f" for {_bound(r.consecutive_days)}"
         if r.within:
             text += f" within {_dur(r.within)}"
         return text

@@ -312,14 +312,9 @@ def test_numbers_in_text_are_not_markers() -> None:
 
 
 def test_indented_line_continues_the_criterion() -> None:
-    raw = (
-        "Inclusion Criteria:\n"
-        "  1. Serum creatinine at most 1.5 times the upper\n"
-        "     limit of normal\n"
-        "  2. Adults"
-    )
+    raw = "Inclusion Criteria:\n  1. Creatinine at most 1.5 x the upper\n     limit of normal\n  2. Adults"
     assert [t for _, t, _ in texts(raw)] == [
-        "Serum creatinine at most 1.5 times the upper limit of normal",
+        "Creatinine at most 1.5 x the upper limit of normal",
         "Adults",
     ]
 
@@ -347,12 +342,9 @@ def test_blank_line_separated_paragraph_is_its_own_criterion() -> None:
 
 
 def test_indented_paragraph_inside_a_markdown_item_continues_it() -> None:
-    raw = (
-        "Inclusion Criteria:\n\n1. Men:\n\n   Must agree to use condoms during the study.\n"
-        "2. Adequate renal function\n"
-    )
+    raw = "Inclusion Criteria:\n\n1. Men:\n\n   Must agree to use condoms.\n2. Adequate renal function\n"
     assert [t for _, t, _ in texts(raw)] == [
-        "Men: Must agree to use condoms during the study.",
+        "Men: Must agree to use condoms.",
         "Adequate renal function",
     ]
 
@@ -407,14 +399,23 @@ def test_subheadings_set_the_section() -> None:
     ]
 
 
-def test_short_title_line_without_colon_is_a_subheading_before_a_list() -> None:
+def test_group_label_above_headers_prefixes_their_sections() -> None:
     raw = (
-        "Exclusion Criteria:\n\nMedical Conditions\n\n1. Cirrhosis\n\n"
-        "Prior Therapy\n\n1. Prior anti-CD20 therapy\n"
+        "Adult patients:\nInclusion Criteria:\n  -  Age 18 or older\nExclusion Criteria:\n  -  Dementia\n"
+        "Caregivers:\nInclusion Criteria:\n  -  Lives with the patient\n"
     )
     assert texts(raw) == [
+        ("I1", "Age 18 or older", "Adult patients"),
+        ("E1", "Dementia", "Adult patients"),
+        ("I2", "Lives with the patient", "Caregivers"),
+    ]
+
+
+def test_short_title_line_without_colon_is_a_subheading_before_a_list() -> None:
+    raw = "Exclusion Criteria:\n\nMedical Conditions\n\n1. Cirrhosis\n\nPrior Therapy\n\n1. Prior rituximab\n"
+    assert texts(raw) == [
         ("E1", "Cirrhosis", "Medical Conditions"),
-        ("E2", "Prior anti-CD20 therapy", "Prior Therapy"),
+        ("E2", "Prior rituximab", "Prior Therapy"),
     ]
 
 
@@ -439,6 +440,14 @@ def test_lead_in_parent_becomes_section_of_its_sub_items() -> None:
     ]
 
 
+def test_fragment_parent_is_not_a_criterion() -> None:
+    raw = "Inclusion Criteria:\n* Have a BMI\n\n  * of 30 kg/m2 or more\n  * of 27 or more with diabetes\n"
+    assert texts(raw) == [
+        ("I1", "of 30 kg/m2 or more", "Have a BMI"),
+        ("I2", "of 27 or more with diabetes", "Have a BMI"),
+    ]
+
+
 def test_complete_parent_is_kept_and_gives_context() -> None:
     raw = "Exclusion Criteria:\n- Uncontrolled hypertension.\n    - Systolic over 160 mmHg\n- Pregnancy"
     assert texts(raw) == [
@@ -449,12 +458,10 @@ def test_complete_parent_is_kept_and_gives_context() -> None:
 
 
 def test_nested_section_stacks_under_subheading() -> None:
-    raw = (
-        "Inclusion Criteria:\n\nPart A:\n\n* One of the following:\n  * Prior surgery\n  * Prior radiation\n"
-    )
+    raw = "Inclusion Criteria:\n\nPart A:\n\n* One of the following:\n  * Prior surgery\n  * Prior RT\n"
     assert texts(raw) == [
         ("I1", "Prior surgery", "Part A > One of the following"),
-        ("I2", "Prior radiation", "Part A > One of the following"),
+        ("I2", "Prior RT", "Part A > One of the following"),
     ]
 
 

@@ -266,8 +266,6 @@ def test_longest_run_merges_touching_and_overlapping_intervals() -> None:
     assert longest_run([]) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: evaluate.py visit_medication compares the run (days) with "
-                   "consecutive_days.duration.amount instead of .days, so 'for > 2 weeks' is met by 3 days")
 def test_drug_duration_in_weeks_is_compared_in_days() -> None:
     two_weeks = n.Bound(op=">", duration=n.Duration(amount=2, unit="weeks"))
     rule = n.Medication(concept="aspirin", consecutive_days=two_weeks)

@@ -34,13 +34,16 @@ Splitting rules (chosen so that a downstream parser can read each criterion on i
    criterion, since they qualify it and make no sense alone.
 5. **Sub-headings.** An unmarked line that ends with ':' (followed by more content), starts with ``#``, or is
    short (at most 8 words, no final '.' or ';') and followed by list items is not a criterion: it becomes the
-   ``section`` of the criteria after it, until the next sub-heading or header. Example: "Part A:",
-   "Cohort 2:", "Medical Conditions".
+   ``section`` of the criteria after it, until the next sub-heading or header (or, for a heading written
+   inside a nested list, until the list goes back out). Examples: "Part A:", "Cohort 2:", "Medical
+   Conditions". A line ending with ':' just above a header ("Patient participants:") names a group and
+   prefixes the section of every later header's criteria, until the next such line.
 6. **Nested lists.** Sub-items (marked lines indented deeper than the item above) are separate criteria, so
    each can be parsed alone. Their ``section`` is the parent's text (after any outer section, joined with
    " > "), which keeps context such as "at least one of the following applies". A parent that only
-   introduces its sub-items (ends with ':', or says "following" / "as follows" / "including") is not emitted
-   itself; a parent that is a complete criterion is emitted as well.
+   introduces its sub-items (ends with ':' or a connective, says "following" / "as follows", or is a fragment
+   of at most four words such as "Have a BMI") is not emitted itself; a parent that is a complete criterion
+   is emitted as well.
 7. **Placeholders.** Items whose whole text is "None", "N/A", "Not applicable" or a dash are dropped: they say
    the list is empty, not that a patient must satisfy "None".
 
@@ -366,9 +369,9 @@ _MARKER_RE = re.compile(
     """,
     re.VERBOSE,
 )
-_HTML_COMMENT_RE = re.compile(r"^(?:<!--.*?-->\s*)+$")
 _RULE_RE = re.compile(r"^[-*_=~\s]{3,}$")
-_PLACEHOLDER_RE = re.compile(r"^(?:none|nil|n/?a|not applicable|no exclusion criteria|no inclusion criteria)\.?$", re.I)
+_PLACEHOLDERS = ("none", "nil", "n/?a", "not applicable", "no exclusion criteria", "no inclusion criteria")
+_PLACEHOLDER_RE = re.compile(r"^(?:" + "|".join(_PLACEHOLDERS) + r")\.?$", re.I)
 _NOTE_RE = re.compile(r"^\W{0,3}notes?\b", re.I)
 _CONJUNCTION_RE = re.compile(r"^\W*(?:or|and|and/or|and or)\W*$", re.I)
 _CONNECTIVE_END_RE = re.compile(
@@ -439,6 +442,8 @@ _QUALIFIER_NOISE = {
 }
 _INTRO_INC_RE = re.compile(r"\b(?:included|eligible|enrolled|enroll|include)\b.*\bif\b", re.I)
 _INTRO_EXC_RE = re.compile(r"\b(?:excluded|ineligible|not eligible|exclude)\b.*\bif\b", re.I)
+# Deeply nested lists would otherwise repeat every ancestor in every descendant's section.
+_MAX_SECTION = 2000
 _ELIGIBILITY_ONLY_RE = re.compile(r"^(?:eligibility\s+)?criteria\s*:?$", re.I)
 
 
@@ -526,6 +531,24 @@ def _match_marker(raw: str, pos: int, end: int) -> int | None:
     return after
 
 
+def _only_html_comments(body: str) -> bool:
+    """True for lines like '<!-- -->' (CommonMark list separators in CT.gov text); linear, no regex."""
+    i = 0
+    n = len(body)
+    if not body.startswith("<!--"):
+        return False
+    while i < n:
+        if not body.startswith("<!--", i):
+            return False
+        close = body.find("-->", i + 4)
+        if close < 0:
+            return False
+        i = close + 3
+        while i < n and body[i].isspace():
+            i += 1
+    return True
+
+
 def _analyse(raw: str, start: int, end: int) -> _Line:
     """Measure indentation and strip list markers (up to three, e.g. '* 1.') from one line."""
     indent = 0
@@ -539,7 +562,7 @@ def _analyse(raw: str, start: int, end: int) -> _Line:
     if i >= stop:
         return _Line(start, start, 0, start, False, "", True)
     body = raw[i:stop]
-    if _HTML_COMMENT_RE.match(body) or _RULE_RE.match(body):
+    if _only_html_comments(body) or _RULE_RE.match(body):
         return _Line(start, start, 0, start, False, "", True)
     content = i
     marked = False
@@ -772,6 +795,9 @@ def _split(raw: str) -> list[RawCriterion]:
     items: list[_Item] = []
     kind: Kind = "unspecified"
     qualifier: str | None = None
+    # A group label written just above a header ("Patient participants:" then "Inclusion Criteria:"): it
+    # names the population of every following list, so it prefixes the qualifier of each later header.
+    group: str | None = None
     # The active sub-heading: its text, the smallest indent of the items it covers, and the list item it
     # sits under (None at top level). A shallower item ends it, so a heading written inside a nested list
     # does not leak into the rest of the section.
@@ -787,7 +813,9 @@ def _split(raw: str) -> list[RawCriterion]:
         section = qualifier
         if parent is not None:
             parent_text = _heading_text(raw[parent.segments[0][0] : parent.segments[-1][1]])
-            section = f"{parent.section} > {parent_text}" if parent.section else parent_text
+            section = parent_text
+            if parent.section and len(parent.section) + len(parent_text) < _MAX_SECTION:
+                section = f"{parent.section} > {parent_text}"
         if subheading is not None and sub_owner is parent:
             section = f"{section} > {subheading}" if section else subheading
         item = _Item(kind, section, line.indent, marked, [(start, line.end)], parent)
@@ -816,10 +844,11 @@ def _split(raw: str) -> list[RawCriterion]:
         if header is not None:
             if header.intro:
                 if header.kind != kind:
-                    kind, qualifier, subheading = header.kind, None, None
+                    kind, qualifier, subheading = header.kind, group, None
                 stack, last = [], None
                 continue
-            kind, qualifier, subheading = header.kind, header.qualifier, None
+            kind, subheading = header.kind, None
+            qualifier = " > ".join(p for p in (group, header.qualifier) if p) or None
             stack, last = [], None
             if header.rest is not None:
                 rest_line = _analyse(raw, header.rest, ln.end)
@@ -882,6 +911,15 @@ def _split(raw: str) -> list[RawCriterion]:
             continue
 
         nxt = next_line(i)
+        if (
+            nxt is not None
+            and ln.text.rstrip("*_ ").endswith(":")
+            and len(ln.text.split()) <= 12
+            and _match_header(raw, nxt, False) is not None
+        ):
+            group = _heading_text(ln.text)
+            stack, last = [], None
+            continue
         if _is_subheading(raw, ln, nxt):
             subheading, sub_owner = _heading_text(ln.text), None
             sub_scope = nxt.indent if nxt is not None and nxt.marked else 0

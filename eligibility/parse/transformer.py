@@ -207,6 +207,9 @@ class ToAst(Transformer[Token, Any]):
             elif post.kind == "exception":
                 excluding = post.value
         timing = "history" if history else "current"
+        for ex in excluding:
+            if self._category(ex) != m.category:
+                raise NotUnderstood(f"an exception '{ex}' of another kind than '{m.concept}'", *clause.span)
         if m.category == "COND":
             if consecutive is not None:
                 raise NotUnderstood("'consecutive days' on a condition", *clause.span)
@@ -244,6 +247,10 @@ class ToAst(Transformer[Token, Any]):
         if duration is not None or consecutive is not None or current:
             raise NotUnderstood("a duration or 'current' on a procedure", *clause.span)
         return n.Procedure(concept=m.concept, within=within, excluding=excluding, span=clause.span)
+
+    def _category(self, concept: str) -> str:
+        category = self.vocab[concept].category
+        return {"condition": "COND", "finding": "COND", "medication": "DRUG", "procedure": "PROC"}.get(category, "")
 
     # ---- cores ------------------------------------------------------------------------------
     def group(self, items: list[Any]) -> n.Node:
@@ -495,7 +502,14 @@ def _only_drug(node: n.Node) -> str | None:
 
 
 # ---- lists ---------------------------------------------------------------------------------
-_CONCEPT_NODES = (n.Condition, n.Medication, n.Procedure)
+def _is_listed_noun(node: n.Node) -> bool:
+    """A bare mention (maybe qualified, maybe unread): "A and B" between these may mean either.
+
+    Comparisons, test results, negations and parenthesised groups make "and" a plain conjunction.
+    """
+    if isinstance(node, n.Condition | n.Medication | n.Procedure | n.Unparsed):
+        return True
+    return isinstance(node, n.And) and all(_is_listed_noun(i) for i in node.items)
 
 
 def _resolve_seps(seq: Seq) -> list[str]:
@@ -534,7 +548,7 @@ def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[i
             ors.append(group[0])
             continue
         conj = n.And(items=tuple(group), span=_span(group))
-        if reader.kind == "exclusion" and all(isinstance(g, _CONCEPT_NODES) for g in group):
+        if reader.kind == "exclusion" and all(_is_listed_noun(g) for g in group):
             disj = n.Or(items=tuple(group), span=_span(group))
             ors.append(
                 n.Ambiguous(
@@ -555,6 +569,7 @@ def _is_mention(c: Clause) -> bool:
 def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
     """Build a list's rule; where a first prefix or a last postfix may scope over the whole list,
     build the wide reading too and keep both (:class:`nodes.Ambiguous`) when they differ."""
+    seq = _merge_sexes(seq)
     if len(seq.clauses) == 1:
         return reader.clause_node(seq.clauses[0])
     seps = _resolve_seps(seq)
@@ -565,6 +580,30 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
     return n.Ambiguous(
         readings=(wide, narrow), span=seq.span, reason="a modifier at one end of the list may apply to every item"
     )
+
+
+def _merge_sexes(seq: Seq) -> Seq:
+    """'Men and women', 'male or female': a run of sexes is one Sex node whatever joins them."""
+    out = Seq(span=seq.span)
+    for i, clause in enumerate(seq.clauses):
+        prev = out.clauses[-1] if out.clauses else None
+        joined = seq.seps[i - 1] if i > 0 else None
+        if (
+            prev is not None
+            and isinstance(prev.core, n.Sex)
+            and isinstance(clause.core, n.Sex)
+            and not prev.prefixes
+            and not clause.prefixes
+            and joined in ("AND", "OR", "ANDOR", "COMMA")
+        ):
+            sexes = tuple(dict.fromkeys((*prev.core.sexes, *clause.core.sexes)))
+            span = (prev.span[0], clause.span[1])
+            out.clauses[-1] = replace(prev, core=n.Sex(sexes=sexes, span=span), span=span)
+            continue
+        if out.clauses:
+            out.seps.append(seq.seps[i - 1])
+        out.clauses.append(clause)
+    return out
 
 
 def _wide_reading(seq: Seq, seps: list[str], reader: ToAst) -> n.Node | None:
