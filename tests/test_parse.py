@@ -27,7 +27,7 @@ from eligibility.errors import ParseError
 from eligibility.evaluate import Context, evaluate
 from eligibility.logic import Tri
 from eligibility.parse import parse_criterion, read_criterion
-from eligibility.patient import ConditionRecord, MedicationRecord, Patient
+from eligibility.patient import ConditionRecord, Patient
 from eligibility.render import render
 
 RULES_DIR = Path(__file__).resolve().parents[1] / "rules"
