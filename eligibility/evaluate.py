@@ -662,32 +662,27 @@ def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence
     )
 
 
-def visit_and(r: n.And, ctx: Context) -> Verdict:
-    parts = [evaluate(i, ctx) for i in r.items]
-    truth = all_of(p.truth for p in parts)
-    if truth is Tri.FALSE:
-        decisive = [p for p in parts if p.truth is Tri.FALSE]
-        return _merge(truth, "; ".join(p.reason for p in decisive), parts, decisive)
+def _junction(items: Sequence[n.Node], ctx: Context, combine: Callable[[Iterable[Tri]], Tri], decisive: Tri) -> Verdict:
+    """AND (decisive FALSE) and OR (decisive TRUE): the reason quotes the parts that decided it."""
+    parts = [evaluate(i, ctx) for i in items]
+    truth = combine(p.truth for p in parts)
+    if truth is decisive:
+        deciding = [p for p in parts if p.truth is decisive]
+        return _merge(truth, "; ".join(p.reason for p in deciding), parts, deciding)
     if truth is Tri.UNKNOWN:
-        decisive = [p for p in parts if p.truth is Tri.UNKNOWN]
-        known = [p for p in parts if p.truth is Tri.TRUE]
-        reason = "; ".join(p.reason for p in decisive) + "".join(f"; {p.reason}" for p in known)
+        unknown = [p for p in parts if p.truth is Tri.UNKNOWN]
+        known = [p for p in parts if p.truth is not Tri.UNKNOWN]
+        reason = "; ".join(p.reason for p in unknown) + "".join(f"; {p.reason}" for p in known)
         return _merge(truth, reason, parts, parts)
     return _merge(truth, "; ".join(p.reason for p in parts), parts)
+
+
+def visit_and(r: n.And, ctx: Context) -> Verdict:
+    return _junction(r.items, ctx, all_of, Tri.FALSE)
 
 
 def visit_or(r: n.Or, ctx: Context) -> Verdict:
-    parts = [evaluate(i, ctx) for i in r.items]
-    truth = any_of(p.truth for p in parts)
-    if truth is Tri.TRUE:
-        decisive = [p for p in parts if p.truth is Tri.TRUE]
-        return _merge(truth, "; ".join(p.reason for p in decisive), parts, decisive)
-    if truth is Tri.UNKNOWN:
-        decisive = [p for p in parts if p.truth is Tri.UNKNOWN]
-        known = [p for p in parts if p.truth is Tri.FALSE]
-        reason = "; ".join(p.reason for p in decisive) + "".join(f"; {p.reason}" for p in known)
-        return _merge(truth, reason, parts, parts)
-    return _merge(truth, "; ".join(p.reason for p in parts), parts)
+    return _junction(r.items, ctx, any_of, Tri.TRUE)
 
 
 def visit_not(r: n.Not, ctx: Context) -> Verdict:
