@@ -178,5 +178,43 @@ def schema_cmd(what: Annotated[str, typer.Argument(help="'patient'")] = "patient
     typer.echo(json.dumps(patient_schema(), indent=2))
 
 
+@app.command("extract")
+def extract_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="Criteria text files, CT.gov study JSON files, or folders.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or table")] = "jsonl",
+) -> None:
+    """List the numeric comparisons of every criterion (one JSON line each, or a table)."""
+    from .extract import file_records
+
+    if fmt not in ("jsonl", "table"):
+        _fail(EligibilityError(f"--format must be jsonl or table, not '{fmt}'"))
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".txt", ".json")))
+        else:
+            files.append(path)
+    failed = False
+    table = Table(title="numeric comparisons", title_justify="left")
+    for col in ("doc", "criterion", "section", "span", "op", "value", "value2", "unit", "relative", "concept"):
+        table.add_column(col, overflow="fold")
+    for f in files:
+        try:
+            rows = file_records(f)
+        except (OSError, UnicodeDecodeError, EligibilityError) as exc:
+            typer.echo(f"error: {f}: {exc}", err=True)
+            failed = True
+            continue
+        for row in rows:
+            if fmt == "jsonl":
+                typer.echo(json.dumps(row, ensure_ascii=False))
+            else:
+                table.add_row(*("" if v is None else str(v) for v in row.values()))
+    if fmt == "table":
+        _console().print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover
     app()
