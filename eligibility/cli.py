@@ -20,7 +20,7 @@ from .api import ScreeningResult, load_patient, screen
 from .errors import EligibilityError
 from .patient import patient_schema
 from .render import render
-from .trial import Trial, draft_rule_file, load_trial
+from .trial import Trial, draft_rule_file, load_trial, load_trials
 
 app = typer.Typer(
     add_completion=False,
@@ -108,49 +108,58 @@ def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> No
 
 @app.command("parse")
 def parse_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Rule files (.yaml) or CT.gov study JSON files.")],
+    files: Annotated[list[Path], typer.Argument(help="Rule files, CT.gov study JSON, criteria .txt, or folders.")],
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    summary: Annotated[bool, typer.Option("--summary", help="Only coverage per trial and for the corpus.")] = False,
 ) -> None:
     """Show how each criterion is read, and a coverage summary (fully / partly / not computable)."""
     console = _console()
     totals: Counter[str] = Counter()
+    trials = 0
     for f in files:
         try:
-            trial = load_trial(str(f))
+            for trial in load_trials(f):
+                trials += 1
+                counts = Counter(c.coverage for c in trial.criteria)
+                totals.update(counts)
+                if fmt == "json":
+                    typer.echo(json.dumps(_trial_json(trial, summary), ensure_ascii=False))
+                elif summary:
+                    console.print(_coverage_line(trial.id, counts))
+                else:
+                    _print_trial(console, trial)
+                    console.print(_coverage_line(trial.id, counts))
         except EligibilityError as exc:
             _fail(exc)
-        counts = Counter(c.coverage for c in trial.criteria)
-        totals.update(counts)
-        if fmt == "json":
-            typer.echo(
-                json.dumps(
-                    {
-                        "trial": trial.id,
-                        "criteria": [
-                            {
-                                "id": c.id,
-                                "kind": c.kind,
-                                "text": c.text,
-                                "coverage": c.coverage,
-                                "rule": render(c.rule),
-                                "ast": c.rule.model_dump(mode="json"),
-                            }
-                            for c in trial.criteria
-                        ],
-                    },
-                    ensure_ascii=False,
-                )
-            )
-            continue
-        table = Table(title=f"{trial.id}: {trial.title or ''}", title_justify="left")
-        for col in ("id", "kind", "coverage", "text", "read as"):
-            table.add_column(col, overflow="fold")
-        for c in trial.criteria:
-            table.add_row(c.id, c.kind, c.coverage, c.text, render(c.rule))
-        console.print(table)
-        console.print(_coverage_line(trial.id, counts))
-    if len(files) > 1 and fmt == "table":
-        console.print(_coverage_line("all", totals))
+    if trials > 1 and fmt == "table":
+        console.print(_coverage_line(f"all {trials} trials", totals))
+
+
+def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:
+    counts = Counter(c.coverage for c in trial.criteria)
+    out: dict[str, Any] = {"trial": trial.id, "coverage": {k: counts[k] for k in ("full", "partial", "none")}}
+    if not summary:
+        out["criteria"] = [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "text": c.text,
+                "coverage": c.coverage,
+                "rule": render(c.rule),
+                "ast": c.rule.model_dump(mode="json"),
+            }
+            for c in trial.criteria
+        ]
+    return out
+
+
+def _print_trial(console: Console, trial: Trial) -> None:
+    table = Table(title=f"{trial.id}: {trial.title or ''}", title_justify="left")
+    for col in ("id", "kind", "coverage", "text", "read as"):
+        table.add_column(col, overflow="fold")
+    for c in trial.criteria:
+        table.add_row(c.id, c.kind, c.coverage, c.text, render(c.rule))
+    console.print(table)
 
 
 def _coverage_line(label: str, counts: Counter[Any]) -> str:

@@ -7,6 +7,7 @@ computable. Every mistake in a rule file is reported, not only the first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -93,6 +94,30 @@ def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
         known = ", ".join(sorted(p.stem for p in rules_dir().glob("*.yaml"))) or "none"
         raise InputError(f"no such file, and no rule file for a trial of that id (known: {known})", str(spec))
     raise InputError("expected a rule file (.yaml) or a ClinicalTrials.gov study (.json)", str(spec))
+
+
+def load_trials(path: str | Path, vocabulary: Vocabulary | None = None) -> Iterator[Trial]:
+    """Every trial in a file or folder: rule files, CT.gov JSON (all studies of an array), plain-text
+    criteria documents (.txt, named after the file), walking folders in name order."""
+    vocab = vocabulary or default_vocabulary()
+    p = Path(path)
+    if p.is_dir():
+        for child in sorted(p.rglob("*")):
+            if child.suffix.lower() in (".yaml", ".yml", ".json", ".txt") and child.is_file():
+                yield from load_trials(child, vocab)
+        return
+    suffix = p.suffix.lower()
+    if suffix == ".json":
+        for study in read_ctgov_json(p):
+            yield trial_from_study(study, vocab, origin=str(p))
+    elif suffix == ".txt":
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read: {exc}", str(p)) from None
+        yield trial_from_study(StudyRecord(nct_id=p.stem, criteria_text=text), vocab, origin=str(p))
+    else:
+        yield load_trial(p, vocab)
 
 
 def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Trial:

@@ -137,3 +137,13 @@ def test_schema_patient() -> None:
     result = runner.invoke(app, ["schema", "patient"])
     schema = json.loads(result.output)
     assert schema["title"] == "Patient" and "observations" in schema["properties"]
+
+
+def test_parse_summary_over_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("Inclusion Criteria:\n- Platelet count < 50 x 10^9/L\n- Able to swim\n")
+    (tmp_path / "b.txt").write_text("Exclusion criteria:\n- History of splenectomy\n")
+    result = runner.invoke(app, ["parse", "--summary", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "coverage a: 1 fully, 0 partly, 1 not computable (of 2)" in result.output
+    assert "coverage b: 1 fully, 0 partly, 0 not computable (of 1)" in result.output
+    assert "coverage all 2 trials: 2 fully, 0 partly, 1 not computable (of 3)" in result.output
