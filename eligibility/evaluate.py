@@ -523,15 +523,11 @@ def longest_run(intervals: Iterable[tuple[date, date]]) -> int:
     return best
 
 
-def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
-    name = ctx.name(r.concept)
-    records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
-    if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
-    evidence = tuple(
+def _medication_evidence(concept: str, records: Sequence[MedicationRecord], ctx: Context) -> tuple[Evidence, ...]:
+    return tuple(
         Evidence(
             kind="medication",
-            concept=r.concept,
+            concept=concept,
             description=_describe(rec, ctx),
             value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
             date=rec.start,
@@ -539,6 +535,14 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
         )
         for rec in records
     )
+
+
+def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
+    name = ctx.name(r.concept)
+    records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
+    if not records:
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+    evidence = _medication_evidence(r.concept, records, ctx)
     undated = [rec for rec in records if rec.start is None]
     window_start = ctx.as_of - timedelta(days=round(r.within.days)) if r.within else None
     clipped: list[tuple[date, date]] = []
@@ -586,17 +590,7 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
             undated.append(rec)
         elif start < rec.start <= ctx.as_of or (rec.end is not None and start < rec.end < ctx.as_of):
             changes.append(rec)
-    evidence = tuple(
-        Evidence(
-            kind="medication",
-            concept=r.concept,
-            description=_describe(rec, ctx),
-            value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
-            date=rec.start,
-            source=rec.source,
-        )
-        for rec in records
-    )
+    evidence = _medication_evidence(r.concept, records, ctx)
     if changes:
         rec = changes[0]
         return Verdict(
