@@ -303,13 +303,8 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         try:
             converted = value * conversion_factor(obs.unit, target, molar)
         except UnitError as exc:
-            return Verdict(
-                Tri.UNKNOWN,
-                f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with {target} ({exc})",
-                evidence=(_obs_evidence(obs, r.concept),),
-                missing=(f"{name} in a unit convertible to {target}",),
-                notes=(f"data quality: unit '{obs.unit}' of {name} on {obs.effective} not usable",),
-            )
+            reason = f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with {target} ({exc})"
+            return _unconvertible(r.concept, name, obs, target, reason, f" on {obs.effective}")
     ok = _compare(converted, r.op, r.value, r.value2)
     unit_txt = f" {target}" if target else ""
     threshold = f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
@@ -319,6 +314,17 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
     ev = _obs_evidence(obs, r.concept, converted_value=converted, converted_unit=target)
     verb = "meets" if ok else "does not meet"
     return Verdict(Tri.of(ok), f"{name} {shown} on {obs.effective} {verb} {threshold}{unit_txt}", evidence=(ev,))
+
+
+def _unconvertible(concept: str, name: str, obs: Observation, target: str, reason: str, when: str) -> Verdict:
+    """A result whose unit cannot be brought to ``target``: unknown, with a data-quality note."""
+    return Verdict(
+        Tri.UNKNOWN,
+        reason,
+        evidence=(_obs_evidence(obs, concept),),
+        missing=(f"{name} in a unit convertible to {target}",),
+        notes=(f"data quality: unit '{obs.unit}' of {name}{when} not usable",),
+    )
 
 
 def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
@@ -349,13 +355,8 @@ def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
                 else conversion_factor(obs.unit, limit_unit, concept.molar_mass if concept else None)
             )
         except UnitError as exc:
-            return Verdict(
-                Tri.UNKNOWN,
-                f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range in {limit_unit} ({exc})",
-                evidence=(_obs_evidence(obs, r.concept),),
-                missing=(f"{name} in a unit convertible to {limit_unit}",),
-                notes=(f"data quality: unit '{obs.unit}' of {name} not usable",),
-            )
+            reason = f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range in {limit_unit} ({exc})"
+            return _unconvertible(r.concept, name, obs, limit_unit, reason, "")
         value_in_limit_unit = value * factor
     ratio = value_in_limit_unit / limit
     ok = _compare(ratio, r.op, r.value, r.value2)

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from eligibility.cli import app
 
@@ -18,6 +18,12 @@ from .conftest import ROOT
 
 GOLDEN = Path(__file__).parent / "golden"
 runner = CliRunner()
+
+
+def _screen(patient: Path, fmt: str) -> Result:
+    """The seed trial screened on the examples' fixed date."""
+    args = ["screen", "--trial", "NCT06352281", "--patient", str(patient), "--as-of", "2026-01-15"]
+    return runner.invoke(app, [*args, "--format", fmt])
 
 
 def _check_golden(name: str, text: str) -> None:
@@ -30,39 +36,13 @@ def _check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("fmt,golden", [("json", "screen_examples.json"), ("table", "screen_examples.txt")])
 def test_screen_examples_golden(fmt: str, golden: str) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "screen",
-            "--trial",
-            "NCT06352281",
-            "--patient",
-            str(ROOT / "examples"),
-            "--as-of",
-            "2026-01-15",
-            "--format",
-            fmt,
-        ],
-    )
+    result = _screen(ROOT / "examples", fmt)
     assert result.exit_code == 0, result.output
     _check_golden(golden, result.output)
 
 
 def test_screen_json_contract() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "screen",
-            "--trial",
-            "NCT06352281",
-            "--patient",
-            str(ROOT / "examples" / "patient-ineligible.json"),
-            "--as-of",
-            "2026-01-15",
-            "--format",
-            "json",
-        ],
-    )
+    result = _screen(ROOT / "examples" / "patient-ineligible.json", "json")
     data = json.loads(result.output)
     assert set(data) >= {"trial", "patient", "as_of", "verdict", "criteria"}
     assert data["verdict"] == "ineligible"
@@ -74,20 +54,7 @@ def test_screen_json_contract() -> None:
 
 
 def test_verdicts_of_examples() -> None:
-    result = runner.invoke(
-        app,
-        [
-            "screen",
-            "--trial",
-            "NCT06352281",
-            "--patient",
-            str(ROOT / "examples"),
-            "--as-of",
-            "2026-01-15",
-            "--format",
-            "json",
-        ],
-    )
+    result = _screen(ROOT / "examples", "json")
     verdicts = {r["patient"]: r["verdict"] for r in json.loads(result.output)}
     assert verdicts == {
         "example-eligible": "eligible",

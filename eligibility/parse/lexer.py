@@ -102,8 +102,8 @@ class _Matchers:
 
 
 @cache
-def _matchers(vocab_key: int) -> _Matchers:
-    vocab = _VOCABS[vocab_key]
+def _matchers(vocab: Vocabulary) -> _Matchers:
+    """Compiled once per vocabulary (a Vocabulary hashes by identity)."""
     lex = default_lexicon()
     synonyms: dict[str, str] = {}
     abbreviations: dict[str, str] = {}
@@ -123,9 +123,6 @@ def _matchers(vocab_key: int) -> _Matchers:
     )
 
 
-_VOCABS: dict[int, Vocabulary] = {}
-
-
 def _token(kind: str, value: str, start: int, end: int) -> Token:
     return Token(kind, value, start_pos=start, end_pos=end, line=1, column=start + 1, end_line=1, end_column=end + 1)
 
@@ -137,8 +134,7 @@ def _word_boundary_ok(text: str, pos: int) -> bool:
 def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     """All tokens of a criterion, in order; never raises on any string."""
     vocab = vocabulary or default_vocabulary()
-    _VOCABS.setdefault(id(vocab), vocab)
-    return _merge_restated(list(_Scanner(text, vocab, _matchers(id(vocab)), default_lexicon()).scan()))
+    return _merge_restated(list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan()))
 
 
 _CONCEPT_TYPES = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})
