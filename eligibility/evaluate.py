@@ -710,6 +710,17 @@ def visit_ambiguous(r: n.Ambiguous, ctx: Context) -> Verdict:
     )
 
 
+def visit_measurement(r: n.Measurement, ctx: Context) -> Verdict:
+    limit = f"{_fmt(r.value)} x {r.relative}" if r.relative else _fmt(r.value) + (f" {r.unit}" if r.unit else "")
+    if r.op == "between":
+        limit = f"{_fmt(r.value)}-{_fmt(r.value2 or 0)}" + (f" {r.unit}" if r.unit else "")
+    return Verdict(
+        Tri.UNKNOWN,
+        f"'{r.name}' is not in the vocabulary, so '{r.name} {r.op} {limit}' cannot be checked against the record",
+        missing=(f"{r.name} (a value to compare with {r.op} {limit}), or coordinator review",),
+    )
+
+
 def visit_unparsed(r: n.Unparsed, ctx: Context) -> Verdict:
     return Verdict(Tri.UNKNOWN, f'not computable ({r.reason}): "{r.text}"', missing=(f"coordinator review: {r.text}",))
 
@@ -728,5 +739,6 @@ _VISITORS: dict[type, Callable[[Any, Context], Verdict]] = {
     n.Not: visit_not,
     n.Implies: visit_implies,
     n.Ambiguous: visit_ambiguous,
+    n.Measurement: visit_measurement,
     n.Unparsed: visit_unparsed,
 }

@@ -20,9 +20,9 @@ from typing import Literal
 from lark import Token
 from pydantic import BaseModel, ConfigDict
 
-from .errors import UnitError
 from .parse.lexer import tokenize
-from .units import canonical_unit
+from .parse.unitwords import UNIT_WORD_RE as _UNIT_WORD_RE
+from .parse.unitwords import canonical_written as _canonical
 
 __all__ = ["Comparison", "Op", "extract_comparisons"]
 
@@ -30,61 +30,6 @@ Op = Literal["<", "<=", ">", ">=", "=", "between"]
 
 _CONCEPTS = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})
 _TIME_UNITS = frozenset({"hours", "days", "weeks", "months", "years"})
-# Unit words the lexer leaves as plain words, matched right after a number (longest first).
-_UNIT_WORD_RE = re.compile(
-    r"\s*(?:"
-    r"(?:cells?\s*)?(?:/|per\s+)\s*(?:mm\s*3|mm³|mm\^3|cu\.?\s*mm|cmm|[µμu]\s*[lL]|mcL|microlit(?:er|re))"
-    r"|mm\s*Hg|cm\s*H2O|kg\s*/\s*m\s*(?:2|²|\^2)|ml/min|mL/min"
-    r"|msecs?|ms|mm|cm|kg|mg|g|µm|μm|microns?|nm|fL|fl|ppm|c?Gy|Hz|dB|bpm|beats?\s*(?:/|per\s+)\s*min(?:ute)?"
-    r"|lbs?|pounds?|°\s*C|°\s*F|°|degrees?(?:\s+(?:C|Celsius|F|Fahrenheit))?|IU|U|mEq|points?"
-    r"|years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?"
-    r")(?![\w/])",
-    re.IGNORECASE,
-)
-# Spellings canonical_unit does not read; mapped to one fixed spelling each.
-_EXTRA_UNITS = {
-    "microns": "µm",
-    "micron": "µm",
-    "ppm": "ppm",
-    "cgy": "cGy",
-    "gy": "Gy",
-    "hz": "Hz",
-    "db": "dB",
-    "bpm": "/min",
-    "lb": "lb",
-    "lbs": "lb",
-    "pound": "lb",
-    "pounds": "lb",
-    "°": "°",
-    "degree": "°",
-    "degrees": "°",
-    "point": "points",
-    "points": "points",
-    "degrees c": "°C",
-    "degrees celsius": "°C",
-    "degree c": "°C",
-    "degrees f": "°F",
-    "degrees fahrenheit": "°F",
-    "°f": "°F",
-    "year": "years",
-    "years": "years",
-    "yr": "years",
-    "yrs": "years",
-    "month": "months",
-    "months": "months",
-    "mo": "months",
-    "mos": "months",
-    "week": "weeks",
-    "weeks": "weeks",
-    "wk": "weeks",
-    "wks": "weeks",
-    "day": "days",
-    "days": "days",
-    "hour": "hours",
-    "hours": "hours",
-    "hr": "hours",
-    "hrs": "hours",
-}
 _RELATIVE_RE = re.compile(r"\s*[x×*]?\s*(ULN|LLN)\b", re.IGNORECASE)
 _DECIMAL_COMMA_RE = re.compile(r",(\d{1,2})(?![\d,])")
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
@@ -276,18 +221,6 @@ def _number(tok: Token) -> float | None:
     except ValueError:
         return None
     return value if value == value and abs(value) != float("inf") else None
-
-
-def _canonical(written: str) -> str | None:
-    key = re.sub(r"\s+", " ", written.strip()).lower()
-    if key in _EXTRA_UNITS:
-        return _EXTRA_UNITS[key]
-    try:
-        return canonical_unit(written.strip())
-    except UnitError:
-        return None
-    except Exception:  # a unit parser must not make extraction raise on odd text
-        return None
 
 
 def _roman(tok: Token) -> float | None:

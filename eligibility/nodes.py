@@ -82,6 +82,22 @@ class Lab(Node):
     lookback_days: int | None = None
 
 
+class Measurement(Node):
+    """A numeric comparison on something the vocabulary does not name: "QTcF <= 470 ms", "IOP > 25 mmHg".
+
+    Kept with its raw name so that the reading still says what the text asks for and a reviewer can
+    map it to a concept; it always evaluates to unknown, asking for that value.
+    """
+
+    kind: Literal["measurement"] = "measurement"
+    name: str
+    op: Op
+    value: float
+    value2: float | None = None
+    unit: str | None = None
+    relative: Literal["ULN", "LLN"] | None = None
+
+
 class LabResult(Node):
     """A qualitative result: "HBsAg positive", "HCV-RNA positive"."""
 
@@ -183,6 +199,7 @@ Rule = Annotated[
     Age
     | Sex
     | Lab
+    | Measurement
     | LabResult
     | Condition
     | Medication
@@ -201,6 +218,7 @@ NODE_TYPES: tuple[type[Node], ...] = (
     Age,
     Sex,
     Lab,
+    Measurement,
     LabResult,
     Condition,
     Medication,

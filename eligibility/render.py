@@ -56,15 +56,21 @@ class _Renderer:
     def r_sex(self, r: n.Sex) -> str:
         return " or ".join(r.sexes)
 
-    def r_lab(self, r: n.Lab) -> str:
-        head = self.name(r.concept)
+    @staticmethod
+    def _threshold(r: n.Lab | n.Measurement) -> str:
         if r.relative:
-            body = f"{head} {r.op} {_num(r.value)} x {r.relative}"
-        elif r.op == "between":
-            unit = f" {r.unit}" if r.unit else ""
-            body = f"{head} between {_num(r.value)} and {_num(r.value2 or 0)}{unit}"
-        else:
-            body = f"{head} {r.op} {_num(r.value)}" + (f" {r.unit}" if r.unit else "")
+            return f"{r.op} {_num(r.value)} x {r.relative}"
+        unit = f" {r.unit}" if r.unit else ""
+        if r.op == "between":
+            return f"between {_num(r.value)} and {_num(r.value2 or 0)}{unit}"
+        return f"{r.op} {_num(r.value)}{unit}"
+
+    def r_measurement(self, r: n.Measurement) -> str:
+        name = r.name.replace("{", "(").replace("}", ")")
+        return f"{{{name}}} {self._threshold(r)}"
+
+    def r_lab(self, r: n.Lab) -> str:
+        body = f"{self.name(r.concept)} {self._threshold(r)}"
         if r.lookback_days is not None:
             body += f" within {r.lookback_days} days"
         return body

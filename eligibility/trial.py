@@ -45,9 +45,11 @@ class Criterion(BaseModel):
     @property
     def coverage(self) -> Coverage:
         """full: computable; partial: some clause needs review; none: nothing computable."""
-        if isinstance(self.rule, n.Unparsed):
+        leaves = [x for x in n.walk(self.rule) if not n.children(x)]
+        open_ = [x for x in leaves if isinstance(x, n.Unparsed | n.Measurement)]
+        if len(open_) == len(leaves):
             return "none"
-        if any(isinstance(x, n.Unparsed | n.Ambiguous) for x in n.walk(self.rule)):
+        if open_ or any(isinstance(x, n.Ambiguous) for x in n.walk(self.rule)):
             return "partial"
         return "full"
 

@@ -348,6 +348,18 @@ SENTENCES: list[tuple[str, str, Any]] = [
      n.StableDose(concept='corticosteroids', duration=n.Duration(amount=4.0, unit='weeks'))),
     ('platelet count < 30 x 10^9/L within 7 days', 'inclusion',
      n.Lab(concept='platelets', op='<', value=30.0, unit='10^9/L', lookback_days=7)),
+    # units written without a slash, and the body-surface normalisation written with a space
+    ('QTc interval no more than 480 ms', 'inclusion',
+     n.Lab(concept='qtc', op='<=', value=480.0, unit='ms')),
+    ('eGFR of at least 45 mL/min/1.73 m2', 'inclusion',
+     n.Lab(concept='egfr', op='>=', value=45.0, unit='mL/min/1.73m²')),
+    ('body weight above 120 kg', 'exclusion',
+     n.Lab(concept='weight', op='>', value=120.0, unit='kg')),
+    # a threshold on a group of labs reads the group as its most extreme member
+    ('transaminases below 2 x ULN', 'inclusion',
+     n.And(items=(n.Lab(concept='alt', op='<', value=2.0, relative='ULN'), n.Lab(concept='ast', op='<', value=2.0, relative='ULN')))),
+    ('transaminases at least 5 x ULN', 'exclusion',
+     n.Or(items=(n.Lab(concept='alt', op='>=', value=5.0, relative='ULN'), n.Lab(concept='ast', op='>=', value=5.0, relative='ULN')))),
 ]
 
 
@@ -355,6 +367,24 @@ SENTENCES: list[tuple[str, str, Any]] = [
 def test_sentence_reading(text: str, kind: str, expected: n.Node) -> None:
     assert norm(parse_criterion(text, kind)) == norm(expected)
 
+
+
+MEASUREMENTS = [
+    ("{intraocular pressure} > 21 mmHg", n.Measurement(name="intraocular pressure", op=">", value=21.0, unit="mmHg")),
+    ("{tumour diameter} between 1 and 4 cm", n.Measurement(name="tumour diameter", op="between", value=1.0, value2=4.0, unit="cm")),
+    ("{lipase} > 2 x ULN", n.Measurement(name="lipase", op=">", value=2.0, relative="ULN")),
+]
+
+
+@pytest.mark.parametrize(("rule", "expected"), MEASUREMENTS)
+def test_comparison_on_a_name_outside_the_vocabulary(rule: str, expected: n.Node) -> None:
+    """A reviewer can keep a comparison on an unknown name; it reads, renders back, and stays unknown."""
+    got = read_criterion(rule)
+    assert norm(got) == norm(expected)
+    assert norm(read_criterion(render(got))) == norm(expected)
+    verdict = evaluate(got, Context(Patient(id="p"), date(2026, 1, 1), VOCAB))
+    assert verdict.truth is Tri.UNKNOWN
+    assert expected.name in verdict.missing[0]  # type: ignore[attr-defined]
 
 
 def test_shared_threshold_over_two_labs() -> None:

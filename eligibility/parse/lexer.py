@@ -22,6 +22,7 @@ from lark import Token
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
+from .unitwords import EXTRA_UNITS, UNIT_WORD_RE, canonical_written
 
 CATEGORY_TOKEN = {"lab": "LAB", "condition": "COND", "medication": "DRUG", "procedure": "PROC", "finding": "COND"}
 
@@ -32,8 +33,9 @@ _SCI_UNIT_RE = re.compile(
     r"(?:[x×*]\s*)?10\s*(?:\^|\*{1,2}|[eE]|\s)?\s*(?:[0-9]{1,2}|[" + _SUPERSCRIPTS + r"]{1,2})"
     r"\s*(?:/|per)\s*(?:[µμu]\s*[lL]|mm\s*3|mm³|mm\^3|cu\.?\s*mm|[lL])(?![\w])"
 )
+# A segment after "/" may be a body-surface normalisation written with a space: "/1.73 m2".
 _GENERIC_UNIT_RE = re.compile(
-    r"(?:[µμ%\w\[\]{}.\*\^²³]+(?:\s?/\s?[µμ\w\[\]{}.\*\^²³]+(?:\s?[\d.]+\s?m2|\s?[\d.]+\s?m²)?)+|%|‰)"
+    r"(?:[µμ%\w\[\]{}.\*\^²³]+(?:\s?/\s?(?:1[.,]73\s?m(?:2|²|\^2)(?![\w])|[µμ\w\[\]{}.\*\^²³]+))+|%|‰)"
 )
 _STANDALONE_UNITS = frozenset(
     {"%", "mmHg", "mm Hg", "ms", "msec", "kg", "g", "mg", "cm", "mm", "bpm", "mEq", "IU", "U", "points", "point"}
@@ -223,6 +225,13 @@ class _Scanner:
                 tok = self._unit_token(cand, pos, gen.end())
                 if tok.value or "/" in cand:
                     return tok
+        # Unit words without a slash ("470 ms", "20 mm Hg", "85 kg"): the extractor's table, taking
+        # only what the clinical registry reads, so both read the same unit from the same text.
+        word = UNIT_WORD_RE.match(text, pos)
+        if word and word.group(0).strip().lower() not in EXTRA_UNITS:
+            unit = canonical_written(word.group(0))
+            if unit is not None:
+                return _token("UNIT", unit, pos, word.end())
         return None
 
     def _unit_token(self, written: str, start: int, end: int) -> Token:

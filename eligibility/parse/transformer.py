@@ -263,6 +263,18 @@ class ToAst(Transformer[Token, Any]):
             text=str(tok), reason="marked for review in the rule file", span=(tok.start_pos or 0, tok.end_pos or 0)
         )
 
+    def measure(self, items: list[Any]) -> n.Node:
+        name, th = items
+        return n.Measurement(
+            name=str(name),
+            op=th["op"],
+            value=th["value"],
+            value2=th.get("value2"),
+            unit=th.get("unit"),
+            relative=th.get("relative"),
+            span=_span([name, th["t1"]]),
+        )
+
     def defined(self, items: list[Any]) -> Defined:
         words = " ".join(str(t) for t in items if isinstance(t, Token) and t.type == "WORD")
         seq = next(i for i in items if isinstance(i, Seq))
@@ -299,8 +311,8 @@ class ToAst(Transformer[Token, Any]):
                 )
         if len(leaves) == 1:
             return leaves[0]
-        if len(labs) == 1:  # a group such as "transaminases": any member over the limit
-            return n.Or(items=tuple(leaves), span=span)
+        if len(labs) == 1:  # a group such as "transaminases"
+            return _group_reading(tuple(leaves), th, span)
         if self.kind == "rule":  # the rule language says which: "ALT or AST", "ALT and AST"
             conj = n.And if th.get("list_and") else n.Or
             return conj(items=tuple(leaves), span=span)
@@ -485,6 +497,25 @@ class ToAst(Transformer[Token, Any]):
         if cmp is not None and str(cmp) not in (">=", ">"):
             raise NotUnderstood("'stable' for less than a duration", cmp.start_pos, cmp.end_pos)
         return next(i for i in items if isinstance(i, n.Duration))
+
+
+def _group_reading(leaves: tuple[n.Node, ...], th: dict[str, Any], span: tuple[int, int]) -> n.Node:
+    """A threshold on a group of labs ("transaminases > 3 x ULN") reads the group as its most extreme member.
+
+    An upper bound holds for the group when every member keeps it ("transaminases <= 2.5 x ULN": AND); a
+    lower bound when any member passes it ("transaminases > 3 x ULN": OR). Against the LLN the extreme
+    member is the lowest, so the roles swap. A range has no single extreme member and keeps both readings.
+    """
+    op, relative = th["op"], th.get("relative")
+    if op in ("<", "<=", ">", ">="):
+        upper = op in ("<", "<=")
+        every = upper if relative != "LLN" else not upper
+        return (n.And if every else n.Or)(items=leaves, span=span)
+    return n.Ambiguous(
+        readings=(n.And(items=leaves, span=span), n.Or(items=leaves, span=span)),
+        reason="a range over a group of labs may mean each member or any member",
+        span=span,
+    )
 
 
 def _with_lookback(node: n.Node, days: int) -> n.Node:
