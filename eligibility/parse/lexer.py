@@ -229,9 +229,9 @@ class _Scanner:
         # only what the clinical registry reads, so both read the same unit from the same text.
         word = UNIT_WORD_RE.match(text, pos)
         if word and word.group(0).strip().lower() not in EXTRA_UNITS:
-            unit = canonical_written(word.group(0))
-            if unit is not None:
-                return _token("UNIT", unit, pos, word.end())
+            written = canonical_written(word.group(0))
+            if written is not None:
+                return _token("UNIT", written, pos, word.end())
         return None
 
     def _unit_token(self, written: str, start: int, end: int) -> Token:
