@@ -75,7 +75,7 @@ RULE_STRINGS = [c["rule"] for c in CRITERIA_81 + CRITERIA_51 if c["rule"].strip(
 WHOLE = object()  # the whole criterion text, not understood
 
 REGISTRY_81: dict[str, Any] = {
-    'age': WHOLE,
+    'age': n.And(items=(n.Age(op='>=', value=8.0), n.Age(op='<=', value=75.0))),
     'I1': WHOLE,
     'I2': n.And(items=(n.Sex(sexes=('male', 'female')), n.Age(op='between', value=8.0, value2=75.0))),
     'I3': WHOLE,
@@ -87,10 +87,8 @@ REGISTRY_81: dict[str, Any] = {
     'E1': WHOLE,
     'E2': n.And(items=(n.Procedure(concept='splenectomy'), U(text='preventive'))),
     'E3': WHOLE,
-    'E4': n.Or(items=(U(text='drugs that affect platelet function (including but not limited to aspirin, clopidogrel and/or NSAIDs)'), n.Ambiguous(reason='*', readings=(
-        n.And(items=(n.Medication(concept='anticoagulants', within=n.Duration(amount=2.0, unit='weeks'), consecutive_days=n.Bound(op='>', duration=n.Duration(amount=3.0, unit='days'))), U(text='until the end of the study'))),
-        n.Or(items=(n.Medication(concept='anticoagulants', within=n.Duration(amount=2.0, unit='weeks'), consecutive_days=n.Bound(op='>', duration=n.Duration(amount=3.0, unit='days'))), U(text='until the end of the study'))),
-    )))),
+    # the last item ('until the end of the study') is unread and may scope over the whole list
+    'E4': WHOLE,
     'E5': WHOLE,
     'E6': n.Or(items=(n.Condition(concept='malignancy'), U(text='history of cancer treatment with cytotoxic chemotherapy'), U(text='radiotherapy'))),
     'E7': WHOLE,
@@ -682,7 +680,7 @@ def test_whatever_reads_strictly_survives_the_round_trip(text: str) -> None:
         return
     if _has_known_render_bug(got):
         return  # see the two xfail tests above
-    assert n.strip_spans(read_criterion(render(got))) == got
+    assert norm(read_criterion(render(got))) == norm(got)  # an unread qualifier's reason is prose
 
 
 def _has_known_render_bug(rule: n.Node) -> bool:

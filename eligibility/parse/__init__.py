@@ -115,8 +115,17 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return _strict(tokens, vocab, kind)
     except (NotUnderstood, LarkError) as exc:
         reason = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
-    partial = _partial(text, tokens, vocab, kind)
-    return partial if partial is not None else n.Unparsed(text=text.strip(), reason=reason, span=whole)
+    from .anchored import anchored_reading  # imports the extractor, which imports this package
+
+    # Both fallbacks are sound; keep the one that leaves more of the criterion computable.
+    found = [r for r in (_partial(text, tokens, vocab, kind), anchored_reading(text, kind, vocab)) if r is not None]
+    if not found:
+        return n.Unparsed(text=text.strip(), reason=reason, span=whole)
+    return max(found, key=_computable_leaves)
+
+
+def _computable_leaves(rule: n.Node) -> int:
+    return sum(1 for x in n.walk(rule) if not n.children(x) and not isinstance(x, n.Unparsed | n.Measurement))
 
 
 def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
@@ -155,25 +164,35 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         return None
     first_scopes = pieces[0][0].type in _SCOPING_PREFIX
     timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
+    alone: list[n.Node] = []
+    for piece in pieces:
+        start, end = piece[0].start_pos or 0, piece[-1].end_pos or 0
+        try:
+            alone.append(_strict(piece, vocab, kind))
+        except (NotUnderstood, LarkError) as exc:
+            why = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
+            alone.append(n.Unparsed(text=text[start:end], reason=why, span=(start, end)))
+    unread = [isinstance(r, n.Unparsed) for r in alone]
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
         start, end = piece[0].start_pos or 0, piece[-1].end_pos or 0
-        chunk = text[start:end]
-        suspect = (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX) or (
-            any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i]
+        # A leading modifier scopes rightwards ("history of A, B or C"); a trailing one, left
+        # unread in the last item, may scope leftwards ("men or women aged 18-75 at consent").
+        suspect = (
+            (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
+            or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
+            or (i < len(pieces) - 1 and unread[-1])
         )
-        if suspect:
+        if suspect and not unread[i]:
             readings.append(
-                n.Unparsed(text=chunk, reason="a modifier elsewhere in the list may apply here", span=(start, end))
+                n.Unparsed(
+                    text=text[start:end], reason="a modifier elsewhere in the list may apply here", span=(start, end)
+                )
             )
             continue
-        try:
-            readings.append(_strict(piece, vocab, kind))
-            understood += 1
-        except (NotUnderstood, LarkError) as exc:
-            why = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
-            readings.append(n.Unparsed(text=chunk, reason=why, span=(start, end)))
+        readings.append(alone[i])
+        understood += not unread[i]
     if understood == 0:
         return None
     seq = Seq(span=(0, len(text)))
