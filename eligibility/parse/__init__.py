@@ -152,6 +152,24 @@ def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
     return pieces, seps
 
 
+def _merge_sex_pieces(
+    pieces: list[list[Token]], seps: list[str], alone: list[n.Node]
+) -> tuple[list[list[Token]], list[str], list[n.Node]]:
+    """'male or female' is one statement about who may take part, not two items of the list."""
+    out_p, out_s, out_a = [pieces[0]], [], [alone[0]]
+    for piece, sep, node in zip(pieces[1:], seps, alone[1:], strict=True):
+        prev = out_a[-1]
+        if isinstance(prev, n.Sex) and isinstance(node, n.Sex):
+            sexes = tuple(dict.fromkeys((*prev.sexes, *node.sexes)))
+            out_a[-1] = n.Sex(sexes=sexes, span=(prev.span or (0, 0))[:1] + (node.span or (0, 0))[1:])
+            out_p[-1] = out_p[-1] + piece
+            continue
+        out_p.append(piece)
+        out_s.append(sep)
+        out_a.append(node)
+    return out_p, out_s, out_a
+
+
 def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
     """Read a list item by item; unreadable items become Unparsed.
 
@@ -172,6 +190,10 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         except (NotUnderstood, LarkError) as exc:
             why = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
             alone.append(n.Unparsed(text=text[start:end], reason=why, span=(start, end)))
+    pieces, seps, alone = _merge_sex_pieces(pieces, seps, alone)
+    if len(pieces) < 2:
+        return None
+    timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
     unread = [isinstance(r, n.Unparsed) for r in alone]
     readings: list[n.Node] = []
     understood = 0

@@ -149,7 +149,11 @@ def _raw(text: str, tokens: list[Token], idx: int, comp: Comparison) -> _Island:
     """A comparison whose subject the vocabulary does not name: keep the name as written."""
     start = comp.span[0]
     j = idx
-    while j >= 0 and tokens[j].type in ("WORD", "LAB", "QLAB", "PUNCT") and comp.span[0] - _start(tokens[j]) < 60:
+    while (
+        j >= 0
+        and tokens[j].type in ("WORD", "LAB", "QLAB", "PUNCT", "LPAR", "RPAR")
+        and comp.span[0] - _start(tokens[j]) < 60
+    ):
         if tokens[j].type == "PUNCT" and tokens[j].value not in "-/'’":
             break
         start = _start(tokens[j])

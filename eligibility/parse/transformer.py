@@ -550,10 +550,13 @@ def _resolve_seps(seq: Seq) -> list[str]:
         if sep in ("COMMA", "SEMI"):
             later = [s for s in seq.seps[i + 1 :] if s not in ("COMMA", "SEMI", None)]
             earlier = [s for s in seq.seps[:i] if s not in ("COMMA", "SEMI", None)]
+            a, b = (getattr(c, "core", None) for c in seq.clauses[i : i + 2])
             if later:
                 sep = later[0]
             elif earlier:
                 sep = earlier[-1]
+            elif isinstance(a, n.Sex | n.Age) or isinstance(b, n.Sex | n.Age):
+                sep = "AND"  # "aged 18 or older, male or female": who, then how old, not a list
             else:
                 raise NotUnderstood("a list with no 'and' or 'or' to say how its items combine", *seq.span)
         if sep is None:
