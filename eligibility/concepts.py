@@ -3,11 +3,17 @@
 Concepts are data (``data/concepts.yaml``); this module only loads and indexes them. The tokenizer
 uses the synonyms to find concept mentions in text, the evaluator uses codes to match patient
 records and reference ranges for ULN-relative thresholds.
+
+Every code -> concept decision is made here (:meth:`Vocabulary.concepts_for_code`, and
+:meth:`Vocabulary.concepts_for_record` for a whole coding with its text), so that the evaluator and
+any batch compiler resolve a (system, code) pair the same way. RxNorm has no hierarchy we can
+compute offline: drug products are mapped to their ingredients by ``data/rxnorm_products.yaml``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Literal
@@ -54,10 +60,52 @@ class Concept(BaseModel):
     tests: tuple[str, ...] = Field(
         default=(), description="Qualitative labs whose positive result shows this condition ('HIV positive')."
     )
+    tests_current_days: int | None = Field(
+        default=None,
+        description="When set, a condition criterion also reads the `tests` results of this many days: the "
+        "newest result within them says whether the condition is present now (pregnancy status).",
+    )
+    max_duration_days: int | None = Field(
+        default=None,
+        description="The condition cannot last longer: an 'active' record with an older onset and no end is "
+        "implausible, so it is unknown with a data-quality note, never a confident 'current'.",
+    )
+    ended_by: tuple[str, ...] = Field(
+        default=(), description="Concepts whose record on or after this condition's onset ends it (delivery)."
+    )
     ranges: tuple[RefRange, ...] = ()
 
 
+class RxNormProduct(BaseModel):
+    """A drug product RxCUI (SCD, SBD, pack...) and the ingredient RxCUIs it contains (RxNorm has_ingredient)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    display: str
+    ingredients: tuple[str, ...] = Field(min_length=1)
+    source: str
+
+
 HIERARCHICAL_SYSTEMS = frozenset({"icd10cm", "atc"})
+KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})
+
+# Words that make a free-text phrase unsafe to read as the patient having the concept: negation
+# ("no", "denies"), uncertainty ("suspected", "rule out"), someone else ("family", "mother"), or a
+# test / risk / prevention rather than the thing itself ("screening", "risk", "vaccine"). A text
+# containing any of them anywhere outside the matched synonyms is not matched (stricter than "before
+# the synonym": "aspirin - not taken" is also refused). Matching is only a fallback for records
+# without a readable code.
+NEGATION_WORDS = frozenset(
+    {
+        "no", "not", "without", "denies", "denied", "deny", "negative", "neg", "never", "none", "nil",
+        "absent", "absence", "free", "excluded", "exclude", "ruled", "rule", "r/o", "unlikely",
+        "suspected", "suspect", "suspicion", "possible", "possibly", "probable", "probably", "query",
+        "questionable", "family", "mother", "father", "sister", "brother", "parent", "parents", "sibling",
+        "maternal", "paternal", "fh", "risk", "screening", "screen", "exposure", "exposed", "contact",
+        "vaccine", "vaccination", "immunization", "immunisation", "stopped", "discontinued", "ceased",
+        "held", "declined", "refused",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[a-z0-9]+(?:/[a-z0-9]+)?")
 
 
 def _norm_code(system: str, code: str) -> str:
@@ -68,7 +116,7 @@ def _norm_code(system: str, code: str) -> str:
 class Vocabulary:
     """All concepts, indexed by id and by code."""
 
-    def __init__(self, concepts: Iterable[Concept]):
+    def __init__(self, concepts: Iterable[Concept], products: Mapping[str, RxNormProduct] | None = None):
         self.concepts: dict[str, Concept] = {}
         for concept in concepts:
             if concept.id in self.concepts:
@@ -81,12 +129,22 @@ class Vocabulary:
             for test in concept.tests:
                 if test not in self.concepts or not self.concepts[test].qualitative:
                     raise VocabularyError(f"concept '{concept.id}': test '{test}' is not a qualitative lab")
+            for other in concept.ended_by:
+                if other not in self.concepts:
+                    raise VocabularyError(f"concept '{concept.id}': ended_by '{other}' is not a concept")
         self._leaves: dict[str, frozenset[str]] = {}
         self._by_code: dict[tuple[str, str], set[str]] = {}
         for concept in self.concepts.values():
             for system, codes in concept.codes.items():
                 for code in codes:
                     self._by_code.setdefault((system, _norm_code(system, code)), set()).add(concept.id)
+        self.products: dict[str, RxNormProduct] = dict(products or {})
+        for rxcui in self.products:
+            if ("rxnorm", rxcui) in self._by_code:
+                raise VocabularyError(f"RxCUI {rxcui} is both a product and a concept code")
+        self._by_text: dict[str, frozenset[str]] = {}
+        self._synonym_re: re.Pattern[str] | None = None
+        self._synonym_owner: dict[str, frozenset[str]] = {}
 
     def __getitem__(self, concept_id: str) -> Concept:
         return self.concepts[concept_id]
@@ -109,7 +167,11 @@ class Vocabulary:
         return found
 
     def concepts_for_code(self, system: str, code: str) -> set[str]:
-        """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors."""
+        """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors.
+
+        ``system`` is a normalised system name (``loinc``, ``snomed``, ``icd10cm``, ``rxnorm``, ``atc``).
+        An RxNorm product code also yields the concepts of its ingredients (``rxnorm_products.yaml``).
+        """
         norm = _norm_code(system, code)
         found: set[str] = set()
         if system in HIERARCHICAL_SYSTEMS:
@@ -117,7 +179,63 @@ class Vocabulary:
                 found |= self._by_code.get((system, norm[:length]), set())
         else:
             found |= self._by_code.get((system, norm), set())
+        if system == "rxnorm" and norm in self.products:
+            for ingredient in self.products[norm].ingredients:
+                found |= self._by_code.get(("rxnorm", ingredient), set())
         return found
+
+    def concepts_for_text(self, text: str) -> frozenset[str]:
+        """Concepts named in a free-text label by a whole synonym (case-insensitive), conservatively.
+
+        Only synonyms count (abbreviations are too ambiguous in free text). Nothing matches when the
+        rest of the text holds a negation, uncertainty, family or prevention word (``NEGATION_WORDS``).
+        Cached per distinct text.
+        """
+        key = " ".join(text.lower().split())
+        found = self._by_text.get(key)
+        if found is None:
+            found = self._by_text[key] = self._match_text(key)
+        return found
+
+    def _match_text(self, text: str) -> frozenset[str]:
+        out: set[str] = set()
+        rest = text
+        for m in self._synonym_pattern().finditer(text):
+            out |= self._synonym_owner[m.group(0)]
+            rest = rest[: m.start()] + " " * (m.end() - m.start()) + rest[m.end() :]
+        if not out or any(word in NEGATION_WORDS for word in _WORD.findall(rest)):
+            return frozenset()
+        return frozenset(out)
+
+    def _synonym_pattern(self) -> re.Pattern[str]:
+        if self._synonym_re is None:
+            owners: dict[str, set[str]] = {}
+            for concept in self.concepts.values():
+                for synonym in concept.synonyms:
+                    owners.setdefault(" ".join(synonym.lower().split()), set()).add(concept.id)
+            self._synonym_owner = {k: frozenset(v) for k, v in owners.items()}
+            alternatives = "|".join(re.escape(k) for k in sorted(owners, key=len, reverse=True))
+            self._synonym_re = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
+        return self._synonym_re
+
+    def concepts_for_record(
+        self, system: str | None, code: str | None, text: str | None
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        """(concepts by code, concepts by text only) for one coding with its label.
+
+        ``system`` is normalised (or None). The text is read only when the code cannot be: no code,
+        no or an unknown system, or an RxNorm code that neither the concepts nor the product table
+        know (RxNorm names start with the ingredients, and no product table is ever complete).
+        SNOMED, LOINC, ICD-10-CM and ATC codes are authoritative: their text is never read.
+        """
+        coded: frozenset[str] = frozenset()
+        readable = bool(code) and system in KNOWN_SYSTEMS
+        if readable:
+            assert system is not None and code is not None
+            coded = frozenset(self.concepts_for_code(system, code))
+        if text and (not readable or (system == "rxnorm" and not coded)):
+            return coded, self.concepts_for_text(text) - coded
+        return coded, frozenset()
 
     def reference_range(self, concept_id: str, sex: str | None, age_years: float | None) -> RefRange | None:
         """The vocabulary's default range for this sex and age, or None when none fits.
@@ -140,11 +258,36 @@ class Vocabulary:
 @cache
 def default_vocabulary() -> Vocabulary:
     """The vocabulary shipped with the package (read once per process)."""
-    text = resources.files("eligibility.data").joinpath("concepts.yaml").read_text(encoding="utf-8")
-    return load_vocabulary_text(text, "eligibility/data/concepts.yaml")
+    data = resources.files("eligibility.data")
+    text = data.joinpath("concepts.yaml").read_text(encoding="utf-8")
+    products = load_products_text(
+        data.joinpath("rxnorm_products.yaml").read_text(encoding="utf-8"), "eligibility/data/rxnorm_products.yaml"
+    )
+    return load_vocabulary_text(text, "eligibility/data/concepts.yaml", products)
 
 
-def load_vocabulary_text(text: str, origin: str) -> Vocabulary:
+def load_products_text(text: str, origin: str) -> dict[str, RxNormProduct]:
+    """Parse the RxNorm product table (a top-level ``products:`` mapping RxCUI -> product)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise VocabularyError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("products"), dict):
+        raise VocabularyError(f"{origin}: expected a mapping with a 'products' mapping")
+    out: dict[str, RxNormProduct] = {}
+    for rxcui, item in data["products"].items():
+        if not isinstance(rxcui, str) or not rxcui.isdigit():
+            raise VocabularyError(f"{origin}: product key {rxcui!r} is not a quoted RxCUI")
+        try:
+            out[rxcui] = RxNormProduct.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise VocabularyError(f"{origin}: product {rxcui}: field '{loc}': {first['msg']}") from None
+    return out
+
+
+def load_vocabulary_text(text: str, origin: str, products: Mapping[str, RxNormProduct] | None = None) -> Vocabulary:
     """Parse a vocabulary YAML document (a top-level ``concepts:`` list)."""
     try:
         data = yaml.safe_load(text)
@@ -161,4 +304,4 @@ def load_vocabulary_text(text: str, origin: str) -> Vocabulary:
             loc = ".".join(str(p) for p in first["loc"])
             name = item.get("id", index) if isinstance(item, dict) else index
             raise VocabularyError(f"{origin}: concept {name}: field '{loc}': {first['msg']}") from None
-    return Vocabulary(concepts)
+    return Vocabulary(concepts, products)

@@ -8,14 +8,19 @@ stale lab, an unconvertible unit, an unparsed clause each give ``Tri.UNKNOWN`` w
 - labs: the most recent value within the look-back window (default 90 days); never closed-world;
 - conditions, medications, procedures: closed-world by default (no record = absent), open-world on
   request (then anything not shown true is unknown);
-- ULN/LLN: the observation's own reference range, else the vocabulary's range for sex and age.
+- ULN/LLN: the observation's own reference range, else the vocabulary's range for sex and age;
+- history windows ("within N", for conditions, medications, procedures) are the N days ending on
+  ``as_of`` (the first day is ``as_of - N + 1``), so ``not (X within N)`` reads "at least N days
+  since X"; lab look-backs include the day ``as_of - N``;
+- a record is matched by its concept id, its code (``Vocabulary.concepts_for_record``), or, when the
+  code cannot be read, by its text; a text match is marked as such in the evidence and explanation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cached_property
 from typing import Any, Literal
@@ -23,10 +28,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import nodes as n
-from .concepts import Vocabulary
+from .concepts import KNOWN_SYSTEMS, Concept, Vocabulary
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
-from .patient import ConditionRecord, MedicationRecord, Observation, Patient
+from .patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
 from .units import canonical_unit, conversion_factor
 
 DEFAULT_LOOKBACK_DAYS = 90
@@ -42,7 +47,8 @@ SYSTEM_ALIASES = {
     "icd10": "icd10cm",
     "sct": "snomed",
 }
-KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})
+__all__ = ["KNOWN_SYSTEMS", "SYSTEM_ALIASES", "Context", "Evidence", "Verdict", "evaluate", "normalise_system"]
+RecordKind = Literal["observation", "condition", "medication", "procedure"]
 
 
 class Evidence(BaseModel):
@@ -61,6 +67,7 @@ class Evidence(BaseModel):
     ref_high: float | None = None
     range_source: str | None = None
     source: str | None = None
+    matched_by: Literal["concept", "code", "text"] | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,18 @@ def completed_months(birth: date, on: date) -> int:
 
 
 def normalise_system(system: str | None) -> str | None:
+    """A FHIR system URI or alias -> the vocabulary's system name (unknown systems: lower-cased)."""
     if system is None:
         return None
     return SYSTEM_ALIASES.get(system.strip(), system.strip().lower())
+
+
+def _first_day(as_of: date, within: n.Duration) -> date:
+    """First day of the history window "within N": the N days ending on ``as_of``.
+
+    So a dose exactly N days ago is outside it and ``not (X within N)`` means "at least N days since".
+    """
+    return as_of - timedelta(days=max(round(within.days), 1) - 1)
 
 
 class Context:
@@ -137,13 +153,45 @@ class Context:
         self.default_lookback_days = default_lookback_days
 
     def concepts_of(self, record: Any) -> frozenset[str]:
-        found: set[str] = set()
-        if record.concept:
-            found.add(record.concept)
-        system = normalise_system(record.system)
-        if system and record.code:
-            found |= self.vocab.concepts_for_code(system, record.code)
-        return frozenset(found)
+        """Every concept the record names: its concept id, its code, or (unreadable code) its text."""
+        return self._resolved(record)[0]
+
+    def by_text(self, record: Any, concept: str) -> bool:
+        """Whether the record matches ``concept`` only through its free text."""
+        found, text_only = self._resolved(record)
+        wanted = self.vocab.leaf_set(concept) if concept in self.vocab else frozenset({concept})
+        return bool(text_only & wanted) and not (found - text_only) & wanted
+
+    def _resolved(self, record: Any) -> tuple[frozenset[str], frozenset[str]]:
+        cache: dict[int, tuple[frozenset[str], frozenset[str]]] = self.__dict__.setdefault("_concept_cache", {})
+        key = id(record)
+        hit = cache.get(key)
+        if hit is None:
+            coded, text_only = self.vocab.concepts_for_record(normalise_system(record.system), record.code, record.text)
+            found = coded | text_only | ({record.concept} if record.concept else set())
+            hit = cache[key] = (frozenset(found), text_only - coded - {record.concept})
+        return hit
+
+    @cached_property
+    def unread(self) -> dict[str, tuple[Any, ...]]:
+        """Per record kind, the records whose code is in a system the engine does not know (or has no
+        system) and that matched no concept: a criterion on that kind cannot be sure of absence."""
+        out: dict[str, tuple[Any, ...]] = {}
+        kinds: tuple[tuple[str, Sequence[Any]], ...] = (
+            ("observation", self.patient.observations),
+            ("condition", self.patient.conditions),
+            ("medication", self.patient.medications),
+            ("procedure", self.patient.procedures),
+        )
+        for kind, records in kinds:
+            found = tuple(
+                rec
+                for rec in records
+                if rec.code and normalise_system(rec.system) not in KNOWN_SYSTEMS and not self.concepts_of(rec)
+            )
+            if found:
+                out[kind] = found
+        return out
 
     @cached_property
     def unknown_systems(self) -> tuple[str, ...]:
@@ -167,17 +215,10 @@ class Context:
             unwanted |= self.vocab.leaf_set(ex) if ex in self.vocab else frozenset({ex})
         out = []
         for record in records:
-            found = self._cached_concepts(record)
+            found = self._resolved(record)[0]
             if found & wanted and not found & unwanted:
                 out.append(record)
         return out
-
-    def _cached_concepts(self, record: Any) -> frozenset[str]:
-        cache: dict[int, frozenset[str]] = self.__dict__.setdefault("_concept_cache", {})
-        key = id(record)
-        if key not in cache:
-            cache[key] = self.concepts_of(record)
-        return cache[key]
 
     @cached_property
     def age_years(self) -> int | None:
@@ -192,6 +233,20 @@ def evaluate(rule: n.Node, ctx: Context) -> Verdict:
     """The verdict of one rule node (recursively) for the context's patient."""
     visitor: Callable[[Any, Context], Verdict] = _VISITORS[type(rule)]
     return visitor(rule, ctx)
+
+
+def _unread_caveat(ctx: Context, kind: RecordKind, name: str, verdict: Verdict) -> Verdict:
+    """A verdict that is not 'yes' may be wrong if some record of this kind could not be read: say so."""
+    unread = ctx.unread.get(kind)
+    if not unread or verdict.truth is Tri.TRUE:
+        return verdict
+    listed = ", ".join(f"{rec.system or 'no system'} {rec.code}" for rec in unread[:3])
+    more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+    note = (
+        f"{len(unread)} {kind} record(s) coded in a system the engine does not read ({listed}{more}) "
+        f"were not matched; one of them could be {name}"
+    )
+    return replace(verdict, reason=f"{verdict.reason}; {note}", notes=(*verdict.notes, note))
 
 
 # ---- demographics ------------------------------------------------------------------------------
@@ -256,11 +311,19 @@ def _no_value(ctx: Context, name: str, lookback: int, outside: list[Observation]
     return Verdict(Tri.UNKNOWN, reason, missing=(f"{name} measured on or after {start.isoformat()}",))
 
 
-def _obs_evidence(obs: Observation, concept: str, **extra: Any) -> Evidence:
+def _matched_by(rec: Any, concept: str, ctx: Context | None) -> Literal["concept", "code", "text"]:
+    if ctx is not None and ctx.by_text(rec, concept):
+        return "text"
+    return "concept" if rec.concept else "code"
+
+
+def _obs_evidence(obs: Observation, concept: str, ctx: Context | None = None, **extra: Any) -> Evidence:
+    text_match = ctx is not None and ctx.by_text(obs, concept)
     return Evidence(
         kind="observation",
         concept=concept,
-        description=obs.text or concept,
+        description=(obs.text or concept) + (" (matched by text)" if text_match else ""),
+        matched_by=_matched_by(obs, concept, ctx),
         value=obs.value if obs.value is not None else obs.result,
         unit=obs.unit,
         date=obs.effective,
@@ -276,12 +339,16 @@ def visit_lab(r: n.Lab, ctx: Context) -> Verdict:
     lookback = r.lookback_days if r.lookback_days is not None else ctx.default_lookback_days
     inside, outside = _window_obs(ctx, r.concept, lookback, lambda o: o.value is not None)
     if not inside:
-        return _no_value(ctx, name, lookback, outside)
+        return _unread_caveat(ctx, "observation", name, _no_value(ctx, name, lookback, outside))
     obs = inside[0]
     assert obs.value is not None
     if r.relative is not None:
-        return _relative(r, ctx, obs, obs.value, name)
-    return _absolute(r, ctx, obs, obs.value, name)
+        verdict = _relative(r, ctx, obs, obs.value, name)
+    else:
+        verdict = _absolute(r, ctx, obs, obs.value, name)
+    if ctx.by_text(obs, r.concept):
+        verdict = replace(verdict, reason=f"{verdict.reason} (result matched by text: '{obs.text}')")
+    return verdict
 
 
 def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
@@ -295,7 +362,7 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         return Verdict(
             Tri.UNKNOWN,
             f"{name} {_fmt(value)} {obs.unit or ''}: {missing_side} has no unit, so the two cannot be compared",
-            evidence=(_obs_evidence(obs, r.concept),),
+            evidence=(_obs_evidence(obs, r.concept, ctx),),
             missing=(f"{name} with a unit",),
             notes=(f"unit missing for {name}",),
         )
@@ -304,27 +371,37 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
             converted = value * conversion_factor(obs.unit, target, molar)
         except UnitError as exc:
             reason = f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with {target} ({exc})"
-            return _unconvertible(r.concept, name, obs, target, reason, f" on {obs.effective}")
+            return _unconvertible(r.concept, name, obs, target, reason, f" on {obs.effective}", ctx)
     ok = _compare(converted, r.op, r.value, r.value2)
     unit_txt = f" {target}" if target else ""
     threshold = f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
     shown = f"{_fmt(value)} {obs.unit or ''}".strip()
     if obs.unit and target and canonical_unit(obs.unit) != canonical_unit(target):
         shown += f" (= {_fmt(converted)}{unit_txt})"
-    ev = _obs_evidence(obs, r.concept, converted_value=converted, converted_unit=target)
+    ev = _obs_evidence(obs, r.concept, ctx, converted_value=converted, converted_unit=target)
     verb = "meets" if ok else "does not meet"
     return Verdict(Tri.of(ok), f"{name} {shown} on {obs.effective} {verb} {threshold}{unit_txt}", evidence=(ev,))
 
 
-def _unconvertible(concept: str, name: str, obs: Observation, target: str, reason: str, when: str) -> Verdict:
+def _unconvertible(
+    concept: str, name: str, obs: Observation, target: str, reason: str, when: str, ctx: Context
+) -> Verdict:
     """A result whose unit cannot be brought to ``target``: unknown, with a data-quality note."""
     return Verdict(
         Tri.UNKNOWN,
         reason,
-        evidence=(_obs_evidence(obs, concept),),
+        evidence=(_obs_evidence(obs, concept, ctx),),
         missing=(f"{name} in a unit convertible to {target}",),
         notes=(f"data quality: unit '{obs.unit}' of {name}{when} not usable",),
     )
+
+
+def _band(sex: str | None, age_min: float, age_max: float | None) -> str:
+    """ "females aged 10 to under 15", "any sex aged 18 and over": the band a default range applies to."""
+    who = {"male": "males", "female": "females"}.get(sex or "", "any sex")
+    if age_max is None:
+        return f"{who} aged {age_min:g} and over" if age_min > 0 else who
+    return f"{who} aged {age_min:g} to under {age_max:g}"
 
 
 def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
@@ -340,14 +417,17 @@ def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         if rng is None or bound is None or bound <= 0:
             return Verdict(
                 Tri.UNKNOWN,
-                f"{name} {_fmt(value)} {obs.unit or ''}: no {r.relative} (the result has no "
-                "reference range and the vocabulary has none for this sex and age)",
-                evidence=(_obs_evidence(obs, r.concept),),
+                f"{name} {_fmt(value)} {obs.unit or ''}: no {r.relative} (the result has no reference range and "
+                f"the vocabulary has none for sex {ctx.patient.sex or 'not recorded'}, age "
+                f"{'not known' if ctx.age_years is None else ctx.age_years})",
+                evidence=(_obs_evidence(obs, r.concept, ctx),),
                 missing=(f"reference range of the {name} result", "patient sex and birth date"),
             )
         limit, limit_unit = bound, rng.unit
-        band = f"{rng.sex or 'any sex'}, age {rng.age_min:g}-{'' if rng.age_max is None else f'{rng.age_max:g}'}"
-        source = f"default range for {band} ({rng.source})"
+        source = (
+            f"the vocabulary's default range for {_band(rng.sex, rng.age_min, rng.age_max)}, as the result carries "
+            f"no reference range of its own (source: {rng.source})"
+        )
         try:
             factor = (
                 1.0
@@ -356,12 +436,12 @@ def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
             )
         except UnitError as exc:
             reason = f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range in {limit_unit} ({exc})"
-            return _unconvertible(r.concept, name, obs, limit_unit, reason, "")
+            return _unconvertible(r.concept, name, obs, limit_unit, reason, "", ctx)
         value_in_limit_unit = value * factor
     ratio = value_in_limit_unit / limit
     ok = _compare(ratio, r.op, r.value, r.value2)
     ev = _obs_evidence(
-        obs, r.concept, converted_value=round(ratio, 4), converted_unit=f"x {r.relative}", range_source=source
+        obs, r.concept, ctx, converted_value=round(ratio, 4), converted_unit=f"x {r.relative}", range_source=source
     )
     if own is None:
         ev = ev.model_copy(update={limit_attr: limit})
@@ -380,10 +460,13 @@ def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
     lookback = r.lookback_days if r.lookback_days is not None else ctx.default_lookback_days
     inside, outside = _window_obs(ctx, r.concept, lookback, lambda o: o.result is not None)
     if not inside:
-        return _no_value(ctx, f"{name} result", lookback, outside)
+        return _unread_caveat(ctx, "observation", name, _no_value(ctx, f"{name} result", lookback, outside))
     obs = inside[0]
     ok = obs.result == r.result
-    return Verdict(Tri.of(ok), f"{name} {obs.result} on {obs.effective}", evidence=(_obs_evidence(obs, r.concept),))
+    how = f" (matched by text: '{obs.text}')" if ctx.by_text(obs, r.concept) else ""
+    return Verdict(
+        Tri.of(ok), f"{name} {obs.result} on {obs.effective}{how}", evidence=(_obs_evidence(obs, r.concept, ctx),)
+    )
 
 
 # ---- coded history ------------------------------------------------------------------------------
@@ -408,26 +491,44 @@ def _closed(ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Ev
 _ACTIVE = {"active", "recurrence", "relapse"}
 
 
-def _condition_truth(r: n.Condition, rec: ConditionRecord, ctx: Context, acute: bool) -> Tri:
+def _implausibly_long(rec: ConditionRecord, ctx: Context, concept: Concept | None) -> bool:
+    """An 'active' record, never ended, of a condition that cannot last that long (or of unknown onset)."""
+    if concept is None or concept.max_duration_days is None:
+        return False
+    if rec.abatement is not None or rec.status not in _ACTIVE:
+        return False
+    return rec.onset is None or (ctx.as_of - rec.onset).days > concept.max_duration_days
+
+
+def _condition_truth(
+    r: n.Condition, rec: ConditionRecord, ctx: Context, concept: Concept | None, ended: date | None
+) -> Tri:
+    """Whether one record satisfies the criterion; ``ended`` is a later record that ended it (delivery)."""
     as_of = ctx.as_of
+    acute = bool(concept and concept.acute)
     if rec.onset is not None and rec.onset > as_of:
         return Tri.FALSE
+    abatement = rec.abatement
+    if ended is not None and (abatement is None or ended < abatement):
+        abatement = ended
     active_now: Tri
-    if rec.abatement is not None:
-        active_now = Tri.of(rec.abatement > as_of)
+    if abatement is not None:
+        active_now = Tri.of(abatement > as_of)
+    elif _implausibly_long(rec, ctx, concept):
+        active_now = Tri.UNKNOWN
     else:
         active_now = Tri.of(rec.status in _ACTIVE)
     checks: list[Tri] = []
     if r.within is not None:
-        start = as_of - timedelta(days=round(r.within.days))
+        first = _first_day(as_of, r.within)
         if acute:
-            checks.append(Tri.UNKNOWN if rec.onset is None else Tri.of(rec.onset >= start))
-        elif rec.abatement is not None:
-            checks.append(Tri.of(rec.abatement >= start))
-        elif rec.status in _ACTIVE:
-            checks.append(Tri.TRUE)
+            checks.append(Tri.UNKNOWN if rec.onset is None else Tri.of(rec.onset >= first))
+        elif abatement is not None:
+            checks.append(Tri.of(abatement >= first))
+        elif active_now is not Tri.FALSE:
+            checks.append(active_now)
         else:
-            checks.append(Tri.UNKNOWN if rec.onset is None or rec.onset < start else Tri.TRUE)
+            checks.append(Tri.UNKNOWN if rec.onset is None or rec.onset < first else Tri.TRUE)
     elif r.timing == "current":
         checks.append(active_now)
     if r.duration is not None:
@@ -435,14 +536,85 @@ def _condition_truth(r: n.Condition, rec: ConditionRecord, ctx: Context, acute: 
         if rec.onset is None:
             checks.append(Tri.UNKNOWN)
         else:
-            months = (as_of - rec.onset).days
-            checks.append(Tri.of(_compare(months, r.duration.op, r.duration.duration.days)))
+            days = (as_of - rec.onset).days
+            checks.append(Tri.of(_compare(days, r.duration.op, r.duration.duration.days)))
     return all_of(checks)
 
 
-def _describe(rec: Any, ctx: Context) -> str:
-    label = rec.text or rec.concept or f"{rec.system} {rec.code}"
-    return str(label)
+def _describe(rec: Any, ctx: Context, concept: str | None = None) -> str:
+    label = str(rec.text or rec.concept or f"{rec.system} {rec.code}")
+    if concept is not None and ctx.by_text(rec, concept):
+        label += " (matched by text)"
+    return label
+
+
+def _record_evidence(
+    kind: Literal["condition", "medication", "procedure"], concept: str, rec: Any, ctx: Context, **extra: Any
+) -> Evidence:
+    return Evidence(
+        kind=kind,
+        concept=concept,
+        description=_describe(rec, ctx, concept),
+        source=rec.source,
+        matched_by=_matched_by(rec, concept, ctx),
+        **extra,
+    )
+
+
+def _end_events(ctx: Context, concept: Concept) -> list[tuple[date, str]]:
+    """Dated records that end a condition: its ``ended_by`` concepts (conditions or procedures) and,
+    when it reads tests for its current state, negative results of those tests. Newest last."""
+    events: list[tuple[date, str]] = []
+    for other in concept.ended_by:
+        for c in ctx.matching(ctx.patient.conditions, other):
+            if c.onset is not None and c.onset <= ctx.as_of:
+                events.append((c.onset, _describe(c, ctx, other)))
+        for p in ctx.matching(ctx.patient.procedures, other):
+            if p.date is not None and p.date <= ctx.as_of:
+                events.append((p.date, _describe(p, ctx, other)))
+    if concept.tests_current_days is not None:
+        for test in concept.tests:
+            for o in ctx.matching(ctx.patient.observations, test):
+                if o.result == "negative" and o.effective is not None and o.effective <= ctx.as_of:
+                    events.append((o.effective, f"{_describe(o, ctx, test)} negative"))
+    events.sort(key=lambda e: e[0])
+    return events
+
+
+def _current_by_tests(ctx: Context, concept: Concept, name: str) -> Verdict | None:
+    """The newest result of the concept's tests, read as its current state (pregnancy status).
+
+    Positive within ``tests_current_days``: present. Negative within it: absent, even in an open
+    world. Positive but older (and younger than ``max_duration_days``): unknown, the state may have
+    changed. Anything older says nothing about now.
+    """
+    assert concept.tests_current_days is not None
+    results = [
+        (o, test)
+        for test in concept.tests
+        for o in ctx.matching(ctx.patient.observations, test)
+        if o.result is not None and o.effective is not None and o.effective <= ctx.as_of
+    ]
+    if not results:
+        return None
+    obs, test = max(results, key=lambda ot: ot[0].effective or date.min)
+    assert obs.effective is not None
+    age = (ctx.as_of - obs.effective).days
+    ev = (_obs_evidence(obs, test, ctx),)
+    label = f"{_describe(obs, ctx, test)} {obs.result} on {obs.effective}"
+    window = concept.tests_current_days
+    if age <= window:
+        truth = Tri.TRUE if obs.result == "positive" else Tri.FALSE
+        return Verdict(truth, f"{label}, within the {window} days that show the current state", evidence=ev)
+    limit = concept.max_duration_days
+    if obs.result == "positive" and (limit is None or age <= limit):
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{label}, more than {window} days ago: whether the {name.lower()} continues is not recorded",
+            evidence=ev,
+            missing=(f"current {name.lower()} status (a {ctx.name(test)} of the last {window} days)",),
+        )
+    return None
 
 
 def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
@@ -459,29 +631,74 @@ def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
             f"{name} does not apply to a {ctx.patient.sex} patient",
             evidence=(Evidence(kind="demographic", description="administrative sex", value=ctx.patient.sex),),
         )
+    return _unread_caveat(ctx, "condition", name, _condition_verdict(r, ctx, name, concept))
+
+
+def _condition_verdict(r: n.Condition, ctx: Context, name: str, concept: Concept | None) -> Verdict:
     records = ctx.matching(ctx.patient.conditions, r.concept, r.excluding)
-    acute = bool(concept and concept.acute)
-    truths = [(_condition_truth(r, rec, ctx, acute), rec) for rec in records]
+    now = r.timing == "current" or r.within is not None or r.duration is not None
+    ends = _end_events(ctx, concept) if concept is not None and now else []
+    truths: list[tuple[Tri, ConditionRecord]] = []
+    notes: list[str] = []
+    for rec in records:
+        ended_by = next((e for e in ends if rec.onset is not None and e[0] >= rec.onset), None)
+        truths.append((_condition_truth(r, rec, ctx, concept, ended_by[0] if ended_by else None), rec))
+        if ended_by is not None and rec.abatement is None:
+            notes.append(
+                f"{_describe(rec, ctx, r.concept)} (onset {rec.onset}) ended by {ended_by[1]} on {ended_by[0]}"
+            )
+        elif now and _implausibly_long(rec, ctx, concept):
+            assert concept is not None
+            since = f"since {rec.onset}" if rec.onset else "with no onset date"
+            notes.append(
+                f"data quality: {_describe(rec, ctx, r.concept)} recorded active {since} and never ended, longer "
+                f"than {name.lower()} can last ({concept.max_duration_days} days): not read as current"
+            )
     evidence = tuple(
-        Evidence(
-            kind="condition",
-            concept=r.concept,
-            description=_describe(rec, ctx),
-            value=rec.status,
-            date=rec.onset,
-            source=rec.source,
-        )
-        for _, rec in truths
+        _record_evidence("condition", r.concept, rec, ctx, value=rec.status, date=rec.onset) for _, rec in truths
     )
-    found = any_of(t for t, _ in truths)
+    by_test = (
+        _current_by_tests(ctx, concept, name)
+        if concept is not None
+        and concept.tests_current_days is not None
+        and r.timing == "current"
+        and r.within is None
+        and r.duration is None
+        else None
+    )
+    verdict = _condition_result(r, ctx, name, truths, evidence, by_test)
+    if verdict.truth is Tri.UNKNOWN and any(note.startswith("data quality") for note in notes):
+        verdict = replace(verdict, missing=(f"an end date for the {name} record, or a current {name.lower()} status",))
+    if notes:
+        verdict = replace(verdict, reason=f"{verdict.reason} ({'; '.join(notes)})", notes=(*verdict.notes, *notes))
+    return verdict
+
+
+def _condition_result(
+    r: n.Condition,
+    ctx: Context,
+    name: str,
+    truths: list[tuple[Tri, ConditionRecord]],
+    evidence: tuple[Evidence, ...],
+    by_test: Verdict | None,
+) -> Verdict:
     what = _condition_phrase(r, name)
-    if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
     hits = [rec for t, rec in truths if t is Tri.TRUE]
     if hits:
         first = hits[0]
         onset = f" (onset {first.onset})" if first.onset else ""
-        return Verdict(Tri.TRUE, f"{_describe(first, ctx)}{onset}: {what}", evidence=evidence)
+        return Verdict(Tri.TRUE, f"{_describe(first, ctx, r.concept)}{onset}: {what}", evidence=evidence)
+    if by_test is not None and by_test.truth is Tri.TRUE:
+        return replace(by_test, reason=f"{by_test.reason}: {what}", evidence=(*by_test.evidence, *evidence))
+    found = any_of(t for t, _ in truths)
+    if by_test is not None and by_test.truth is Tri.FALSE and found is Tri.FALSE:
+        # A recent negative result decides the current state, also in an open world; records whose
+        # onset precedes it were ended by it above.
+        return replace(by_test, reason=f"{by_test.reason}: not {what}", evidence=(*by_test.evidence, *evidence))
+    if by_test is not None and by_test.truth is Tri.UNKNOWN and found is not Tri.UNKNOWN:
+        return replace(by_test, evidence=(*by_test.evidence, *evidence))
+    if not truths:
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
     if found is Tri.UNKNOWN:
         return _closed(
             ctx, Tri.UNKNOWN, f"{name} recorded but dates or status do not show whether {what}", name, evidence
@@ -526,42 +743,40 @@ def longest_run(intervals: Iterable[tuple[date, date]]) -> int:
 
 def _medication_evidence(concept: str, records: Sequence[MedicationRecord], ctx: Context) -> tuple[Evidence, ...]:
     return tuple(
-        Evidence(
-            kind="medication",
-            concept=concept,
-            description=_describe(rec, ctx),
-            value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
-            date=rec.start,
-            source=rec.source,
-        )
+        _record_evidence("medication", concept, rec, ctx, value=f"{rec.start or '?'} to {rec.end or 'ongoing'}",
+                         date=rec.start)
         for rec in records
-    )
+    )  # fmt: skip
 
 
 def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
     name = ctx.name(r.concept)
+    return _unread_caveat(ctx, "medication", name, _medication_verdict(r, ctx, name))
+
+
+def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
     records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
     if not records:
         return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
     evidence = _medication_evidence(r.concept, records, ctx)
     undated = [rec for rec in records if rec.start is None]
-    window_start = ctx.as_of - timedelta(days=round(r.within.days)) if r.within else None
+    first = _first_day(ctx.as_of, r.within) if r.within else None
     clipped: list[tuple[date, date]] = []
     for rec in records:
         iv = _interval(rec, ctx)
         if iv is None or iv[0] > ctx.as_of:
             continue
         start, end = iv
-        if window_start is not None:
-            if end < window_start:
+        if first is not None:
+            if end < first:
                 continue
-            start = max(start, window_start)
+            start = max(start, first)
         elif r.timing == "current" and r.consecutive_days is None and end < ctx.as_of:
             continue
         clipped.append((start, end))
     where = (
-        f" between {window_start} and {ctx.as_of}"
-        if window_start
+        f" between {first} and {ctx.as_of}"
+        if first
         else (" now" if r.timing == "current" and r.consecutive_days is None else "")
     )
     if r.consecutive_days is not None:
@@ -576,6 +791,9 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
     else:
         truth = Tri.TRUE if clipped else (Tri.UNKNOWN if undated else Tri.FALSE)
         reason = f"{name} taken{where}" if clipped else f"{name} recorded but not taken{where}"
+    by_text = [rec for rec in records if ctx.by_text(rec, r.concept)]
+    if by_text:
+        reason += f" ({len(by_text)} record(s) matched by text: '{by_text[0].text}')"
     if truth is Tri.UNKNOWN:
         reason += f"; {len(undated)} record(s) without a start date"
     return _closed(ctx, truth, reason, name, evidence)
@@ -619,30 +837,33 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
 
 def visit_procedure(r: n.Procedure, ctx: Context) -> Verdict:
     name = ctx.name(r.concept)
-    records = [
+    return _unread_caveat(ctx, "procedure", name, _procedure_verdict(r, ctx, name))
+
+
+def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
+    records: list[ProcedureRecord] = [
         rec
         for rec in ctx.matching(ctx.patient.procedures, r.concept, r.excluding)
         if rec.date is None or rec.date <= ctx.as_of
     ]
     if not records:
         return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
-    evidence = tuple(
-        Evidence(kind="procedure", concept=r.concept, description=_describe(rec, ctx), date=rec.date, source=rec.source)
-        for rec in records
-    )
+    evidence = tuple(_record_evidence("procedure", r.concept, rec, ctx, date=rec.date) for rec in records)
     if r.within is None:
         first = records[0]
-        return Verdict(Tri.TRUE, f"{_describe(first, ctx)} on {first.date or 'an unknown date'}", evidence=evidence)
-    start = ctx.as_of - timedelta(days=round(r.within.days))
+        return Verdict(
+            Tri.TRUE, f"{_describe(first, ctx, r.concept)} on {first.date or 'an unknown date'}", evidence=evidence
+        )
+    start = _first_day(ctx.as_of, r.within)
     hits = [rec for rec in records if rec.date is not None and rec.date >= start]
     if hits:
-        return Verdict(Tri.TRUE, f"{_describe(hits[0], ctx)} on {hits[0].date}, after {start}", evidence=evidence)
+        return Verdict(
+            Tri.TRUE, f"{_describe(hits[0], ctx, r.concept)} on {hits[0].date}, on or after {start}", evidence=evidence
+        )
     if any(rec.date is None for rec in records):
         return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence)
-    return _closed(ctx, Tri.FALSE, f"{name} last on {max(rec.date for rec in records)}, before {start}", name, evidence)
-
-
-# ---- logic -------------------------------------------------------------------------------------
+    last = max(rec.date for rec in records if rec.date is not None)
+    return _closed(ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence)
 
 
 def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence[Verdict] | None = None) -> Verdict:

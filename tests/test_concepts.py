@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
-from eligibility.concepts import RefRange, Vocabulary, default_vocabulary
+from eligibility.concepts import RefRange, Vocabulary, default_vocabulary, load_vocabulary_text
 
 SYSTEMS = {"loinc", "icd10cm", "snomed", "rxnorm", "atc"}
 UNITS = {
@@ -35,6 +37,7 @@ SEED_CONCEPTS = {
         "nyha_class", "prednisone", "azathioprine", "danazol", "cyclosporine", "tacrolimus", "sirolimus",
         "splenectomy", "allergy", "daratumumab", "anti_cd38",
     ],
+    "pregnancy (issue 5)": ["pregnancy_status", "pregnancy_test", "pregnancy_outcome"],
 }  # fmt: skip
 
 
@@ -163,7 +166,7 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
         ("loinc", "11259-9", {"hcv_rna"}),
         ("snomed", "88805009", {"heart_failure"}),
         ("snomed", "72892002", {"pregnancy"}),
-        ("snomed", "19169002", set()),  # miscarriage: not a current pregnancy
+        ("snomed", "19169002", {"pregnancy_outcome"}),  # miscarriage ends a pregnancy, it is not one
     ],
 )
 def test_concepts_for_code(vocab: Vocabulary, system: str, code: str, expected: set[str]) -> None:
@@ -328,3 +331,208 @@ def test_seed_phrases_are_synonyms(vocab: Vocabulary, phrase: str, concept: str)
 )  # fmt: skip
 def test_seed_abbreviations(vocab: Vocabulary, abbr: str, concept: str) -> None:
     assert abbr in vocab[concept].abbreviations
+
+
+# ---- RxNorm products -> ingredients (data/rxnorm_products.yaml) -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rxcui", "concept"),
+    [
+        ("243670", "aspirin"),
+        ("309362", "clopidogrel"),
+        ("855332", "warfarin"),
+        ("849574", "naproxen"),
+        ("198014", "naproxen"),
+        ("310965", "ibuprofen"),
+        ("312617", "prednisone"),
+        ("314659", "heparin"),
+        ("105586", "methotrexate"),
+        ("1664463", "tacrolimus"),
+        ("1736854", "cisplatin"),
+    ],
+)
+def test_product_rxcui_matches_its_ingredient(vocab: Vocabulary, rxcui: str, concept: str) -> None:
+    assert concept in vocab.concepts_for_code("rxnorm", rxcui)
+    assert vocab.concepts_for_code("rxnorm", rxcui) == vocab.concepts_for_code(
+        "rxnorm", vocab.products[rxcui].ingredients[0]
+    )
+
+
+def test_product_codes_live_only_in_the_product_table(vocab: Vocabulary) -> None:
+    ingredient_codes = {code for c in vocab.concepts.values() for code in c.codes.get("rxnorm", ())}
+    assert not set(vocab.products) & ingredient_codes
+    for rxcui, product in vocab.products.items():
+        for ingredient in product.ingredients:
+            assert vocab.concepts_for_code("rxnorm", ingredient), (rxcui, ingredient)
+
+
+def test_budesonide_inhalation_is_not_a_systemic_corticosteroid(vocab: Vocabulary) -> None:
+    assert vocab.concepts_for_code("rxnorm", "351109") == set()
+    coded, by_text = vocab.concepts_for_record("rxnorm", "351109", "budesonide 0.25 MG/ML Inhalation Suspension")
+    assert coded == by_text == frozenset()
+
+
+def _synthea_rxnorm(shared: Path) -> dict[str, str]:
+    found: dict[str, str] = {}
+    files = [*(shared / "fhir" / "synthea").glob("*.json")]
+    for path in files:
+        for entry in json.loads(path.read_text(encoding="utf-8")).get("entry", []):
+            concept = entry["resource"].get("medicationCodeableConcept") or {}
+            for coding in concept.get("coding", []):
+                if coding.get("system") == "http://www.nlm.nih.gov/research/umls/rxnorm":
+                    found[coding["code"]] = coding.get("display", "")
+    for path in (shared / "fhir" / "bulk-ndjson").rglob("MedicationRequest*.ndjson"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for coding in (json.loads(line).get("medicationCodeableConcept") or {}).get("coding", []):
+                found[coding["code"]] = coding.get("display", "")
+    return found
+
+
+def test_every_synthea_product_of_a_vocabulary_drug_is_mapped(vocab: Vocabulary, shared_data: Path) -> None:
+    """A Synthea RxNorm code whose name contains a drug synonym must resolve by code, not only by text."""
+    codes = _synthea_rxnorm(shared_data)
+    assert len(codes) > 50
+    unmapped = {}
+    for rxcui, display in codes.items():
+        named = {c for c in vocab.concepts_for_text(display) if vocab[c].category == "medication"}
+        if named and not named <= vocab.concepts_for_code("rxnorm", rxcui):
+            unmapped[rxcui] = (display, named)
+    assert unmapped == {}
+
+
+# ---- records: code first, text only when the code cannot be read ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Aspirin 81 MG Oral Tablet", {"aspirin"}),
+        ("ASPIRIN", {"aspirin"}),
+        ("Normal pregnancy", {"pregnancy"}),
+        ("History of myocardial infarction", {"myocardial_infarction"}),
+        ("Non-small cell lung cancer", {"malignancy"}),
+        ("HIV screen", {"hiv_test"}),
+        ("Aspirin / Dipyridamole", {"aspirin", "dipyridamole"}),
+        ("history of no aspirin", set()),
+        ("no pregnancy", set()),
+        ("Pregnancy test negative", set()),
+        ("Suspected lung cancer", set()),
+        ("Family history of myocardial infarction", set()),
+        ("Screening for HIV infection", set()),
+        ("aspirin - discontinued", set()),
+        ("aspirinate", set()),  # whole words only
+        ("Hypertension", set()),
+    ],
+)
+def test_concepts_for_text(vocab: Vocabulary, text: str, expected: set[str]) -> None:
+    assert vocab.concepts_for_text(text) == expected
+
+
+def test_abbreviations_do_not_match_free_text(vocab: Vocabulary) -> None:
+    assert vocab.concepts_for_text("MI") == frozenset()
+    assert vocab.concepts_for_text("PT session") == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "text", "coded", "by_text"),
+    [
+        ("rxnorm", "243670", "Aspirin 81 MG Oral Tablet", {"aspirin"}, set()),
+        (None, None, "Aspirin 81 MG Oral Tablet", set(), {"aspirin"}),
+        ("read", "X123", "Aspirin 75mg tablets", set(), {"aspirin"}),
+        (None, "X123", "aspirin", set(), {"aspirin"}),
+        ("rxnorm", "198467", "Aspirin 325 MG Oral Tablet", set(), {"aspirin"}),  # a product not in the table
+        ("snomed", "162573006", "Suspected lung cancer", set(), set()),
+        ("snomed", "999999", "Myocardial infarction of anterior wall", set(), set()),  # SNOMED text is not read
+        ("icd10cm", "I21.4", "whatever", {"myocardial_infarction", "heart_disease"}, set()),
+    ],
+)
+def test_concepts_for_record(
+    vocab: Vocabulary, system: str | None, code: str | None, text: str, coded: set[str], by_text: set[str]
+) -> None:
+    assert vocab.concepts_for_record(system, code, text) == (coded, by_text)
+
+
+def test_icd10cm_descendants_match_by_prefix() -> None:
+    v = load_vocabulary_text(
+        "concepts:\n  - {id: chronic_hepatitis, display: x, category: condition, codes: {icd10cm: ['B18']}}\n", "t"
+    )
+    assert v.concepts_for_code("icd10cm", "B18.1") == {"chronic_hepatitis"}
+    assert v.concepts_for_code("icd10cm", "B181") == {"chronic_hepatitis"}
+    assert v.concepts_for_code("icd10cm", "b18.2") == {"chronic_hepatitis"}
+    assert v.concepts_for_code("icd10cm", "B19.10") == set()
+    assert v.concepts_for_code("icd10cm", "B1") == set()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("O09.90", {"pregnancy"}),
+        ("O26.851", {"pregnancy"}),
+        ("Z33.1", {"pregnancy"}),
+        ("O60.03", {"pregnancy"}),  # preterm labour without delivery
+        ("O60.14X0", {"pregnancy_outcome"}),  # preterm labour with preterm delivery
+        ("O80", {"pregnancy_outcome"}),
+        ("O03.9", {"pregnancy_outcome"}),
+        ("Z37.0", {"pregnancy_outcome"}),
+        ("Z39.1", {"lactation"}),
+        ("O92.3", {"lactation", "pregnancy_outcome"}),
+        ("Z22.51", set()),  # not an ICD-10-CM code: a hepatitis B carrier is B18.1
+    ],
+)
+def test_pregnancy_codes_say_what_is_true_now(vocab: Vocabulary, code: str, expected: set[str]) -> None:
+    assert vocab.concepts_for_code("icd10cm", code) == expected
+
+
+def test_pregnancy_status_observation_shows_pregnancy(vocab: Vocabulary) -> None:
+    assert vocab.concepts_for_code("loinc", "82810-3") == {"pregnancy_status"}
+    assert "pregnancy_status" in vocab["pregnancy"].tests
+    assert vocab["pregnancy"].tests_current_days and vocab["pregnancy"].max_duration_days
+    assert vocab["pregnancy"].ended_by == ("pregnancy_outcome",)
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "concept"),
+    [
+        ("loinc", "76625-3", "alt"),
+        ("loinc", "1743-4", "alt"),
+        ("loinc", "30239-8", "ast"),
+        ("loinc", "42719-5", "total_bilirubin"),
+        ("loinc", "2160-0", "creatinine"),
+        ("loinc", "718-7", "hemoglobin"),
+        ("loinc", "26515-7", "platelets"),
+        ("loinc", "98979-8", "egfr"),
+        ("loinc", "69405-9", "egfr"),
+        ("snomed", "57054005", "myocardial_infarction"),
+        ("snomed", "840539006", "acute_infection"),
+        ("rxnorm", "56946", "paclitaxel"),
+        ("atc", "L01XA01", "cytotoxic_chemotherapy"),
+    ],
+)
+def test_screening_codes(vocab: Vocabulary, system: str, code: str, concept: str) -> None:
+    assert concept in vocab.concepts_for_code(system, code)
+
+
+def test_every_icd10cm_code_exists_in_the_fy2026_code_set(vocab: Vocabulary) -> None:
+    """Each listed ICD-10-CM code is a real code, or a prefix with real codes under it ('O', 'F2')."""
+    icd = pytest.importorskip("simple_icd_10_cm")
+    real = [c for c in icd.get_all_codes(False) if c[0].isalpha() and "-" not in c]
+    bad = []
+    for concept in vocab.concepts.values():
+        for code in concept.codes.get("icd10cm", ()):
+            norm = code.replace(".", "")
+            if not icd.is_valid_item(code) and not any(r.startswith(norm) for r in real):
+                bad.append((concept.id, code))
+    assert bad == []
+
+
+@pytest.mark.parametrize(
+    ("sex", "age", "high"), [("male", 13, 30), ("female", 17, 25), ("male", 18, 41), ("female", 18, 33)]
+)
+def test_alt_adolescent_and_adult_bands(vocab: Vocabulary, sex: str, age: float, high: float) -> None:
+    rng = vocab.reference_range("alt", sex, age)
+    assert rng is not None and rng.high == high
+
+
+def test_alt_has_no_range_for_young_children(vocab: Vocabulary) -> None:
+    assert vocab.reference_range("alt", "male", 11) is None  # no source in clinical-facts.md: unknown, not guessed

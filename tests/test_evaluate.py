@@ -652,3 +652,282 @@ def test_every_unknown_names_what_is_missing(conditions: list[ConditionRecord], 
     statuses = {c.status for c in r.criteria}
     assert r.verdict == ("ineligible" if "fail" in statuses else "eligible" if statuses == {"pass"}
                          else "needs-review")
+
+
+# ---- issue 5: codes, text matches, unread systems ------------------------------------------------------
+
+
+def node(rule: n.Node, p: Patient, open_world: bool = False) -> Any:
+    return evaluate(rule, Context(p, AS_OF, VOCAB, open_world=open_world))
+
+
+@pytest.mark.parametrize(("start", "end", "status"), [
+    (13, 10, "fail"),   # 4 days, all inside the 14-day window (as_of - 13 .. as_of)
+    (14, 11, "pass"),   # 4 days, but day -14 is outside: 3 inside
+    (17, 10, "fail"),   # straddles the window: days -13..-10 = 4 inside
+    (17, 11, "pass"),   # straddles: 3 inside
+    (20, 14, "pass"),   # all outside
+], ids=["4-inside", "3-inside", "straddle-4", "straddle-3", "outside"])
+def test_e4_window_boundary(start: int, end: int, status: str) -> None:
+    c = crit(patient(medications=(_aspirin(start, end),)), "E4")
+    assert c.status == status, c.explanation
+
+
+@pytest.mark.parametrize("record", [
+    _aspirin(10, 7, concept=None, system="rxnorm", code="243670"),
+    _aspirin(10, 7, concept=None, system="http://www.nlm.nih.gov/research/umls/rxnorm", code="243670"),
+    _aspirin(10, 7, concept=None, system="rxnorm", code="309362"),   # clopidogrel 75 mg
+    _aspirin(10, 7, concept=None, system="rxnorm", code="849574"),   # naproxen sodium 220 mg
+    _aspirin(10, 7, concept=None, system="rxnorm", code="855332"),   # warfarin 5 mg
+], ids=["aspirin-product", "aspirin-product-uri", "clopidogrel", "naproxen", "warfarin"])
+def test_e4_product_rxcui_matches_through_its_ingredient(record: MedicationRecord) -> None:
+    c = crit(patient(medications=(record,)), "E4")
+    assert c.status == "fail", c.explanation
+    assert c.evidence[0].matched_by == "code"
+
+
+def test_e4_text_only_medication_matches_and_says_so() -> None:
+    rec = _aspirin(10, 7, concept=None, text="Aspirin 81 MG Oral Tablet")
+    c = crit(patient(medications=(rec,)), "E4")
+    assert c.status == "fail"
+    assert "matched by text" in c.explanation
+    assert c.evidence[0].matched_by == "text"
+    assert "(matched by text)" in c.evidence[0].description
+
+
+@pytest.mark.parametrize("text", ["history of no aspirin", "Aspirin allergy? no - never taken", "aspirinate"])
+def test_e4_text_that_is_negated_or_narrower_does_not_match(text: str) -> None:
+    c = crit(patient(medications=(_aspirin(10, 7, concept=None, text=text),)), "E4")
+    assert c.status == "pass", c.explanation
+
+
+def test_coded_record_is_not_read_by_its_text() -> None:
+    # a known system with an unknown code: the code decides (nothing), the text is not read
+    rec = ConditionRecord(system="snomed", code="999999", text="Myocardial infarction", onset=ago(30))
+    assert crit(patient(conditions=(rec,)), "E7").status == "unknown"  # only the review part
+    assert "no record of Myocardial infarction" in crit(patient(conditions=(rec,)), "E7").explanation
+
+
+def test_unknown_code_system_is_reported_on_the_criteria_it_could_affect() -> None:
+    p = patient(conditions=(ConditionRecord(system="http://read.info/ctv3", code="X200E", onset=ago(30)),))
+    e16 = crit(p, "E16")
+    assert e16.status == "pass"  # closed world still answers, but says what it could not read
+    assert any("X200E" in note and "could be" in note for note in e16.notes)
+    assert "X200E" in e16.explanation
+    i5 = crit(p, "I5")  # a lab criterion: no unread observation, no such note
+    assert not any("X200E" in note for note in i5.notes)
+    r = result(p)
+    assert any("read.info" in note for note in r.notes)
+
+
+def test_unknown_system_with_readable_text_matches_by_text() -> None:
+    rec = ConditionRecord(system="read", code="G30..", text="Myocardial infarction", onset=ago(30))
+    c = crit(patient(conditions=(rec,)), "E7")
+    assert c.status == "fail"
+    assert "matched by text" in c.explanation
+    assert not any("G30" in note for note in c.notes)  # read by text, so not reported as unread
+
+
+def test_lab_by_text_is_marked() -> None:
+    c = crit(patient(observations=(Observation(text="Platelet count", value=12, unit="10^9/L", effective=ago(2)),)),
+             "I5")
+    assert c.status == "pass"
+    assert "matched by text" in c.explanation
+    assert c.evidence[0].matched_by == "text"
+
+
+# ---- issue 5: clinical time ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("onset", "status"), [
+    (date(2025, 1, 14), "pass"),     # 366 days: more than 12 months (365.25 days)
+    (date(2025, 1, 15), "unknown"),  # 365 days: not more than 12 months; refractory review left
+    (date(2024, 12, 15), "pass"),    # 13 months
+    (date(2025, 2, 15), "unknown"),  # 11 months
+], ids=["366d", "365d", "13mo", "11mo"])
+def test_i3_chronic_itp_boundary(onset: date, status: str) -> None:
+    assert crit(patient(conditions=(ConditionRecord(concept="itp", onset=onset),)), "I3").status == status
+
+
+def test_i3_itp_without_onset_is_unknown_not_pass() -> None:
+    c = crit(patient(conditions=(ConditionRecord(concept="itp"),)), "I3")
+    assert_unknown_says_what_is_missing(c)
+
+
+@pytest.mark.parametrize(("days", "status"), [(364, "fail"), (300, "fail"), (365, "unknown"), (425, "unknown")])
+def test_e7_mi_one_year_boundary(days: int, status: str) -> None:
+    c = crit(patient(conditions=(ConditionRecord(system="snomed", code="22298006", onset=ago(days)),)), "E7")
+    assert c.status == status, c.explanation
+
+
+@pytest.mark.parametrize(("last_dose", "truth"), [(14, Tri.TRUE), (15, Tri.TRUE), (13, Tri.FALSE), (0, Tri.FALSE)])
+def test_at_least_two_weeks_since_last_dose(last_dose: int, truth: Tri) -> None:
+    """'completed at least 2 weeks before' is not (X within 2 weeks): a last dose 14 days ago passes."""
+    rule = n.Not(item=n.Medication(concept="methylprednisolone", within=n.Duration(amount=2, unit="weeks")))
+    p = patient(medications=(MedicationRecord(concept="methylprednisolone", start=ago(40), end=ago(last_dose)),))
+    assert node(rule, p).truth is truth
+
+
+def test_nct06168851_i5_emergency_treatment_boundary() -> None:
+    rule = next(c for c in TRIAL_51.criteria if c.id == "I5").rule
+    def i5(last: int) -> Tri:
+        p = patient(medications=(MedicationRecord(system="atc", code="H02AB04", start=ago(20), end=ago(last)),))
+        return node(rule, p).truth
+    assert i5(14) is Tri.UNKNOWN  # 2 weeks are over; only the review part ("other emergency treatment") is open
+    assert i5(13) is Tri.FALSE
+
+
+@pytest.mark.parametrize(("days", "truth"), [(183, Tri.TRUE), (200, Tri.TRUE), (182, Tri.FALSE)])
+def test_more_than_6_months_after_splenectomy(days: int, truth: Tri) -> None:
+    rule = n.Not(item=n.Procedure(concept="splenectomy", within=n.Duration(amount=6, unit="months")))
+    p = patient(procedures=(ProcedureRecord(system="snomed", code="234319005", date=ago(days)),))
+    assert node(rule, p).truth is truth
+
+
+def test_undated_procedure_in_a_window_is_unknown() -> None:
+    rule = n.Procedure(concept="splenectomy", within=n.Duration(amount=6, unit="months"))
+    assert node(rule, patient(procedures=(ProcedureRecord(concept="splenectomy"),))).truth is Tri.UNKNOWN
+
+
+@pytest.mark.parametrize(("start", "status"), [(14, "pass"), (15, "pass"), (13, "fail")])
+def test_i6_stable_for_at_least_two_weeks_boundary(start: int, status: str) -> None:
+    c = crit(patient(medications=(MedicationRecord(system="rxnorm", code="312617", start=ago(start)),)), "I6")
+    assert c.status == status, c.explanation
+
+
+def test_i6_dose_change_is_a_new_record() -> None:
+    meds = (MedicationRecord(concept="prednisone", start=ago(100), end=ago(6)),
+            MedicationRecord(concept="prednisone", start=ago(5)))
+    assert crit(patient(medications=meds), "I6").status == "fail"
+
+
+# ---- issue 5: reference ranges ---------------------------------------------------------------------------
+
+
+def test_e11_child_creatinine_in_umol_says_which_range_and_why() -> None:
+    girl = patient(birth_date=CHILD, sex="female", observations=(obs("creatinine", 160, "µmol/L"),))
+    c = crit(girl, "E11")
+    assert c.status == "fail"  # 160 µmol/L = 1.81 mg/dL = 2.1 x 0.86
+    assert "ULN 0.86 mg/dL from the vocabulary's default range for any sex aged 10 to under 15" in c.explanation
+    assert "no reference range of its own" in c.explanation and "UChicago" in c.explanation
+    c = crit(patient(birth_date=CHILD, sex="female", observations=(obs("creatinine", 150, "µmol/L"),)), "E11")
+    assert c.status == "pass"  # 1.70 mg/dL = 1.97 x ULN
+
+
+def test_e10_teenager_alt_uses_the_adolescent_band_and_a_child_without_range_is_unknown() -> None:
+    teen = patient(birth_date=date(2010, 6, 1), sex="female",
+                   observations=(obs("alt", 80, "U/L"), obs("ast", 20, "U/L")))
+    c = crit(teen, "E10")
+    assert c.status == "fail"  # 80 > 3 x 25
+    assert "females aged 13 to under 18" in c.explanation
+    child = patient(birth_date=CHILD, sex="male", observations=(obs("alt", 80, "U/L"), obs("ast", 20, "U/L")))
+    c = crit(child, "E10")
+    assert_unknown_says_what_is_missing(c)
+    assert "age 10" in c.explanation
+
+
+# ---- issue 5: pregnancy and lactation ----------------------------------------------------------------------
+
+
+PREGNANCY = n.Condition(concept="pregnancy")
+
+
+@pytest.mark.parametrize("record", [
+    ConditionRecord(system="http://snomed.info/sct", code="72892002", text="Normal pregnancy", onset=ago(60)),
+    ConditionRecord(system="icd10cm", code="O09.91", onset=ago(60)),
+    ConditionRecord(system="icd10cm", code="Z33.1", onset=ago(60)),
+    ConditionRecord(text="Pregnant", onset=ago(60)),
+], ids=["snomed-normal", "icd-O09", "icd-Z33.1", "text"])
+def test_e15_pregnant_female_fails_male_passes(record: ConditionRecord) -> None:
+    assert crit(patient(conditions=(record,)), "E15").status == "fail"
+    assert crit(patient(sex="male", conditions=(record,)), "E15").status == "pass"
+
+
+def test_e15_old_resolved_pregnancy_passes() -> None:
+    rec = ConditionRecord(system="snomed", code="72892002", onset=date(2019, 1, 19), abatement=date(2019, 2, 16),
+                          status="resolved")
+    assert crit(patient(conditions=(rec,)), "E15").status == "pass"
+
+
+def test_e15_implausible_active_pregnancy_is_unknown_with_data_quality_note() -> None:
+    rec = ConditionRecord(system="snomed", code="79586000", text="Tubal pregnancy", onset=date(1972, 3, 1))
+    p = patient(birth_date=date(1922, 5, 1), conditions=(rec,))
+    c = crit(p, "E15")
+    assert_unknown_says_what_is_missing(c)
+    assert any("data quality" in note and "Tubal pregnancy" in note for note in c.notes)
+    # "history of pregnancy" is still true
+    assert node(n.Condition(concept="pregnancy", timing="history"), p).truth is Tri.TRUE
+
+
+def test_pregnancy_at_the_300_day_limit() -> None:
+    assert node(PREGNANCY, patient(conditions=(ConditionRecord(concept="pregnancy", onset=ago(300)),))).truth \
+        is Tri.TRUE
+    assert node(PREGNANCY, patient(conditions=(ConditionRecord(concept="pregnancy", onset=ago(301)),))).truth \
+        is Tri.UNKNOWN
+    assert node(PREGNANCY, patient(conditions=(ConditionRecord(concept="pregnancy"),))).truth is Tri.UNKNOWN
+
+
+@pytest.mark.parametrize("outcome", [
+    ConditionRecord(system="icd10cm", code="O80", onset=ago(20)),
+    ConditionRecord(system="icd10cm", code="Z37.0", onset=ago(20)),
+    ConditionRecord(system="snomed", code="19169002", text="Miscarriage in first trimester", onset=ago(20)),
+], ids=["delivery", "outcome-of-delivery", "miscarriage"])
+def test_pregnancy_ended_by_a_later_outcome(outcome: ConditionRecord) -> None:
+    preg = ConditionRecord(system="snomed", code="72892002", onset=ago(200))
+    v = node(PREGNANCY, patient(conditions=(preg, outcome)))
+    assert v.truth is Tri.FALSE
+    assert "ended by" in v.reason
+    # an outcome BEFORE the pregnancy's onset does not end it
+    old = outcome.model_copy(update={"onset": ago(250)})
+    assert node(PREGNANCY, patient(conditions=(preg, old))).truth is Tri.TRUE
+
+
+def test_pregnancy_ended_by_a_termination_procedure() -> None:
+    preg = ConditionRecord(system="snomed", code="72892002", onset=ago(60))
+    proc = ProcedureRecord(system="snomed", code="714812005", date=ago(30))
+    assert node(PREGNANCY, patient(conditions=(preg,), procedures=(proc,))).truth is Tri.FALSE
+
+
+def _status(result: str, days: int) -> Observation:
+    return Observation(system="http://loinc.org", code="82810-3", result=result, effective=ago(days))  # type: ignore[arg-type]
+
+
+def test_pregnancy_status_observation_decides_current_pregnancy() -> None:
+    assert node(PREGNANCY, patient(observations=(_status("positive", 10),))).truth is Tri.TRUE
+    assert crit(patient(observations=(_status("positive", 10),)), "E15").status == "fail"
+    # a recent negative status decides even in an open world
+    assert node(PREGNANCY, patient(observations=(_status("negative", 10),)), open_world=True).truth is Tri.FALSE
+    assert node(PREGNANCY, patient(), open_world=True).truth is Tri.UNKNOWN
+    # an older positive leaves the current state open
+    v = node(PREGNANCY, patient(observations=(_status("positive", 90),)))
+    assert v.truth is Tri.UNKNOWN and v.missing
+    # a very old positive says nothing about now
+    assert node(PREGNANCY, patient(observations=(_status("positive", 400),))).truth is Tri.FALSE
+    # the newest result wins
+    both = (_status("positive", 40), _status("negative", 5))
+    assert node(PREGNANCY, patient(observations=both)).truth is Tri.FALSE
+
+
+def test_negative_status_after_a_pregnancy_record_ends_it() -> None:
+    preg = ConditionRecord(system="snomed", code="72892002", onset=ago(200))
+    p = patient(conditions=(preg,), observations=(_status("negative", 100),))
+    assert node(PREGNANCY, p).truth is Tri.FALSE
+    # a new pregnancy recorded after the negative result is current again
+    newer = ConditionRecord(system="snomed", code="72892002", onset=ago(50))
+    assert node(PREGNANCY, patient(conditions=(preg, newer), observations=(_status("negative", 100),))).truth \
+        is Tri.TRUE
+
+
+def test_positive_hcg_test_shows_pregnancy() -> None:
+    hcg = Observation(system="loinc", code="2106-3", result="positive", effective=ago(3))
+    assert crit(patient(observations=(hcg,)), "E15").status == "fail"
+    assert crit(patient(sex="male", observations=(hcg,)), "E15").status == "pass"
+
+
+def test_lactation_record_older_than_two_years_is_not_trusted() -> None:
+    lact = ConditionRecord(system="icd10cm", code="Z39.1", onset=ago(800))
+    v = node(n.Condition(concept="lactation"), patient(conditions=(lact,)))
+    assert v.truth is Tri.UNKNOWN
+    assert any("data quality" in note for note in v.notes)
+    recent = ConditionRecord(system="icd10cm", code="Z39.1", onset=ago(100))
+    assert node(n.Condition(concept="lactation"), patient(conditions=(recent,))).truth is Tri.TRUE
