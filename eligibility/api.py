@@ -18,9 +18,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from .concepts import Vocabulary, default_vocabulary
+from .errors import InputError
 from .evaluate import DEFAULT_LOOKBACK_DAYS, Context, Evidence, Verdict, evaluate
 from .logic import Tri
-from .patient import Patient, load_patient_json
+from .patient import Patient, patient_from_data, read_json
 from .render import render
 from .trial import Criterion, Trial
 
@@ -52,9 +53,34 @@ class ScreeningResult(BaseModel):
     notes: list[str] = []
 
 
+PatientFormat = Literal["native", "fhir"]
+
+
+def load_patient_with_format(path: str | Path) -> tuple[Patient, PatientFormat]:
+    """A patient file and which format it was in, detected by content, not by file name.
+
+    A JSON object with ``"resourceType": "Bundle"`` is a FHIR R4 Bundle (read by
+    :mod:`eligibility.io.fhir`); any other ``resourceType`` is refused, since a lone FHIR resource is not a
+    patient profile; everything else is the native format. Errors name the file and the field.
+    """
+    from .io.fhir import bundle_to_patient, is_fhir_bundle
+
+    p = Path(path)
+    data = read_json(p)
+    if is_fhir_bundle(data):
+        return bundle_to_patient(data, origin=str(p), default_id=p.stem), "fhir"
+    if isinstance(data, dict) and isinstance(data.get("resourceType"), str):
+        raise InputError(
+            f"a FHIR {data['resourceType']} resource, not a Bundle: wrap the patient's resources in a Bundle",
+            str(p),
+            "resourceType",
+        )
+    return patient_from_data(data, str(p)), "native"
+
+
 def load_patient(path: str | Path) -> Patient:
-    """A native patient JSON file (FHIR input comes with the FHIR issue)."""
-    return load_patient_json(path)
+    """A patient file: the native profile JSON or a FHIR R4 Bundle (see :func:`load_patient_with_format`)."""
+    return load_patient_with_format(path)[0]
 
 
 def criterion_status(kind: str, truth: Tri) -> Status:
@@ -132,7 +158,8 @@ def screen(
         verdict = "eligible"
     else:
         verdict = "needs-review"
-    notes = [
+    notes = list(patient.notes)
+    notes += [
         f"records coded in systems the vocabulary does not know were not matched: {s}" for s in ctx.unknown_systems
     ]
     return ScreeningResult(

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .api import ScreeningResult, load_patient, screen
+from .api import ScreeningResult, load_patient_with_format, screen
 from .errors import EligibilityError
 from .patient import patient_schema
 from .render import render
@@ -53,7 +53,9 @@ def _patients(path: Path) -> list[Path]:
 @app.command("screen")
 def screen_cmd(
     trial: Annotated[str, typer.Option("--trial", help="Trial id in rules/, a rule file, or a CT.gov study JSON.")],
-    patient: Annotated[Path, typer.Option("--patient", help="Patient JSON file, or a folder of them.")],
+    patient: Annotated[
+        Path, typer.Option("--patient", help="Patient JSON (native profile or FHIR R4 Bundle), or a folder of them.")
+    ],
     as_of: Annotated[str | None, typer.Option("--as-of", help="Screening date YYYY-MM-DD (default today).")] = None,
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
@@ -67,7 +69,8 @@ def screen_cmd(
         _fail(EligibilityError(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'"))
     try:
         t = load_trial(trial)
-        results = [screen(t, load_patient(p), as_of=day, open_world=open_world) for p in _patients(patient)]
+        loaded = [load_patient_with_format(p) for p in _patients(patient)]
+        results = [screen(t, pat, as_of=day, open_world=open_world) for pat, _ in loaded]
     except EligibilityError as exc:
         _fail(exc)
     if fmt == "json":
@@ -75,11 +78,11 @@ def screen_cmd(
         typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False))
         return
     console = _console()
-    for result in results:
-        _print_result(console, t, result)
+    for result, (_, kind) in zip(results, loaded, strict=True):
+        _print_result(console, t, result, from_record=kind == "fhir")
 
 
-def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> None:
+def _print_result(console: Console, trial: Trial, result: ScreeningResult, from_record: bool = False) -> None:
     table = Table(
         title=f"{result.trial} · patient {result.patient} · as of {result.as_of}",
         show_lines=False,
@@ -101,6 +104,9 @@ def _print_result(console: Console, trial: Trial, result: ScreeningResult) -> No
     if result.verdict == "needs-review":
         line += f"  (unknown: {', '.join(unknown)})"
     console.print(line)
+    if from_record:  # a FHIR record has no attestations: what it decided, it decided from the data
+        decided = sum(1 for c in result.criteria if c.status != "unknown")
+        console.print(f"decided {decided} of {len(result.criteria)} criteria from the record")
     for note in result.notes:
         console.print(f"note: {note}")
     console.print()

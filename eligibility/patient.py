@@ -55,12 +55,37 @@ class ConditionRecord(_Record):
 
 
 class MedicationRecord(_Record):
+    """Exposure to a drug over ``start``..``end`` (inclusive).
+
+    ``end`` None means *ongoing*, so a source that only says "ordered on X, since stopped" must not
+    put X in ``start`` with no ``end``: that would claim exposure up to the screening date. Such a
+    record keeps ``start`` empty (the evaluator then says unknown, as for any missing date) and X in
+    ``authored``, which is information for people and is never read as an exposure date.
+    """
+
     start: date | None = None
     end: date | None = Field(default=None, description="Last day taken (inclusive); none = ongoing.")
+    authored: date | None = Field(
+        default=None,
+        description="When the order or statement was written (FHIR authoredOn / dateAsserted); not an exposure date.",
+    )
 
 
 class ProcedureRecord(_Record):
     date: dt.date | None = None
+
+
+class AllergyRecord(_Record):
+    """An allergy or intolerance (FHIR AllergyIntolerance): the substance, how bad, since when.
+
+    Kept apart from conditions because criticality and the substance code are allergy-specific. The
+    evaluator matches conditions only, so the FHIR adapter also records each allergy as a condition
+    (concept ``allergy``) so that "history of allergy" sees it.
+    """
+
+    criticality: Literal["low", "high", "unable-to-assess"] | None = None
+    onset: date | None = None
+    status: Literal["active", "inactive", "resolved"] = "active"
 
 
 class Attestation(BaseModel):
@@ -88,29 +113,44 @@ class Patient(BaseModel):
     conditions: tuple[ConditionRecord, ...] = ()
     medications: tuple[MedicationRecord, ...] = ()
     procedures: tuple[ProcedureRecord, ...] = ()
+    allergies: tuple[AllergyRecord, ...] = ()
     attestations: dict[str, Attestation] = Field(default_factory=dict)
+    notes: tuple[str, ...] = Field(
+        default=(),
+        description="Data-quality notes from the adapter that built the profile (what it skipped or could "
+        "not read); screening results repeat them.",
+    )
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc) or "<root>"
 
 
-def load_patient_json(path: str | Path) -> Patient:
-    """Read a native patient file; errors name the file and the field."""
+def read_json(path: str | Path) -> object:
+    """Read one JSON file; every failure is an :class:`InputError` naming the file."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("no such file", str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read: {exc}", str(p)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", str(p)) from None
+
+
+def patient_from_data(data: object, origin: str) -> Patient:
+    """Validate already parsed native patient JSON; errors name ``origin`` and the field."""
     try:
         return Patient.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise InputError(first["msg"], str(p), _field_path(first["loc"])) from None
+        raise InputError(first["msg"], origin, _field_path(first["loc"])) from None
+
+
+def load_patient_json(path: str | Path) -> Patient:
+    """Read a native patient file; errors name the file and the field."""
+    return patient_from_data(read_json(path), str(Path(path)))
 
 
 def patient_schema() -> dict[str, object]:
