@@ -8,12 +8,14 @@ rule files, where a reviewer wrote the rule and an unreadable rule is an error t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
 from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.lexer import Lexer
@@ -57,8 +59,11 @@ _MENTIONS = {"COND", "DRUG", "PROC"}
 
 
 def _trim(tokens: list[Token]) -> list[Token]:
-    """Drop list punctuation that ends a criterion ("...;", "..., and")."""
-    while tokens and tokens[-1].type in ("SEMI", "COMMA", "AND", "OR", "ANDOR"):
+    """Drop list punctuation that ends a criterion ("...;", "..., and", "... heart failure.")."""
+    while tokens and (
+        tokens[-1].type in ("SEMI", "COMMA", "AND", "OR", "ANDOR")
+        or (tokens[-1].type == "PUNCT" and tokens[-1].value in ".:")
+    ):
         tokens = tokens[:-1]
     return tokens
 
@@ -115,6 +120,9 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return _strict(tokens, vocab, kind)
     except (NotUnderstood, LarkError) as exc:
         reason = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
+    conditional = _conditional(text, tokens, vocab, kind)
+    if conditional is not None:
+        return conditional
     from .anchored import anchored_reading  # imports the extractor, which imports this package
 
     # Both fallbacks are sound; keep the one that leaves more of the criterion computable.
@@ -122,6 +130,50 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
     if not found:
         return n.Unparsed(text=text.strip(), reason=reason, span=whole)
     return max(found, key=_computable_leaves)
+
+
+def _shifted(rule: n.Node, offset: int) -> n.Node:
+    """The same rule with every span moved by ``offset`` (a part read on its own, placed back)."""
+
+    def shift(value: Any) -> Any:
+        if isinstance(value, dict):
+            out = {k: shift(v) for k, v in value.items()}
+            if isinstance(out.get("span"), list | tuple):
+                out["span"] = [out["span"][0] + offset, out["span"][1] + offset]
+            return out
+        if isinstance(value, list):
+            return [shift(v) for v in value]
+        return value
+
+    return type(rule).model_validate(shift(rule.model_dump(mode="json")))
+
+
+def _conditional(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
+    """ "If A, B" read as ``A implies B`` with each side read as far as it soundly reads.
+
+    Kleene implication stays sound with partial sides: an unread condition still lets a satisfied
+    consequence decide ("If of child-bearing potential, a negative pregnancy test").
+    """
+    if len(tokens) < 3 or tokens[0].type != "IF":
+        return None
+    depth = 0
+    for k, tok in enumerate(tokens):
+        depth += (tok.type == "LPAR") - (tok.type == "RPAR")
+        if depth == 0 and k > 1 and tok.type == "COMMA":
+            break
+    else:
+        return None
+    a0, a1 = tokens[1].start_pos or 0, tokens[k].start_pos or 0
+    b0 = tokens[k].end_pos or 0
+    cond_text, then_text = text[a0:a1], text[b0:]
+    if not cond_text.strip() or not then_text.strip():
+        return None
+    # A listed condition ("if A and B") keeps both readings, as in an exclusion list.
+    cond = _shifted(parse_criterion(cond_text, "exclusion", vocab), a0)
+    then = _shifted(parse_criterion(then_text, kind, vocab), b0)
+    if _computable_leaves(cond) + _computable_leaves(then) == 0:
+        return None
+    return n.Implies(condition=cond, then=then, span=(0, len(text)))
 
 
 def _computable_leaves(rule: n.Node) -> int:
@@ -150,6 +202,24 @@ def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
         pieces.pop()
         seps = seps[: len(pieces) - 1]
     return pieces, seps
+
+
+# An unread last item made of these alone reads as one more noun of the list ("..., or nursing"),
+# not as a modifier of the whole list.
+_PLAIN_NOUN_TYPES = frozenset({"WORD", "COND", "DRUG", "PROC", "QLAB", "LAB", "PUNCT", "QUAL", "CURRENT"})
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+@cache
+def _trailing_modifiers() -> frozenset[str]:
+    data = yaml.safe_load(resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8"))
+    return frozenset(w.lower() for w in data["trailing_modifiers"])
+
+
+def _modifier_words(chunk: str) -> bool:
+    """Does an unread last item carry words that usually attach to what comes before it?"""
+    words = _trailing_modifiers()
+    return any(m.group(0).lower() in words or m.group(0).lower().endswith("ing") for m in _WORD_RE.finditer(chunk))
 
 
 def _merge_sex_pieces(
@@ -195,6 +265,12 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         return None
     timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
     unread = [isinstance(r, n.Unparsed) for r in alone]
+    last = pieces[-1]
+    tail_scopes = unread[-1] and (
+        any(isinstance(r, n.Sex) for r in alone[:-1])
+        or any(t.type not in _PLAIN_NOUN_TYPES for t in last)
+        or _modifier_words(text[last[0].start_pos or 0 : last[-1].end_pos or 0])
+    )
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
@@ -204,7 +280,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         suspect = (
             (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
-            or (i < len(pieces) - 1 and unread[-1])
+            or (i < len(pieces) - 1 and tail_scopes)
         )
         if suspect and not unread[i]:
             readings.append(

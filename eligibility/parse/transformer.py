@@ -388,6 +388,11 @@ class ToAst(Transformer[Token, Any]):
             span=span,
         )
 
+    def qlab_pre(self, items: list[Token]) -> n.Node:
+        """ "a negative pregnancy test": the result written before the test."""
+        result, lab = items
+        return n.LabResult(concept=str(lab), result=result.value, span=_span([result, lab]))
+
     def cond_result(self, items: list[Token]) -> n.Node:
         """'HIV positive': the condition on record, or a positive result of a test that shows it."""
         cond, result = items
