@@ -207,7 +207,12 @@ def _island(text: str, tokens: list[Token], comp: Comparison, vocab: Vocabulary,
     ):
         j -= 2
     labs = tokens[j : idx + 1]
-    glued = j >= 1 and tokens[j - 1].type == "WORD" and not text[_end(tokens[j - 1]) : _start(tokens[j])].strip(" -")
+    glued = (
+        j >= 1
+        and tokens[j - 1].type == "WORD"
+        and tokens[j - 1].value.lower() not in _word_lists()[1]
+        and not text[_end(tokens[j - 1]) : _start(tokens[j])].strip(" -")
+    )
     if glued or any(vocab[t.value].qualitative for t in labs if t.type == "LAB"):
         return _raw(text, tokens, idx, comp)
     start = _start(labs[0])

@@ -294,6 +294,10 @@ class ToAst(Transformer[Token, Any]):
         tokens, th = items
         labs = [t for t in tokens if t.type == "LAB"]
         th = {**th, "list_and": any(t.type == "AND" for t in tokens)}
+        if th.get("unit") is None and th.get("relative") is None:
+            unitless = [t for t in labs if self.vocab[str(t)].unit is not None]
+            if unitless:  # units are checked, not assumed: "potassium > 5.5" could be mmol/L or mg/dL
+                raise NotUnderstood(f"the threshold for {unitless[0]} states no unit", *_span([*labs, th["t1"]]))
         span = _span([*labs, *[t for t in th.values() if isinstance(t, Token)]])
         leaves: list[n.Node] = []
         for lab in labs:
