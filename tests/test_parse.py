@@ -86,7 +86,7 @@ REGISTRY_81: dict[str, Any] = {
     'I8': WHOLE,
     'E1': WHOLE,
     'E2': n.And(items=(n.Procedure(concept='splenectomy'), U(text='preventive'))),
-    'E3': WHOLE,
+    'E3': n.And(items=(n.Condition(concept='hemostatic_disorder'), U(text='other than chronic thrombocytopenia'))),
     # the last item ('until the end of the study') is unread and may scope over the whole list
     'E4': WHOLE,
     'E5': WHOLE,

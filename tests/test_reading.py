@@ -62,6 +62,11 @@ READINGS: list[tuple[str, str, Any]] = [
      n.Implies(condition=U("reproductive potential"), then=n.LabResult(concept="pregnancy_test", result="negative"))),
     ("If on warfarin, INR of 2 to 3", "inclusion",
      n.Implies(condition=n.Medication(concept="warfarin"), then=Lab("inr", "between", 2.0, value2=3.0))),
+    # exceptions and 'unless' are kept: an unread exception leaves the main clause deciding only 'no'
+    ("Any malignancy except adequately treated basal cell carcinoma", "exclusion",
+     n.And(items=(n.Condition(concept="malignancy"), U("except adequately treated basal cell carcinoma")))),
+    ("Platelet count below 40 x 10^9/L unless caused by marrow infiltration", "exclusion",
+     n.And(items=(Lab("platelets", "<", 40.0, "10^9/L"), n.Not(item=U("caused by marrow infiltration"))))),
     # lists
     ("Heart failure, thrombosis or psoriasis.", "exclusion",
      n.Or(items=(n.Condition(concept="heart_failure"), n.Condition(concept="thrombosis"), U("psoriasis")))),
@@ -77,7 +82,6 @@ def test_reading(text: str, kind: str, expected: n.Node) -> None:
 HAZARDS = [
     ("Platelet count below 50 x 10^9/L at diagnosis", "inclusion"),  # another time
     ("Haemoglobin at least 10 g/dL without transfusion in the past 2 weeks", "inclusion"),  # a condition on the value
-    ("Creatinine above 2 mg/dL unless due to dehydration", "exclusion"),  # an exception
     ("ALT <= 3 x ULN (<= 5 x ULN if liver involvement)", "inclusion"),  # another threshold under a condition
     ("Uncontrolled diabetes (e.g. HbA1c above 9 %)", "exclusion"),  # an example, not a definition
     ("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion"),  # alternatives
@@ -103,6 +107,12 @@ def test_comparison_never_decides_against_changing_words(text: str, kind: str) -
         )
         got = evaluate(rule, Context(patient, AS_OF, VOCAB)).truth
         assert got is Tri.UNKNOWN, f"{text!r} decided {got} at value {value}"
+
+
+def test_negated_main_clause_with_an_unread_exception_stays_unread() -> None:
+    """'No malignancy except E' is met by a patient with only E: 'no malignancy' alone would fail them."""
+    rule = parse_criterion("No malignancy except adequately treated basal cell carcinoma", "inclusion")
+    assert not any(isinstance(x, n.Condition) for x in n.walk(rule))
 
 
 def test_unread_modifier_at_the_end_of_a_list_is_not_ignored() -> None:

@@ -120,9 +120,10 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return _strict(tokens, vocab, kind)
     except (NotUnderstood, LarkError) as exc:
         reason = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
-    conditional = _conditional(text, tokens, vocab, kind)
-    if conditional is not None:
-        return conditional
+    for special in (_conditional, _exception):
+        reading = special(text, tokens, vocab, kind)
+        if reading is not None:
+            return reading
     from .anchored import anchored_reading  # imports the extractor, which imports this package
 
     # Both fallbacks are sound; keep the one that leaves more of the criterion computable.
@@ -174,6 +175,50 @@ def _conditional(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -
     if _computable_leaves(cond) + _computable_leaves(then) == 0:
         return None
     return n.Implies(condition=cond, then=then, span=(0, len(text)))
+
+
+_LIST_SEPARATORS = frozenset({"OR", "ANDOR", "AND", "SEMI", "COMMA"})
+
+
+def _top_level(tokens: list[Token], types: frozenset[str], words: frozenset[str] = frozenset()) -> int | None:
+    """Index of the first token of one of ``types`` (or a WORD in ``words``) outside parentheses."""
+    depth = 0
+    for k, tok in enumerate(tokens):
+        depth += (tok.type == "LPAR") - (tok.type == "RPAR")
+        if depth == 0 and (tok.type in types or (tok.type == "WORD" and tok.value.lower() in words)):
+            return k
+    return None
+
+
+def _exception(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
+    """ "A, except E" and "A unless E" where E (or A) does not read in full.
+
+    "A unless E" is ``A and not E``. "A except E" is not: it means an A that is not an E (a patient
+    with lung cancer and a treated skin carcinoma still has "a malignancy except skin carcinoma"),
+    so an unread E leaves ``A and {except E}``: false without A, unknown with it. Both need A to
+    be a necessary part of the criterion: a single clause, and for "except" one that only grows
+    with more records (no negation), since "no malignancy except E" is met by an E alone.
+    """
+    k = _top_level(tokens, frozenset({"EXCEPT"}), frozenset({"unless"}))
+    if k is None or k == 0 or k == len(tokens) - 1:
+        return None
+    main_toks = _trim(tokens[:k])
+    if not main_toks or _top_level(main_toks, _LIST_SEPARATORS) is not None:
+        return None
+    a0, a1 = main_toks[0].start_pos or 0, main_toks[-1].end_pos or 0
+    e0 = tokens[k].start_pos or 0
+    main = _shifted(parse_criterion(text[a0:a1], kind, vocab), a0)
+    if _computable_leaves(main) == 0:
+        return None
+    whole = (0, len(text))
+    if tokens[k].type == "WORD":  # unless
+        b0 = tokens[k].end_pos or 0
+        other = _shifted(parse_criterion(text[b0:], "exclusion", vocab), b0)
+        return n.And(items=(main, n.Not(item=other, span=other.span)), span=whole)
+    if any(isinstance(x, n.Not | n.Implies | n.Ambiguous) for x in n.walk(main)):
+        return None
+    rest = n.Unparsed(text=text[e0:].strip(), reason="an exception the engine cannot check", span=(e0, len(text)))
+    return n.And(items=(main, rest), span=whole)
 
 
 def _computable_leaves(rule: n.Node) -> int:
