@@ -67,6 +67,14 @@ READINGS: list[tuple[str, str, Any]] = [
      n.And(items=(n.Condition(concept="malignancy"), U("except adequately treated basal cell carcinoma")))),
     ("Platelet count below 40 x 10^9/L unless caused by marrow infiltration", "exclusion",
      n.And(items=(Lab("platelets", "<", 40.0, "10^9/L"), n.Not(item=U("caused by marrow infiltration"))))),
+    # another threshold under a condition: exactly (not M -> main) and (M -> alternative)
+    ("Total bilirubin <= 1.5 x ULN (<= 3 x ULN in case of Gilbert syndrome)", "inclusion",
+     n.And(items=(n.Implies(condition=n.Not(item=U("Gilbert syndrome")), then=Lab("total_bilirubin", "<=", 1.5, relative="ULN")),
+                  n.Implies(condition=U("Gilbert syndrome"), then=Lab("total_bilirubin", "<=", 3.0, relative="ULN")),
+                  n.Or(items=(Lab("total_bilirubin", "<=", 1.5, relative="ULN"), Lab("total_bilirubin", "<=", 3.0, relative="ULN")))))),
+    # a shared upper bound over listed labs holds for each
+    ("AST and ALT below 3 x ULN", "inclusion",
+     n.And(items=(Lab("ast", "<", 3.0, relative="ULN"), Lab("alt", "<", 3.0, relative="ULN")))),
     # lists
     ("Heart failure, thrombosis or psoriasis.", "exclusion",
      n.Or(items=(n.Condition(concept="heart_failure"), n.Condition(concept="thrombosis"), U("psoriasis")))),
@@ -82,7 +90,6 @@ def test_reading(text: str, kind: str, expected: n.Node) -> None:
 HAZARDS = [
     ("Platelet count below 50 x 10^9/L at diagnosis", "inclusion"),  # another time
     ("Haemoglobin at least 10 g/dL without transfusion in the past 2 weeks", "inclusion"),  # a condition on the value
-    ("ALT <= 3 x ULN (<= 5 x ULN if liver involvement)", "inclusion"),  # another threshold under a condition
     ("Uncontrolled diabetes (e.g. HbA1c above 9 %)", "exclusion"),  # an example, not a definition
     ("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion"),  # alternatives
     ("Decrease in haemoglobin of more than 2 g/dL", "exclusion"),  # a change, not a level
@@ -107,6 +114,14 @@ def test_comparison_never_decides_against_changing_words(text: str, kind: str) -
         )
         got = evaluate(rule, Context(patient, AS_OF, VOCAB)).truth
         assert got is Tri.UNKNOWN, f"{text!r} decided {got} at value {value}"
+
+
+@pytest.mark.parametrize(("alt_x_uln", "expected"), [(2.0, Tri.TRUE), (4.0, Tri.UNKNOWN), (6.0, Tri.FALSE)])
+def test_alternative_threshold_decides_only_where_the_condition_does_not_matter(alt_x_uln: float, expected: Tri) -> None:
+    rule = parse_criterion("ALT <= 3 x ULN (<= 5 x ULN if liver involvement)", "inclusion")
+    obs = Observation(concept="alt", value=40.0 * alt_x_uln, unit="U/L", effective=AS_OF, ref_high=40.0)
+    patient = Patient(id="p", birth_date=date(1970, 1, 1), sex="male", observations=(obs,))
+    assert evaluate(rule, Context(patient, AS_OF, VOCAB)).truth is expected
 
 
 def test_negated_main_clause_with_an_unread_exception_stays_unread() -> None:

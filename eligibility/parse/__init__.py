@@ -120,7 +120,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return _strict(tokens, vocab, kind)
     except (NotUnderstood, LarkError) as exc:
         reason = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
-    for special in (_conditional, _exception):
+    for special in (_conditional, _alternative_threshold, _exception):
         reading = special(text, tokens, vocab, kind)
         if reading is not None:
             return reading
@@ -175,6 +175,56 @@ def _conditional(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -
     if _computable_leaves(cond) + _computable_leaves(then) == 0:
         return None
     return n.Implies(condition=cond, then=then, span=(0, len(text)))
+
+
+_THRESHOLD_TAIL = frozenset({"NUMBER", "UNIT", "TIMES", "HIGHER", "ULN", "LLN"})
+
+
+def _alternative_threshold(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
+    """ "ALT <= 2.5 x ULN (<= 5 x ULN if liver metastases)": another threshold under a condition M.
+
+    Read exactly as ``(not M implies main) and (M implies alternative) and (main or alternative)``, the
+    two versions of the criterion being the text with one threshold or the other, M read as far as it
+    reads. The last part is implied by the first two (M or not M), but Kleene logic cannot see that
+    while M is unknown: it lets a value beyond both thresholds decide.
+    """
+    lpar = next((k for k, t in enumerate(tokens) if t.type == "LPAR"), None)
+    if lpar is None or lpar < 2:
+        return None
+    depth, rpar, cond_at = 0, None, None
+    for k in range(lpar, len(tokens)):
+        depth += (tokens[k].type == "LPAR") - (tokens[k].type == "RPAR")
+        if depth == 1 and tokens[k].type == "IF" and cond_at is None:
+            cond_at = k
+        if depth == 0:
+            rpar = k
+            break
+    if rpar is None or cond_at is None:
+        return None
+    inner = tokens[lpar + 1 : cond_at]
+    if len(inner) < 2 or inner[0].type != "CMP" or any(t.type not in _THRESHOLD_TAIL for t in inner[1:]):
+        return None
+    cmp_at = max((k for k in range(lpar) if tokens[k].type == "CMP"), default=None)
+    if cmp_at is None or any(t.type not in _THRESHOLD_TAIL for t in tokens[cmp_at + 1 : lpar]):
+        return None
+    cut, open_, close = tokens[cmp_at].start_pos or 0, tokens[lpar].start_pos or 0, tokens[rpar].end_pos or 0
+    prefix, suffix = text[:cut], text[close:]
+    alternative = text[tokens[lpar + 1].start_pos or 0 : tokens[cond_at].start_pos or 0]
+    cond_text = text[tokens[cond_at].end_pos or 0 : tokens[rpar].start_pos or 0]
+    main = n.strip_spans(parse_criterion(prefix + text[cut:open_] + suffix, kind, vocab))
+    alt = n.strip_spans(parse_criterion(prefix + alternative + " " + suffix, kind, vocab))
+    cond = n.strip_spans(parse_criterion(cond_text, "exclusion", vocab))
+    if _computable_leaves(main) + _computable_leaves(alt) == 0:
+        return None
+    whole = (0, len(text))
+    return n.And(
+        items=(
+            n.Implies(condition=n.Not(item=cond), then=main),
+            n.Implies(condition=cond, then=alt),
+            n.Or(items=(main, alt)),
+        ),
+        span=whole,
+    )
 
 
 _LIST_SEPARATORS = frozenset({"OR", "ANDOR", "AND", "SEMI", "COMMA"})

@@ -320,8 +320,15 @@ class ToAst(Transformer[Token, Any]):
         if self.kind == "rule":  # the rule language says which: "ALT or AST", "ALT and AST"
             conj = n.And if th.get("list_and") else n.Or
             return conj(items=tuple(leaves), span=span)
-        # "ALT and AST <= 2.5 x ULN" / "ALT or AST > 3 x ULN": the list's own conjunction is ambiguous
-        # across inclusion and exclusion; both readings are kept and must agree.
+        # Where the list's conjunction and the threshold's direction agree, one reading: "ALT and AST
+        # <= 2.5 x ULN" (each keeps the bound), "ALT or AST > 3 x ULN" (any passes it). Otherwise
+        # ("ALT and AST > 3 x ULN": both, or either?) both readings are kept and must agree.
+        seps = {t.type for t in tokens if t.type != "LAB"}
+        grouped = _group_reading(tuple(leaves), th, span)
+        if isinstance(grouped, n.And) and seps <= {"AND", "SLASH", "COMMA"}:
+            return grouped
+        if isinstance(grouped, n.Or) and seps <= {"OR"}:
+            return grouped
         return n.Ambiguous(
             readings=(n.And(items=tuple(leaves), span=span), n.Or(items=tuple(leaves), span=span)),
             reason="a shared threshold over several labs may mean each or any",
