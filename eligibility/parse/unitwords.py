@@ -20,7 +20,7 @@ UNIT_WORD_RE = re.compile(
     r"(?:cells?\s*)?(?:/|per\s+)\s*(?:mm\s*3|mm³|mm\^3|cu\.?\s*mm|cmm|[µμu]\s*[lL]|mcL|microlit(?:er|re))"
     r"|mm\s*Hg|cm\s*H2O|kg\s*/\s*m\s*(?:2|²|\^2)|ml/min|mL/min"
     r"|msecs?|ms|mm|cm|kg|mg|g|µm|μm|microns?|nm|fL|fl|ppm|c?Gy|Hz|dB|bpm|beats?\s*(?:/|per\s+)\s*min(?:ute)?"
-    r"|lbs?|pounds?|°\s*C|°\s*F|°|degrees?(?:\s+(?:C|Celsius|F|Fahrenheit))?|IU|U|mEq|points?"
+    r"|percent|lbs?|pounds?|°\s*C|°\s*F|°|degrees?(?:\s+(?:C|Celsius|F|Fahrenheit))?|IU|U|mEq|points?"
     r"|years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?"
     r")(?![\w/])",
     re.IGNORECASE,
