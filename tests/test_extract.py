@@ -35,6 +35,8 @@ CASES: list[tuple[str, list[Row]]] = [
     ("fasting glucose ≤ 6,5 mmol/L", [("<=", 6.5, None, "mmol/L", None)]),
     ("BMI > or = 32 kg/m2", [(">=", 32.0, None, "kg/m²", None)]),
     ("Karnofsky score ≥ 60", [(">=", 60.0, None, None, None)]),
+    ("serum ferritin 30～400 ng/mL", [("between", 30.0, 400.0, "ng/mL", None)]),  # full-width tilde
+    ("HbA1c between 6.5 and 9 percent", [("between", 6.5, 9.0, "%", None)]),
     # relative to ULN / LLN
     ("AST ≤ 3 x ULN", [("<=", 3.0, None, None, "ULN")]),
     ("direct bilirubin not more than 1.5 times the upper limit of normal", [("<=", 1.5, None, None, "ULN")]),
