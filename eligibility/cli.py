@@ -231,5 +231,11 @@ def extract_cmd(
         raise typer.Exit(1)
 
 
+from .batch.cli import batch_cmd, explain_cmd  # noqa: E402  (registry screening; DuckDB loads lazily)
+
+app.command("batch")(batch_cmd)
+app.command("explain")(explain_cmd)
+
+
 def main() -> None:  # pragma: no cover
     app()

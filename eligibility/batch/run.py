@@ -1,0 +1,241 @@
+"""Run compiled trials over a staged registry (DuckDB or Spark), write results, count attrition.
+
+Results are written to a temporary file in the output's folder and renamed at the end, so an
+interrupted run never leaves a half-written results file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlglot.expressions as exp
+
+from ..api import ScreeningResult, screen
+from ..concepts import Vocabulary
+from ..errors import InputError
+from ..evaluate import DEFAULT_LOOKBACK_DAYS
+from ..trial import Trial
+from .compile import CompiledTrial, _as, compile_trial
+from .registry import RECORD_TABLES, Registry, lit
+
+Engine = Literal["duckdb", "spark"]
+
+
+@dataclass(frozen=True)
+class AttritionRow:
+    """One criterion of the attrition table; *_after count patients after this and every earlier criterion."""
+
+    id: str
+    kind: str
+    passed: int
+    failed: int
+    unknown: int
+    eligible_after: int
+    possible_after: int
+
+
+@dataclass
+class Attrition:
+    trial: str
+    patients: int
+    rows: list[AttritionRow]
+    verdicts: dict[str, int]
+
+
+@dataclass
+class BatchResult:
+    out: Path | None
+    tables: list[str]
+    compiled: list[CompiledTrial]
+    attrition: list[Attrition]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+def _c(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def _attrition(reg: Registry, table: str, plan: CompiledTrial) -> Attrition:
+    cols: list[exp.Expression] = [_as(exp.Count(this=exp.Star()), "n")]
+    passed_so_far: list[exp.Expression] = []
+    open_so_far: list[exp.Expression] = []
+    for i, c in enumerate(plan.criteria):
+        s = _c(c.status_column)
+        for status in ("pass", "fail", "unknown"):
+            cond = exp.EQ(this=s, expression=exp.Literal.string(status))
+            cols.append(
+                _as(
+                    exp.Sum(this=exp.Case().when(cond, exp.Literal.number(1)).else_(exp.Literal.number(0))),
+                    f"{status}_{i}",
+                )
+            )
+        passed_so_far.append(exp.EQ(this=s, expression=exp.Literal.string("pass")))
+        open_so_far.append(exp.NEQ(this=s, expression=exp.Literal.string("fail")))
+        for label, conds in (("elig", passed_so_far), ("poss", open_so_far)):
+            cols.append(
+                _as(
+                    exp.Sum(this=exp.Case().when(exp.and_(*conds), exp.Literal.number(1)).else_(exp.Literal.number(0))),
+                    f"{label}_{i}",
+                )
+            )
+    row = reg.con.execute(exp.select(*cols).from_(exp.to_table(table)).sql("duckdb")).fetchone()
+    assert row is not None
+    values = [int(v or 0) for v in row]
+    rows = []
+    for i, c in enumerate(plan.criteria):
+        base = 1 + 5 * i
+        p, f, u, e, o = values[base : base + 5]
+        rows.append(AttritionRow(c.id, c.kind, p, f, u, e, o))
+    verdicts = {
+        str(v): int(k) for v, k in reg.con.execute(f"SELECT verdict, COUNT(*) FROM {table} GROUP BY verdict").fetchall()
+    }
+    return Attrition(plan.trial_id, values[0], rows, verdicts)
+
+
+class _SparkRunner:
+    """The same compiled plan on PySpark (local mode): the staged tables go over as Parquet."""
+
+    def __init__(self, reg: Registry):
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError as exc:  # pragma: no cover - depends on the installation
+            raise InputError("--engine spark needs pyspark: pip install 'eligibility[spark]'") from exc
+        self.reg = reg
+        self.dir = tempfile.TemporaryDirectory(prefix="eligibility-spark-")
+        self.spark = (
+            SparkSession.builder.master("local[2]")
+            .appName("eligibility-batch")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.shuffle.partitions", "4")
+            .getOrCreate()
+        )
+        for table in ("patients", *RECORD_TABLES):
+            path = os.path.join(self.dir.name, f"{table}.parquet")
+            reg.con.execute(f"COPY {table} TO {lit(path)} (FORMAT parquet)")
+            self.spark.read.parquet(path).createOrReplaceTempView(table)
+
+    def run(self, plan: CompiledTrial, table: str) -> None:
+        df = self.spark.sql(plan.sql("spark"))
+        arrow = df.toArrow()
+        self.reg.con.register(f"{table}_arrow", arrow)
+        self.reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table}_arrow")
+        self.reg.con.unregister(f"{table}_arrow")
+
+    def close(self) -> None:
+        self.dir.cleanup()
+
+
+def run_batch(
+    reg: Registry,
+    trials: Sequence[Trial],
+    as_of: date,
+    out: str | Path | None = None,
+    open_world: bool = False,
+    engine: Engine = "duckdb",
+    vocabulary: Vocabulary | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    on_step: Callable[[str], None] | None = None,
+) -> BatchResult:
+    """Screen every patient of the registry against every trial; results in tables result_<i> (and ``out``)."""
+    started = time.perf_counter()
+    step = on_step or (lambda _msg: None)
+    spark = _SparkRunner(reg) if engine == "spark" else None
+    tables: list[str] = []
+    compiled: list[CompiledTrial] = []
+    attrition: list[Attrition] = []
+    try:
+        for i, trial in enumerate(trials):
+            plan = compile_trial(trial, reg, as_of, open_world, vocabulary, lookback_days)
+            table = f"result_{i}"
+            if spark is not None:
+                spark.run(plan, table)
+            else:
+                reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS {plan.sql('duckdb')}")
+            tables.append(table)
+            compiled.append(plan)
+            attrition.append(_attrition(reg, table, plan))
+            step(f"screened {trial.id}")
+    finally:
+        if spark is not None:
+            spark.close()
+    target = Path(out) if out is not None else None
+    if target is not None:
+        write_results(reg, tables, target)
+        step(f"wrote {target}")
+    notes = [note for plan in compiled for note in plan.notes]
+    return BatchResult(target, tables, compiled, attrition, time.perf_counter() - started, notes)
+
+
+def write_results(reg: Registry, tables: Sequence[str], target: Path) -> None:
+    """All result tables (columns unioned by name) to Parquet, atomically: temp file + rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
+        reg.con.execute(f"COPY ({union} ORDER BY trial, patient_id) TO {lit(tmp)} (FORMAT parquet)")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_result_row(results: str | Path, trial: str, patient_id: str) -> dict[str, Any]:
+    """One (trial, patient) row of a results file."""
+    import duckdb
+
+    con = duckdb.connect()
+    cur = con.execute(
+        f"SELECT * FROM read_parquet({lit(str(results))}) WHERE trial = ? AND patient_id = ?", [trial, patient_id]
+    )
+    row = cur.fetchone()
+    if row is None:
+        raise InputError(f"no row for trial {trial}, patient {patient_id}", str(results))
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, row, strict=True))
+
+
+@dataclass
+class Explanation:
+    """The evaluator's full screening of one registry patient, next to the batch row it must equal."""
+
+    result: ScreeningResult
+    batch_row: dict[str, Any] | None
+    mismatches: list[str]
+
+
+def explain_patient(
+    reg: Registry,
+    trial: Trial,
+    patient_id: str,
+    as_of: date,
+    open_world: bool = False,
+    results: str | Path | None = None,
+    vocabulary: Vocabulary | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+) -> Explanation:
+    """Rebuild one patient from the staged registry, screen it with the Python evaluator, and
+    (given a results file) list every criterion whose status differs from the batch row."""
+    patient = reg.patient(patient_id)
+    result = screen(
+        trial, patient, as_of=as_of, open_world=open_world, vocabulary=vocabulary, lookback_days=lookback_days
+    )
+    row = read_result_row(results, trial.id, patient_id) if results is not None else None
+    mismatches: list[str] = []
+    if row is not None:
+        if row["verdict"] != result.verdict:
+            mismatches.append(f"verdict: batch {row['verdict']}, evaluator {result.verdict}")
+        for c in result.criteria:
+            batch = row.get(f"status_{c.id}")
+            if batch != c.status:
+                mismatches.append(f"{c.id}: batch {batch}, evaluator {c.status}")
+    return Explanation(result, row, mismatches)

@@ -1,0 +1,168 @@
+"""Batch screening: registry loading and its rejects report, the CLI, explain, atomic output."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from eligibility.batch import explain_patient, load_registry, run_batch
+from eligibility.batch.registry import SCHEMA
+from eligibility.batch.run import write_results
+from eligibility.cli import app
+from eligibility.errors import InputError
+from eligibility.trial import load_trial
+
+from .test_batch_differential import AS_OF, SEED_TRIALS, check_agreement
+
+BASIC = Path(__file__).parent / "fixtures" / "registry" / "basic"
+
+
+def test_bad_rows_are_reported_with_file_line_and_reason() -> None:
+    reg = load_registry(BASIC)
+    got = {(r.file, r.line, r.column, r.kept) for r in reg.rejects()}
+    assert got == {
+        ("patients.csv", 5, "birth_date", True),
+        ("patients.csv", 6, "sex", True),
+        ("patients.csv", 7, "patient_id", False),
+        ("patients.csv", 8, "patient_id", False),
+        ("observations.csv", 10, "value", True),
+        ("observations.csv", 12, "effective", True),
+        ("observations.csv", 13, "patient_id", False),
+        ("observations.csv", 14, "code", False),
+        ("conditions.csv", 6, "status", True),
+    }
+    assert reg.patient_count() == 6
+    # A kept row keeps its other fields; the bad one is unknown (NULL), never a guess.
+    p4 = reg.patient("p4")
+    assert p4.birth_date is None and p4.sex == "male"
+
+
+def test_malformed_csv_lines_are_reported_and_line_numbers_stay_right(tmp_path: Path) -> None:
+    (tmp_path / "patients.csv").write_text(
+        "patient_id,birth_date,sex\np1,2000-01-01,male\np2,2000-01-01,female,extra\np3,1999-99-99,female\n"
+    )
+    reg = load_registry(tmp_path)
+    rejects = sorted((r.line, r.column or "", r.reason.split(" ")[0]) for r in reg.rejects())
+    assert rejects == [(3, "", "malformed"), (4, "birth_date", "not")]
+    assert reg.patient_count() == 2
+
+
+def test_parquet_and_csv_registries_give_the_same_results(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    for table in SCHEMA:
+        src = BASIC / f"{table}.csv"
+        if src.exists():
+            con.execute(
+                f"COPY (SELECT * FROM read_csv('{src}', header = true, all_varchar = true, ignore_errors = true)) "
+                f"TO '{tmp_path / (table + '.parquet')}' (FORMAT parquet)"
+            )
+    trials = [load_trial("NCT06352281")]
+    a = load_registry(BASIC)
+    b = load_registry(tmp_path)
+    run_batch(a, trials, AS_OF)
+    run_batch(b, trials, AS_OF)
+    rows_a = a.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
+    rows_b = b.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
+    assert rows_a == rows_b
+
+
+def test_missing_patients_table_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="patients"):
+        load_registry(tmp_path)
+
+
+def test_cli_batch_writes_results_and_prints_attrition(tmp_path: Path) -> None:
+    out = tmp_path / "results.parquet"
+    args = [
+        "batch",
+        "--trial",
+        "NCT06352281",
+        "--trial",
+        "NCT06168851",
+        "--registry",
+        str(BASIC),
+        "--out",
+        str(out),
+        "--as-of",
+        "2026-01-15",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "attrition" in res.output and "possibly eligible" in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet", "results.parquet.rejects.csv"]
+    rows = duckdb.connect().execute(f"SELECT trial, COUNT(*) FROM '{out}' GROUP BY trial ORDER BY trial").fetchall()
+    assert rows == [("NCT06168851", 6), ("NCT06352281", 6)]
+
+
+def test_explain_matches_every_batch_row(tmp_path: Path) -> None:
+    out = tmp_path / "results.parquet"
+    reg = load_registry(BASIC)
+    run_batch(reg, SEED_TRIALS, AS_OF, out=out)
+    for trial in SEED_TRIALS:
+        for pid in ("p1", "p2", "p3", "p4", "p5", "p6"):
+            explanation = explain_patient(reg, trial, pid, AS_OF, results=out)
+            assert explanation.mismatches == []
+            assert explanation.batch_row is not None
+            assert explanation.batch_row["verdict"] == explanation.result.verdict
+    res = CliRunner().invoke(
+        app, ["explain", "--results", str(out), "--patient", "p1", "--registry", str(BASIC), "--trial", "NCT06352281"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "batch row agrees" in res.output and "Platelet" in res.output
+
+
+def test_interrupted_write_leaves_no_file(tmp_path: Path) -> None:
+    reg = load_registry(BASIC)
+    with pytest.raises(duckdb.Error):
+        write_results(reg, ["no_such_table"], tmp_path / "results.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _row(pid: str, **kw: object) -> dict[str, object]:
+    return {"patient_id": pid, **kw}
+
+
+def test_window_boundaries_agree_with_evaluator() -> None:
+    """Hand-picked edges: pregnancy tests 30/31 days old, windows of exactly N days, ties on a day."""
+    d = lambda days: AS_OF - timedelta(days=days)  # noqa: E731
+    tables: dict[str, list[dict[str, object]]] = {
+        "patients": [_row(f"p{i}", birth_date=date(1990, 1, 15), sex="female") for i in range(6)],
+        "observations": [
+            _row("p0", concept="pregnancy_test", result="negative", effective=d(30)),
+            _row("p1", concept="pregnancy_test", result="negative", effective=d(31)),
+            _row("p2", concept="pregnancy_test", result="positive", effective=d(31)),
+            _row("p3", concept="platelets", value=20, unit="10^9/L", effective=d(90)),
+            _row("p3", concept="platelets", value=40, unit="10^9/L", effective=d(90)),
+            _row("p4", concept="platelets", value=20, unit="10^9/L", effective=d(91)),
+        ],
+        "conditions": [
+            _row("p0", concept="pregnancy", onset=d(60), status="active"),
+            _row("p1", concept="pregnancy", onset=d(301), status="active"),
+            _row("p5", concept="myocardial_infarction", onset=d(365), status="resolved"),
+            _row("p5", concept="pregnancy", onset=d(100), status="active"),
+            _row("p5", concept="pregnancy_outcome", onset=d(10), status="resolved"),
+        ],
+        "medications": [
+            _row("p0", concept="aspirin", start=d(14), end=d(10)),
+            _row("p1", concept="aspirin", start=d(13), end=d(10)),
+            _row("p2", concept="corticosteroids", start=d(14)),
+        ],
+        "procedures": [
+            _row("p3", concept="cardiac_angioplasty", performed=d(364)),
+            _row("p4", concept="cardiac_angioplasty", performed=d(365)),
+        ],
+    }
+    for table, rows in tables.items():
+        cols = [c.name for c in SCHEMA[table]]
+        for row in rows:
+            for c in cols:
+                row.setdefault(c, None)
+        if table == "conditions":
+            for row in rows:
+                row["abatement"] = None
+    check_agreement(tables, SEED_TRIALS, open_world=False)
+    check_agreement(tables, SEED_TRIALS, open_world=True)
