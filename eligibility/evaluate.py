@@ -514,7 +514,7 @@ def _condition_truth(
     active_now: Tri
     if abatement is not None:
         active_now = Tri.of(abatement > as_of)
-    elif _implausibly_long(rec, ctx, concept):
+    elif _implausibly_long(rec, ctx, concept) or rec.status == "unknown":
         active_now = Tri.UNKNOWN
     else:
         active_now = Tri.of(rec.status in _ACTIVE)

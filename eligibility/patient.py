@@ -51,7 +51,9 @@ class Observation(_Record):
 class ConditionRecord(_Record):
     onset: date | None = None
     abatement: date | None = None
-    status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"] = "active"
+    status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"] = Field(
+        default="active", description="Clinical status; 'unknown' when the source gave one that could not be read."
+    )
 
 
 class MedicationRecord(_Record):

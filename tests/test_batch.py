@@ -39,6 +39,8 @@ def test_bad_rows_are_reported_with_file_line_and_reason() -> None:
     # A kept row keeps its other fields; the bad one is unknown (NULL), never a guess.
     p4 = reg.patient("p4")
     assert p4.birth_date is None and p4.sex == "male"
+    # An unreadable condition status is unknown, not the 'active' default.
+    assert [c.status for c in reg.patient("p6").conditions] == ["unknown"]
 
 
 def test_malformed_csv_lines_are_reported_and_line_numbers_stay_right(tmp_path: Path) -> None:

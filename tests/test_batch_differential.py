@@ -147,7 +147,7 @@ def condition(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
         "concept": cpt,
         "onset": draw(OPT_DATE),
         "abatement": draw(st.one_of(st.none(), OPT_DATE)),
-        "status": draw(st.sampled_from(["active", "inactive", "resolved", "remission", "recurrence"])),
+        "status": draw(st.sampled_from(["active", "inactive", "resolved", "remission", "recurrence", "unknown"])),
     }
 
 

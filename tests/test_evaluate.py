@@ -931,3 +931,16 @@ def test_lactation_record_older_than_two_years_is_not_trusted() -> None:
     assert any("data quality" in note for note in v.notes)
     recent = ConditionRecord(system="icd10cm", code="Z39.1", onset=ago(100))
     assert node(n.Condition(concept="lactation"), patient(conditions=(recent,))).truth is Tri.TRUE
+
+
+def test_condition_with_an_unreadable_status_is_unknown_not_active() -> None:
+    from eligibility import nodes as n
+    from eligibility.concepts import default_vocabulary
+    from eligibility.evaluate import Context, evaluate
+    from eligibility.logic import Tri
+    from eligibility.patient import ConditionRecord, Patient
+
+    rec = ConditionRecord(concept="itp", onset=date(2025, 1, 1), status="unknown")
+    ctx = Context(Patient(id="p", conditions=(rec,)), date(2026, 1, 15), default_vocabulary())
+    assert evaluate(n.Condition(concept="itp"), ctx).truth is Tri.UNKNOWN
+    assert evaluate(n.Condition(concept="itp", timing="history"), ctx).truth is Tri.TRUE

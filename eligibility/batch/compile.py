@@ -605,7 +605,8 @@ class _Compiler:
                 return _case([(later, ended.copy())], raw_ab.copy())
 
             def is_active() -> exp.Expression:
-                return exp.In(this=status.copy(), expressions=[_str(s) for s in _ACTIVE])
+                known = exp.In(this=status.copy(), expressions=[_str(s) for s in _ACTIVE])
+                return _case([(exp.EQ(this=status.copy(), expression=_str("unknown")), _null_bool())], known)
 
             def implausible() -> exp.Expression:
                 if concept is None or concept.max_duration_days is None:

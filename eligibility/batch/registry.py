@@ -36,7 +36,7 @@ ColumnKind = Literal["id", "text", "date", "number", "sex", "result", "status"]
 
 SEXES = ("male", "female", "other", "unknown")
 RESULTS = ("positive", "negative")
-STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved")
+STATUSES = ("active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown")
 
 
 @dataclass(frozen=True)
@@ -329,6 +329,12 @@ def _typed(c: Column) -> tuple[str, str | None]:
     if c.kind in ("sex", "result", "status"):
         allowed = {"sex": SEXES, "result": RESULTS, "status": STATUSES}[c.kind]
         values = ", ".join(lit(v) for v in allowed)
+        if c.kind == "status":  # blank: the native default; unreadable: NULL here, 'unknown' once reported
+            return (
+                f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN 'active' "
+                f"WHEN lower({col}) IN ({values}) THEN lower({col}) END",
+                f"not one of {', '.join(allowed)}",
+            )
         return (
             f"CASE WHEN lower({col}) IN ({values}) THEN lower({col}) END",
             f"not one of {', '.join(allowed)}",
@@ -382,8 +388,8 @@ def stage_raw(reg: Registry, table: str, file_label: str) -> None:
             "NULL",
         )
     if table == "conditions":
-        # The native model's default for an unrecorded status; an unreadable one was reported above.
-        con.execute("UPDATE typed_conditions SET status = 'active' WHERE status IS NULL")
+        # An unreadable status was reported above; it is unknown, never the 'active' default.
+        con.execute("UPDATE typed_conditions SET status = 'unknown' WHERE status IS NULL")
     con.execute(f"ALTER TABLE typed_{table} RENAME TO clean_{table}")
     _finish(con, table)
 

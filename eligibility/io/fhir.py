@@ -626,10 +626,13 @@ class _Mapper:
         )
         if clinical in _CONDITION_STATUSES:
             status = clinical
+        elif abated:
+            status = "resolved"
+        elif clinical is not None:  # present but unreadable: not the 'active' default
+            self.note(f"Condition clinicalStatus '{clinical}' not read (status unknown)", source)
+            status = "unknown"
         else:
-            if clinical is not None:
-                self.note(f"Condition clinicalStatus '{clinical}' not read", source)
-            status = "resolved" if abated else "active"
+            status = "active"  # FHIR: a condition without clinicalStatus or abatement is taken as active
         return [
             ConditionRecord(
                 system=system, code=code, text=text, source=source, onset=onset, abatement=abatement, status=status
