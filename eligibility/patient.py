@@ -87,7 +87,7 @@ class AllergyRecord(_Record):
 
     criticality: Literal["low", "high", "unable-to-assess"] | None = None
     onset: date | None = None
-    status: Literal["active", "inactive", "resolved"] = "active"
+    status: Literal["active", "inactive", "resolved", "unknown"] = "active"
 
 
 class Attestation(BaseModel):

@@ -622,7 +622,8 @@ class _Mapper:
         abatement = self.when(cond, "abatement", source, "Condition abatement")
         clinical = _status_code(cond.clinicalStatus)
         abated = abatement is not None or any(
-            getattr(cond, f"abatement{k}", None) is not None for k in ("Age", "Period", "Range", "String")
+            getattr(cond, f"abatement{k}", None) is not None
+            for k in ("DateTime", "Age", "Period", "Range", "String")  # a partial date still says it ended
         )
         if clinical in _CONDITION_STATUSES:
             status = clinical
@@ -797,11 +798,12 @@ class _Mapper:
             self.note("AllergyIntolerance without a code or text skipped", source)
             return []
         clinical = _status_code(allergy.clinicalStatus)
-        status: Literal["active", "inactive", "resolved"] = "active"
+        status: Literal["active", "inactive", "resolved", "unknown"] = "active"
         if clinical in _ALLERGY_STATUSES:
             status = clinical  # type: ignore[assignment]
-        elif clinical is not None:
-            self.note(f"AllergyIntolerance clinicalStatus '{clinical}' not read", source)
+        elif clinical is not None:  # present but unreadable: not the 'active' default
+            self.note(f"AllergyIntolerance clinicalStatus '{clinical}' not read (status unknown)", source)
+            status = "unknown"
         criticality = allergy.criticality if allergy.criticality in ("low", "high", "unable-to-assess") else None
         return [
             AllergyRecord(
