@@ -16,11 +16,18 @@ id of its distinct (system, code, concept, text) descriptor in ``keys_<table>``)
     conditions(patient_id, rn, rkey, onset DATE, abatement DATE, status)
     medications(patient_id, rn, rkey, start_date DATE, end_date DATE)
     procedures(patient_id, rn, rkey, performed DATE)
+
+They live in a temporary database file (see :func:`connect`: compressed, bounded by ``memory_limit``).
+A Parquet file is scanned once (columns already DATE/DOUBLE/integer are not sent through text); another
+loader registers a table by creating ``clean_<table>(rid, <SCHEMA targets>)`` and calling ``_finish``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -210,8 +217,28 @@ def _find(directory: Path, table: str) -> Path | None:
     return None
 
 
-def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
+def connect(
+    threads: int | None = None,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    spill_directory: str | Path | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose default catalog is a temporary database file (removed with the connection).
+
+    Why a file and not ``:memory:``: DuckDB compresses tables stored in a database file (a million-patient
+    registry takes ~0.3 GB instead of ~3 GB) and its buffer manager keeps within ``memory_limit``,
+    spilling to the same folder when a join or sort needs more. ``preserve_insertion_order`` is off:
+    every staged row carries its file position (``rn``) and every ordered output says its order.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="eligibility-registry-", dir=spill_directory))
     con = duckdb.connect(":memory:")
+    weakref.finalize(con, shutil.rmtree, str(folder), True)
+    con.execute(f"ATTACH {lit(str(folder / 'registry.duckdb'))} AS registry")
+    con.execute("USE registry")
+    con.execute(f"SET temp_directory = {lit(str(folder / 'spill'))}")
+    con.execute("SET preserve_insertion_order = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -227,6 +254,10 @@ def load_registry(
     path = Path(directory)
     if not path.is_dir():
         raise InputError("not a folder", str(path))
+    from .fhir import is_fhir_bulk, load_fhir_bulk  # (a FHIR Bulk Data NDJSON folder: batch/fhir.py)
+
+    if is_fhir_bulk(path):
+        return load_fhir_bulk(path, con)
     if _find(path, "patients") is None:
         raise InputError("no patients.parquet or patients.csv in this folder", str(path))
     reg = Registry(con=con or connect(), source=str(path))
@@ -238,8 +269,7 @@ def load_registry(
             reg.notes.append(f"no {table} file: the table is empty")
             continue
         reg.files[table] = str(file)
-        _raw_from_file(reg, table, file)
-        stage_raw(reg, table, file.name)
+        stage_file(reg, table, _source(reg, table, file))
     return reg
 
 
@@ -256,142 +286,219 @@ def _empty(con: duckdb.DuckDBPyConnection, table: str) -> None:
     _finish(con, table)
 
 
-def _raw_from_file(reg: Registry, table: str, file: Path) -> None:
-    """raw_<table>(rid, <every schema column as VARCHAR>) and the line of each rid in line_<table>."""
+# Parquet column types read as they are: the text round trip (CAST AS VARCHAR, TRY_CAST back) gives
+# exactly the same value for these, so it is skipped. FLOAT and DECIMAL do take the text route (a
+# FLOAT 0.1 reads as the double 0.1 through its text, not as 0.100000001).
+_NATIVE = {
+    "date": frozenset({"DATE", "TIMESTAMP"}),
+    "number": frozenset(
+        {"DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One registry file as a FROM item: ``rid`` is a row's 0-based position among the file's rows."""
+
+    relation: str
+    rid: str
+    types: dict[str, str]
+    label: str
+    line: Callable[[str], str]
+
+
+def _source(reg: Registry, table: str, file: Path) -> _Source:
+    """The file as a relation: Parquet is scanned in place; CSV is read once as text (line numbers kept)."""
     con = reg.con
     name = lit(str(file))
-    is_csv = file.suffix != ".parquet"
-    if is_csv:
+    if file.suffix == ".parquet":
+        relation = f"read_parquet({name}, file_row_number = true)"
+        types = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()}
+        types.pop("file_row_number", None)
+        src = _Source(relation, "file_row_number", types, file.name, lambda rid: f"{rid} + 1")
+    else:
         rej = f"csvrej_{table}"
-        source = (
+        reader = (
             f"read_csv({name}, header = true, all_varchar = true, store_rejects = true, "
             f"rejects_table = {lit(rej)}, rejects_scan = {lit('csvscan_' + table)})"
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE src_{table} AS SELECT * FROM {source}")
-        rid = "rowid"
-    else:
-        source = f"read_parquet({name}, file_row_number = true)"
-        con.execute(f"CREATE OR REPLACE TEMP TABLE src_{table} AS SELECT * FROM {source}")
-        rid = "file_row_number"
-    present = {str(r[0]) for r in con.execute(f"DESCRIBE src_{table}").fetchall()}
-    if "patient_id" not in present:
-        raise InputError("no patient_id column", str(file))
-    cols = []
-    for c in SCHEMA[table]:
-        if c.name in present:
-            cols.append(f'NULLIF(TRIM(CAST("{c.name}" AS VARCHAR)), \'\') AS "{c.name}"')
-        else:
-            cols.append(f'NULL::VARCHAR AS "{c.name}"')
-            if c.name not in OPTIONAL_COLUMNS:
-                reg.notes.append(f"{file.name}: no column '{c.name}' (read as empty)")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE raw_{table} AS SELECT {rid}::BIGINT AS rid, {', '.join(cols)} FROM src_{table}"
-    )
-    con.execute(f"DROP TABLE src_{table}")
-    if is_csv:
-        # Good row k sits at physical line k + 2 (header on line 1) plus the lines DuckDB rejected
-        # before it; a rejected line r (0-based rank i among rejected lines) has r - 2 - i good rows
-        # before it.
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE gap_{table} AS
-                SELECT line::BIGINT - 2 - (ROW_NUMBER() OVER (ORDER BY line) - 1) AS good_before
-                FROM {rej}"""
-        )
+        # rowid is the line order only when the table is filled in file order.
+        con.execute("SET preserve_insertion_order = true")
+        try:
+            con.execute(f"CREATE OR REPLACE TABLE src_{table} AS SELECT * FROM {reader}")
+        finally:
+            con.execute("SET preserve_insertion_order = false")
+        types = {str(r[0]): "VARCHAR" for r in con.execute(f"DESCRIBE src_{table}").fetchall()}
         con.execute(
             f"""INSERT INTO rejects SELECT {lit(file.name)}, line, NULL,
                        csv_line, 'malformed line: ' || error_type || ' (' || error_message || ')', false
                 FROM {rej}"""
         )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE line_{table} AS
-                SELECT r.rid, r.rid + 2 + (SELECT COUNT(*) FROM gap_{table} g WHERE g.good_before <= r.rid) AS line
-                FROM raw_{table} r"""
-            if con.execute(f"SELECT COUNT(*) FROM {rej}").fetchone() != (0,)
-            else f"CREATE OR REPLACE TEMP TABLE line_{table} AS SELECT rid, rid + 2 AS line FROM raw_{table}"
-        )
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE line_{table} AS SELECT rid, rid + 1 AS line FROM raw_{table}")
+        bad_lines = con.execute(f"SELECT COUNT(*) FROM {rej}").fetchone()
+        if bad_lines is not None and bad_lines[0]:
+            # Good row k sits at physical line k + 2 (header on line 1) plus the lines DuckDB rejected
+            # before it; a rejected line r (0-based rank i among rejected lines) has r - 2 - i good rows
+            # before it.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE gap_{table} AS
+                    SELECT line::BIGINT - 2 - (ROW_NUMBER() OVER (ORDER BY line) - 1) AS good_before
+                    FROM {rej}"""
+            )
+
+            def line(rid: str) -> str:
+                return f"{rid} + 2 + (SELECT COUNT(*) FROM gap_{table} g WHERE g.good_before <= {rid})"
+        else:
+
+            def line(rid: str) -> str:
+                return f"{rid} + 2"
+
+        src = _Source(f"src_{table}", "rowid", types, file.name, line)
+    if "patient_id" not in src.types:
+        raise InputError("no patient_id column", str(file))
+    for c in SCHEMA[table]:
+        if c.name not in src.types and c.name not in OPTIONAL_COLUMNS:
+            reg.notes.append(f"{file.name}: no column '{c.name}' (read as empty)")
+    return src
 
 
-def _typed(c: Column) -> tuple[str, str | None]:
-    """(SQL giving the typed value of raw column c, reason text when a non-NULL raw value gives NULL)."""
+def _text(c: Column, types: dict[str, str]) -> str:
+    """The column as trimmed text, empty = NULL (a missing column is all NULL)."""
+    if c.name not in types:
+        return "NULL::VARCHAR"
     col = f'"{c.name}"'
+    return f"NULLIF(TRIM({col if types[c.name] == 'VARCHAR' else f'CAST({col} AS VARCHAR)'}), '')"
+
+
+def _typed(c: Column, types: dict[str, str]) -> tuple[str, str | None, str | None]:
+    """(typed value, the offending text when a present value does not convert, the reason) for column c."""
+    col = f'"{c.name}"'
+    native = types.get(c.name) in _NATIVE.get(c.kind, ())
     if c.kind == "date":
-        return (
-            f"COALESCE(TRY_CAST({col} AS DATE), TRY_CAST(TRY_CAST({col} AS TIMESTAMP) AS DATE))",
-            "not a date (YYYY-MM-DD)",
-        )
+        if native:
+            return f"CAST({col} AS DATE)", None, None
+        raw = _text(c, types)
+        typed = f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE))"
+        return typed, f"CASE WHEN ({typed}) IS NULL THEN {raw} END", "not a date (YYYY-MM-DD)"
     if c.kind == "number":
-        return (
-            f"CASE WHEN isfinite(TRY_CAST({col} AS DOUBLE)) THEN TRY_CAST({col} AS DOUBLE) END",
-            "not a finite number",
-        )
+        if native:
+            return (
+                f"CASE WHEN isfinite({col}) THEN CAST({col} AS DOUBLE) END",
+                f"CASE WHEN NOT isfinite({col}) THEN CAST({col} AS VARCHAR) END",
+                "not a finite number",
+            )
+        raw = _text(c, types)
+        typed = f"CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END"
+        return typed, f"CASE WHEN ({typed}) IS NULL THEN {raw} END", "not a finite number"
+    raw = _text(c, types)
     if c.kind in ("sex", "result", "status"):
         allowed = {"sex": SEXES, "result": RESULTS, "status": STATUSES}[c.kind]
         values = ", ".join(lit(v) for v in allowed)
-        if c.kind == "status":  # blank: the native default; unreadable: NULL here, 'unknown' once reported
-            return (
-                f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN 'active' "
-                f"WHEN lower({col}) IN ({values}) THEN lower({col}) END",
-                f"not one of {', '.join(allowed)}",
-            )
-        return (
-            f"CASE WHEN lower({col}) IN ({values}) THEN lower({col}) END",
-            f"not one of {', '.join(allowed)}",
-        )
-    return col, None
+        reason = f"not one of {', '.join(allowed)}"
+        bad = f"CASE WHEN lower({raw}) NOT IN ({values}) THEN {raw} END"
+        if c.kind == "status":  # blank: the native default; unreadable: reported, and 'unknown' (never 'active')
+            known = f"WHEN lower({raw}) IN ({values}) THEN lower({raw})"
+            return f"CASE WHEN {raw} IS NULL THEN 'active' {known} ELSE 'unknown' END", bad, reason
+        return f"CASE WHEN lower({raw}) IN ({values}) THEN lower({raw}) END", bad, reason
+    return raw, None, None
 
 
-def stage_raw(reg: Registry, table: str, file_label: str) -> None:
-    """raw_<table> (all VARCHAR) + line_<table> -> the typed staged table, reporting every problem."""
+_KEY = "CAST(hash(system, code, concept, text) >> 1 AS BIGINT)"
+
+
+def stage_file(reg: Registry, table: str, src: _Source) -> None:
+    """One registry file -> the staged table, in one scan of the file, reporting every problem.
+
+    The file is read once into ``stage_<table>`` (typed columns, descriptor key, and the text of every
+    value that does not convert); the report is one query over that; the rows that cannot be kept are
+    deleted and the helper columns dropped, so the staged table is the only copy of the file's rows.
+    """
     con = reg.con
     cols = SCHEMA[table]
-    typed = []
-    for c in cols:
-        expr, reason = _typed(c)
-        typed.append(f"{expr} AS {c.target}")
-        if reason is not None:
-            con.execute(
-                f"""INSERT INTO rejects SELECT {lit(file_label)}, l.line, {lit(c.name)}, r."{c.name}",
-                           {lit(reason)} || ' (kept as unknown)', true
-                    FROM raw_{table} r JOIN line_{table} l USING (rid)
-                    WHERE r."{c.name}" IS NOT NULL AND ({expr}) IS NULL"""
-            )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE typed_{table} AS SELECT rid, {', '.join(typed)} FROM raw_{table}")
-
-    def drop(where: str, reason: str, column: str, value: str) -> None:
-        con.execute(
-            f"""INSERT INTO rejects SELECT {lit(file_label)}, l.line, {lit(column)}, {value}, {lit(reason)}, false
-                FROM typed_{table} t JOIN line_{table} l USING (rid) WHERE {where}"""
-        )
-        con.execute(f"DELETE FROM typed_{table} t WHERE {where}")
-
-    drop("t.patient_id IS NULL", "missing patient_id (row left out)", "patient_id", "NULL")
+    typed: list[str] = []
+    bads: list[tuple[Column, str]] = []
+    for i, c in enumerate(cols):
+        value, bad, reason = _typed(c, src.types)
+        typed.append(f"{value} AS {c.target}")
+        if bad is not None and reason is not None and c.name in src.types:
+            typed.append(f"{bad} AS bad_{i}")
+            bads.append((c, f"bad_{i}"))
+    label = lit(src.label)
+    line = src.line("rid")
+    reports = [
+        f"SELECT rid, {lit(c.name)} AS col, {b} AS val, {lit(reason + ' (kept as unknown)')} AS reason, true AS kept "
+        f"FROM stage_{table} WHERE {b} IS NOT NULL"
+        for c, b in bads
+        for reason in [_typed(c, src.types)[2] or ""]
+    ]
+    inner = f"SELECT {src.rid}::BIGINT AS rid, {', '.join(typed)} FROM {src.relation}"
+    helper = [b for _, b in bads]
     if table == "patients":
-        drop(
-            "t.rid NOT IN (SELECT MIN(rid) FROM typed_patients GROUP BY patient_id)",
-            "duplicate patient_id (row left out; the first row is used)",
-            "patient_id",
-            "t.patient_id",
+        con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {inner}")
+        reports.append(
+            f"""SELECT rid, 'patient_id' AS col, patient_id AS val,
+                       CASE WHEN patient_id IS NULL THEN 'missing patient_id (row left out)'
+                            ELSE 'duplicate patient_id (row left out; the first row is used)' END AS reason,
+                       false AS kept
+                FROM (SELECT rid, patient_id, MIN(rid) OVER (PARTITION BY patient_id) AS first FROM stage_{table})
+                WHERE patient_id IS NULL OR rid > first"""
+        )
+        drop = (
+            f"patient_id IS NULL OR rid NOT IN (SELECT MIN(rid) FROM stage_{table} "
+            "WHERE patient_id IS NOT NULL GROUP BY patient_id)"
         )
     else:
-        drop(
-            "t.patient_id NOT IN (SELECT patient_id FROM patients)",
-            "patient_id not in the patients table (row left out)",
-            "patient_id",
-            "t.patient_id",
+        rest = [c.target for c in cols if c.name not in ("patient_id", "system", "code", "concept", "text")]
+        con.execute(
+            f"""CREATE OR REPLACE TABLE stage_{table} AS
+                SELECT patient_id, rid, {_KEY} AS rkey, {", ".join(rest)}, system, code, concept, text,
+                       {", ".join(helper) or "NULL AS bad_"} FROM ({inner})"""
         )
-        drop(
-            "t.code IS NULL AND t.concept IS NULL AND t.text IS NULL",
-            "no code, concept or text: the row names nothing (row left out)",
-            "code",
-            "NULL",
+        if not helper:
+            helper.append("bad_")
+        # Membership is checked on the stored (dictionary-compressed) table: much cheaper than joining
+        # while scanning the file.
+        nothing = "s.code IS NULL AND s.concept IS NULL AND s.text IS NULL"
+        reports.append(
+            f"""SELECT s.rid, CASE WHEN p.patient_id IS NULL THEN 'patient_id' ELSE 'code' END AS col,
+                       CASE WHEN p.patient_id IS NULL THEN s.patient_id END AS val,
+                       CASE WHEN s.patient_id IS NULL THEN 'missing patient_id (row left out)'
+                            WHEN p.patient_id IS NULL THEN 'patient_id not in the patients table (row left out)'
+                            ELSE 'no code, concept or text: the row names nothing (row left out)' END AS reason,
+                       false AS kept
+                FROM stage_{table} s LEFT JOIN patients p ON p.patient_id = s.patient_id
+                WHERE p.patient_id IS NULL OR ({nothing})"""
         )
-    if table == "conditions":
-        # An unreadable status was reported above; it is unknown, never the 'active' default.
-        con.execute("UPDATE typed_conditions SET status = 'unknown' WHERE status IS NULL")
-    con.execute(f"ALTER TABLE typed_{table} RENAME TO clean_{table}")
-    _finish(con, table)
+        drop = f"s.patient_id IS NULL OR s.patient_id NOT IN (SELECT patient_id FROM patients) OR ({nothing})"
+    con.execute(
+        f"INSERT INTO rejects SELECT {label}, {line}, col, val, reason, kept FROM (" + " UNION ALL ".join(reports) + ")"
+    )
+    if table == "patients":
+        con.execute(
+            f"CREATE OR REPLACE TABLE patients AS SELECT patient_id, birth_date, sex FROM stage_{table} "
+            f"WHERE NOT ({drop})"
+        )
+        con.execute(f"DROP TABLE stage_{table}")
+        return
+    con.execute(f"DELETE FROM stage_{table} s WHERE {drop}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT rkey, system, code, concept, text FROM stage_{table}"
+    )
+    _check_keys(con, table)
+    for h in [*helper, "system", "code", "concept", "text"]:
+        con.execute(f"ALTER TABLE stage_{table} DROP COLUMN {h}")
+    con.execute(f"ALTER TABLE stage_{table} RENAME COLUMN rid TO rn")
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"ALTER TABLE stage_{table} RENAME TO {table}")
+    if src.relation == f"src_{table}":
+        con.execute(f"DROP TABLE src_{table}")
+
+
+def _check_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """rkey is a 63-bit hash of the descriptor; a collision would merge two descriptors, so it is checked."""
+    row = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT rkey) FROM keys_{table}").fetchone()
+    if row is not None and row[0]:
+        raise InputError(f"{table}: descriptor hash collision; cannot key records safely")
 
 
 def _finish(con: duckdb.DuckDBPyConnection, table: str) -> None:
@@ -401,16 +508,12 @@ def _finish(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute("CREATE OR REPLACE TABLE patients AS SELECT patient_id, birth_date, sex FROM clean_patients")
         con.execute(f"DROP TABLE clean_{table}")
         return
-    # rkey: a 63-bit hash of the descriptor (no join needed to assign it); a collision would merge two
-    # descriptors, so it is checked rather than assumed away.
-    key = "CAST(hash(system, code, concept, text) >> 1 AS BIGINT)"
+    key = _KEY
     con.execute(
         f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT {key} AS rkey, system, code, concept, text "
         f"FROM clean_{table}"
     )
-    row = con.execute(f"SELECT COUNT(*) - COUNT(DISTINCT rkey) FROM keys_{table}").fetchone()
-    if row is not None and row[0]:
-        raise InputError(f"{table}: descriptor hash collision; cannot key records safely")
+    _check_keys(con, table)
     rest = ", ".join(c.target for c in cols if c.name not in ("patient_id", "system", "code", "concept", "text"))
     con.execute(
         f"CREATE OR REPLACE TABLE {table} AS SELECT patient_id, rid AS rn, {key} AS rkey, {rest} FROM clean_{table}"
