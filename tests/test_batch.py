@@ -168,3 +168,40 @@ def test_window_boundaries_agree_with_evaluator() -> None:
                 row["abatement"] = None
     check_agreement(tables, SEED_TRIALS, open_world=False)
     check_agreement(tables, SEED_TRIALS, open_world=True)
+
+
+def test_typed_parquet_columns_read_as_their_text_would(tmp_path: Path) -> None:
+    """Parquet DOUBLE/INTEGER/DATE/TIMESTAMP columns are read natively; values and rejects equal the text route."""
+    typed, text = tmp_path / "typed", tmp_path / "text"
+    typed.mkdir()
+    text.mkdir()
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE p AS SELECT * FROM (VALUES (' p1 ', DATE '1990-01-15', 'male'), ('p2', NULL, 'Female')) "
+        "v(patient_id, birth_date, sex)"
+    )
+    con.execute(
+        """CREATE TABLE o AS SELECT * FROM (VALUES
+             ('p1', 'http://loinc.org', '777-3', 'nan'::DOUBLE, '10^9/L', TIMESTAMP '2026-01-10 08:30:00', 1, 450.5),
+             ('p1', 'loinc', '777-3', 0.1::DOUBLE, '10^9/L', TIMESTAMP '2026-01-11 00:00:00', 2, 'inf'::DOUBLE),
+             ('p2', 'http://loinc.org', '777-3', 25.25::DOUBLE, '10^9/L', NULL, NULL, NULL),
+             ('p9', 'http://loinc.org', '777-3', 1::DOUBLE, '10^9/L', NULL, NULL, NULL))
+           v(patient_id, system, code, value, unit, effective, ref_low, ref_high)"""
+    )
+    for name, table in (("patients", "p"), ("observations", "o")):
+        con.execute(f"COPY {table} TO '{typed / (name + '.parquet')}' (FORMAT parquet)")
+        con.execute(f"COPY {table} TO '{text / (name + '.csv')}' (HEADER)")
+    a, b = load_registry(typed), load_registry(text)
+    for sql in ("SELECT * FROM patients ORDER BY ALL", "SELECT * EXCLUDE (rn) FROM observations ORDER BY ALL"):
+        assert a.con.execute(sql).fetchall() == b.con.execute(sql).fetchall()
+    # Parquet rows are counted from line 1, CSV rows from line 2 (after the header).
+    got_a = {(r.line, r.column, r.value, r.kept) for r in a.rejects()}
+    got_b = {(r.line - 1, r.column, r.value, r.kept) for r in b.rejects()}
+    assert got_a == got_b == {(1, "value", "nan", True), (2, "ref_high", "inf", True), (4, "patient_id", "p9", False)}
+    trials = [load_trial("NCT06352281")]
+    run_batch(a, trials, AS_OF)
+    run_batch(b, trials, AS_OF)
+    assert (
+        a.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
+        == b.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
+    )

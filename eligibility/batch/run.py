@@ -127,7 +127,7 @@ class _SparkRunner:
         df = self.spark.sql(plan.sql("spark"))
         arrow = df.toArrow()
         self.reg.con.register(f"{table}_arrow", arrow)
-        self.reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table}_arrow")
+        self.reg.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table}_arrow")
         self.reg.con.unregister(f"{table}_arrow")
 
     def close(self) -> None:
@@ -159,7 +159,9 @@ def run_batch(
             if spark is not None:
                 spark.run(plan, table)
             else:
-                reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS {plan.sql('duckdb')}")
+                # A temporary (in-memory, uncompressed) table: one row per patient is small next to the
+                # records, and writing it uncompressed is faster than into the registry's database file.
+                reg.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {plan.sql('duckdb')}")
             tables.append(table)
             compiled.append(plan)
             attrition.append(_attrition(reg, table, plan))
