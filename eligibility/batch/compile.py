@@ -9,9 +9,13 @@ an improvement there reaches batch screening without touching this file.
 
 Three-valued logic is SQL NULL: ``AND``/``OR``/``NOT`` are already Kleene in SQL, unknown is NULL,
 ``Implies`` is ``NOT a OR b``, ``Ambiguous`` is true when every reading is true, false when every
-reading is false, else NULL; ``Unparsed`` is NULL. Every leaf becomes a CTE with one row per patient
-that has matching records (``patient_id, t, v``); a patient without a row gets the leaf's
-"no record" truth (closed world false, open world NULL, labs NULL, stable dose true).
+reading is false, else NULL; ``Unparsed`` is NULL. Every leaf reads a CTE with one row per patient
+that has matching records; a patient without a row gets the leaf's "no record" truth (closed world
+false, open world NULL, labs NULL, stable dose true). For speed, leaves share CTEs where that is
+exact: one pivot per record table (``conds``, ``meds``, ``procs``: one scan and one GROUP BY
+patient_id, each leaf's aggregates over its own rows only), and one ``arg_max`` pick per lab
+(concept, window) instead of a window sort; the leaves needing more (end events, tests, runs of
+consecutive days) keep their own CTE (``patient_id, t, v``). Each CTE is joined once.
 
 The query is built with sqlglot expressions (never by pasting SQL text), so that it can be
 generated for DuckDB and transpiled to Spark.
@@ -81,7 +85,7 @@ class CompiledTrial:
 
 def _as(e: exp.Expression, name: str, quoted: bool = False) -> exp.Expression:
     """``e AS name`` (sqlglot types ``alias_`` loosely; this keeps the plan's types exact)."""
-    return cast(exp.Expression, exp.alias_(e, name, quoted=quoted))
+    return cast(exp.Expression, exp.alias_(e, name, quoted=quoted, copy=False))
 
 
 def _col(name: str, table: str | None = None) -> exp.Column:
@@ -92,7 +96,7 @@ def _num(value: float) -> exp.Expression:
     """A numeric constant; non-integers are parsed from their shortest repr, so they are the same double."""
     if isinstance(value, int) or (float(value).is_integer() and abs(value) < 1e15):
         return exp.Literal.number(int(value))
-    return exp.cast(exp.Literal.string(repr(float(value))), exp.DataType.build("DOUBLE"))
+    return exp.cast(exp.Literal.string(repr(float(value))), exp.DataType.build("DOUBLE"), copy=False)
 
 
 def _str(value: str) -> exp.Literal:
@@ -100,15 +104,15 @@ def _str(value: str) -> exp.Literal:
 
 
 def _date(day: date) -> exp.Expression:
-    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"))
+    return exp.cast(exp.Literal.string(day.isoformat()), exp.DataType.build("DATE"), copy=False)
 
 
 def _null_bool() -> exp.Expression:
-    return exp.cast(exp.null(), exp.DataType.build("BOOLEAN"))
+    return exp.cast(exp.null(), exp.DataType.build("BOOLEAN"), copy=False)
 
 
 def _null_double() -> exp.Expression:
-    return exp.cast(exp.null(), exp.DataType.build("DOUBLE"))
+    return exp.cast(exp.null(), exp.DataType.build("DOUBLE"), copy=False)
 
 
 def _tri(value: Tri) -> exp.Expression:
@@ -204,6 +208,8 @@ def _flag_max(cond: exp.Expression) -> exp.Expression:
 
 
 _ACTIVE = ("active", "recurrence", "relapse")
+_PIVOTS = {"medications": "meds", "procedures": "procs"}  # CTEs of the flag leaves (_Compiler.finish)
+_CONDITIONS = "conds"  # the CTE of the condition leaves decided by their own records (_Compiler.finish)
 
 
 @dataclass
@@ -211,6 +217,10 @@ class _Leaf:
     cte: str | None
     default: exp.Expression
     has_value: bool = False
+    # Set when the leaf is an expression over its CTE's columns (NULL when the patient has no row),
+    # not the CTE's own ``t`` / ``v``.
+    truth: exp.Expression | None = None
+    value: exp.Expression | None = None
 
 
 class _Compiler:
@@ -233,6 +243,13 @@ class _Compiler:
         self.leaves: dict[str, _Leaf] = {}
         self._descriptors: dict[str, list[tuple[int, Any]]] = {}
         self._sex_ages: list[tuple[str | None, int | None]] | None = None
+        self._units: list[str | None] | None = None
+        self.lab_concepts: set[str] = set()
+        self._flags: dict[
+            str, tuple[str, list[tuple[str, list[int], exp.Expression | None, list[tuple[str, exp.Expression]]]]]
+        ] = {}
+        self._conditions: list[tuple[str, list[int], exp.Expression]] = []
+        self._picks: dict[tuple[tuple[int, ...], date, str, tuple[str, ...]], str] = {}
         self.not_compiled: list[str] = []
 
     # -- data-derived constants -----------------------------------------------------------------
@@ -249,6 +266,19 @@ class _Compiler:
         if self._sex_ages is None:
             self._sex_ages = self.profile.sex_ages(self.as_of)
         return self._sex_ages
+
+    def units(self, keys: Sequence[int]) -> list[str | None]:
+        """Distinct units of every lab of the trial, read in one scan (not one per lab).
+
+        A superset of the units of ``keys``: a unit no row of these keys has adds a CASE branch
+        that never matches, so the results are those of the exact list.
+        """
+        if self._units is None:
+            every = set(keys)
+            for concept in sorted(self.lab_concepts):
+                every.update(self.rkeys("observations", concept))
+            self._units = self.profile.units(sorted(every))
+        return self._units
 
     def factor_case(
         self,
@@ -283,6 +313,8 @@ class _Compiler:
         value: exp.Expression | None = None
         if found.cte is None:
             truth = found.default
+        elif found.truth is not None:
+            truth, value = found.truth, found.value
         else:
             t = _col("t", found.cte)
             if isinstance(found.default, exp.Cast) and isinstance(found.default.this, exp.Null):
@@ -312,56 +344,74 @@ class _Compiler:
     def _add(self, name: str, query: exp.Query) -> None:
         self.ctes.append((name, query))
 
+    def _lab_pick(self, keys: Sequence[int], start: date, needed: str, cols: tuple[str, ...]) -> str:
+        """CTE of each patient's most recent observation with these keys, a non-NULL ``needed`` column
+        and ``effective`` in start..as_of (the newest date; on a tie the first row of the file).
+
+        A GROUP BY with ``arg_max`` (Spark: ``max_by``) over the key ``effective`` in days * 2^40 - rn,
+        which orders exactly as (effective DESC, rn ASC) -- rn is the row's unique 0-based position --
+        instead of a window sort; the picked row travels as one struct, so all its columns come from
+        the same row (only the columns ``cols`` the criterion reads: a narrower struct is cheaper to
+        carry). One CTE per (keys, window, needed, cols), shared by every criterion that reads it.
+        """
+        found = self._picks.get((tuple(keys), start, needed, cols))
+        if found is not None:
+            return found
+        name = f"lab{len(self._picks)}"
+        self._picks[(tuple(keys), start, needed, cols)] = name
+        o = "o"
+        row = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(c), expression=_col(c, o)) for c in cols])
+        order = exp.Sub(
+            this=exp.Mul(
+                this=_days_between(_date(date(1970, 1, 1)), _col("effective", o)),
+                expression=exp.Literal.number(1 << 40),
+            ),
+            expression=_col("rn", o),
+        )
+        grouped = (
+            exp.select(_col("patient_id", o), _as(exp.ArgMax(this=row, expression=order), "r"), copy=False)
+            .from_(exp.to_table("observations").as_(o), copy=False)
+            .where(
+                _and(
+                    _in(_col("rkey", o), keys),
+                    _not_null(_col(needed, o)),
+                    exp.GTE(this=_col("effective", o), expression=_date(start)),
+                    exp.LTE(this=_col("effective", o), expression=_date(self.as_of)),
+                ),
+                copy=False,
+            )
+            .group_by(_col("patient_id", o), copy=False)
+        )
+        g = "g"
+        fields = [_as(exp.Dot(this=_col("r", g), expression=exp.to_identifier(c)), c) for c in cols]
+        self._add(
+            name,
+            exp.select(_col("patient_id", g), *fields, copy=False).from_(grouped.subquery(g, copy=False), copy=False),
+        )
+        return name
+
     def _lab(self, r: n.Lab | n.LabResult, name: str) -> _Leaf:
         keys = self.rkeys("observations", r.concept)
         if not keys:
             return _Leaf(None, _null_bool())
         lookback = r.lookback_days if r.lookback_days is not None else self.lookback
         start = self.as_of - timedelta(days=lookback)
-        o = "o"
-        needed = _not_null(_col("value" if isinstance(r, n.Lab) else "result", o))
-        order = exp.Order(
-            expressions=[
-                exp.Ordered(this=_col("effective", o), desc=True),
-                exp.Ordered(this=_col("rn", o), desc=False),
-            ]
-        )
-        pick = exp.Window(this=exp.RowNumber(), partition_by=[_col("patient_id", o)], order=order)
-        inner = (
-            exp.select(
-                _col("patient_id", o),
-                _col("value", o),
-                _col("unit", o),
-                _col("result", o),
-                _col("ref_low", o),
-                _col("ref_high", o),
-                _as(pick, "k"),
-            )
-            .from_(exp.to_table("observations").as_(o))
-            .where(
-                _and(
-                    _in(_col("rkey", o), keys),
-                    needed,
-                    exp.GTE(this=_col("effective", o), expression=_date(start)),
-                    exp.LTE(this=_col("effective", o), expression=_date(self.as_of)),
-                )
-            )
-        )
-        p = "p"
+        # The leaf reads the pick CTE directly in the criteria query, where the patient's sex and age
+        # (for the reference ranges of ULN / LLN multiples) are already at hand: no join to the
+        # patients per lab. No row is NULL here as it is for a lab without a value in the window.
         if isinstance(r, n.LabResult):
-            truth = exp.EQ(this=_col("result", p), expression=_str(r.result))
-            q = (
-                exp.select(_col("patient_id", p), _as(truth, "t"), _as(_null_double(), "v"))
-                .from_(inner.subquery(p))
-                .where(exp.EQ(this=_col("k", p), expression=exp.Literal.number(1)))
+            p = self._lab_pick(keys, start, "result", ("result",))
+            return _Leaf(p, _null_bool(), truth=exp.EQ(this=_col("result", p), expression=_str(r.result)))
+        if r.relative is None:
+            p = self._lab_pick(keys, start, "value", ("value", "unit"))
+        else:
+            p = self._lab_pick(
+                keys, start, "value", ("value", "unit", "ref_high" if r.relative == "ULN" else "ref_low")
             )
-            self._add(name, q)
-            return _Leaf(name, _null_bool())
-        units = self.profile.units(keys)
+        units = self.units(keys)
         concept = self.vocab.concepts.get(r.concept)
         value = _col("value", p)
         unit = _col("unit", p)
-        query = exp.select(_col("patient_id", p)).from_(inner.subquery(p))
         if r.relative is None:
             target = r.unit or (concept.unit if concept else None)
             molar = concept.molar_mass if concept else None
@@ -370,22 +420,77 @@ class _Compiler:
             else:
                 conv = exp.Mul(this=value, expression=_p(self.factor_case(unit, units, target, molar, None)))
         else:
-            conv = self._relative(r, value, unit, units, concept)
-            query = query.join(
-                exp.to_table("pat").as_("pa"),
-                on=exp.EQ(this=_col("patient_id", "pa"), expression=_col("patient_id", p)),
+            conv = self._relative(r, p, value, unit, units, concept)
+        return _Leaf(p, _null_bool(), has_value=True, truth=_cmp(conv, r.op, r.value, r.value2), value=conv)
+
+    def finish(self) -> None:
+        """CTEs shared by several leaves, known once every criterion is compiled."""
+        for table, (alias, entries) in self._flags.items():
+            # One scan and one GROUP BY patient_id per record table for all its flag leaves: each
+            # flag only over the leaf's own rows (CASE WHEN <leaf's rows> ...; NULL without any).
+            one, zero = exp.Literal.number(1), exp.Literal.number(0)
+            every = sorted({k for _, keys, _, _ in entries for k in keys})
+            cols: list[exp.Expression] = [_col("patient_id", alias)]
+            for name, keys, where, flags in entries:
+                mine = _in(_col("rkey", alias), keys)
+                if where is not None:
+                    mine = _and(mine, where)
+                cols.append(_as(exp.Max(this=_case([(mine, one.copy())])), f"n_{name}"))
+                for flag, cond in flags:
+                    value = _case([(cond, one.copy())], zero.copy())
+                    cols.append(_as(exp.Max(this=_case([(mine.copy(), value)])), f"{flag}_{name}"))
+            self._add(
+                _PIVOTS[table],
+                exp.select(*cols, copy=False)
+                .from_(exp.to_table(table).as_(alias), copy=False)
+                .where(_in(_col("rkey", alias), every), copy=False)
+                .group_by(_col("patient_id", alias), copy=False),
             )
-        query = query.select(_as(_cmp(conv, r.op, r.value, r.value2), "t"), _as(conv, "v")).where(
-            exp.EQ(this=_col("k", p), expression=exp.Literal.number(1))
+        if not self._conditions:
+            return
+        # Condition leaves decided by their own records alone (no end events, no tests): one scan and
+        # one GROUP BY patient_id for all of them, each leaf's evaluate._condition_result as a Kleene
+        # MAX over its records only (NULL when the patient has none of them, i.e. its default).
+        c, x = "c", "x"
+        every = sorted({k for _, keys, _ in self._conditions for k in keys})
+        recs = (
+            exp.select(
+                _col("patient_id", c),
+                _col("rkey", c),
+                _col("onset", c),
+                _col("abatement", c),
+                _col("status", c),
+                _as(exp.cast(exp.null(), exp.DataType.build("DATE"), copy=False), "ended"),
+                copy=False,
+            )
+            .from_(exp.to_table("conditions").as_(c), copy=False)
+            .where(_in(_col("rkey", c), every), copy=False)
         )
-        self._add(name, query)
-        return _Leaf(name, _null_bool(), has_value=True)
+        ccols: list[exp.Expression] = [_col("patient_id", x)]
+        for name, keys, truth in self._conditions:
+            code = _case(
+                [(truth, exp.Literal.number(2)), (_is_null(truth.copy()), exp.Literal.number(1))],
+                exp.Literal.number(0),
+            )
+            ccols.append(_as(exp.Max(this=_case([(_in(_col("rkey", x), keys), code)])), f"a_{name}"))
+        self._add(
+            _CONDITIONS,
+            exp.select(*ccols, copy=False)
+            .from_(recs.subquery(x, copy=False), copy=False)
+            .group_by(_col("patient_id", x), copy=False),
+        )
 
     def _relative(
-        self, r: n.Lab, value: exp.Expression, unit: exp.Expression, units: Sequence[str | None], concept: Any
+        self,
+        r: n.Lab,
+        p: str,
+        value: exp.Expression,
+        unit: exp.Expression,
+        units: Sequence[str | None],
+        concept: Any,
     ) -> exp.Expression:
         """evaluate._relative: the result's own limit when > 0, else the vocabulary's range for sex and age."""
-        own = _col("ref_high" if r.relative == "ULN" else "ref_low", "p")
+        own = _col("ref_high" if r.relative == "ULN" else "ref_low", p)
         whens: list[tuple[exp.Expression, exp.Expression]] = [
             (exp.GT(this=own, expression=exp.Literal.number(0)), exp.Div(this=value, expression=own))
         ]
@@ -397,15 +502,13 @@ class _Compiler:
                 if rng is None or bound is None or bound <= 0:
                     continue
                 groups.setdefault((bound, rng.unit), {}).setdefault(sex, []).append(age)
-            sex_col, age_col = _col("sex", "pa"), _col("age_y", "pa")
+            sex_col, age_col = _col("sex", "pat"), _col("age_y", "pat")
             for (bound, rng_unit), by_sex in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
                 conds = []
                 for sex, ages in sorted(by_sex.items(), key=lambda kv: kv[0] or ""):
                     s_cond = _is_null(sex_col) if sex is None else exp.EQ(this=sex_col, expression=_str(sex))
                     known = sorted(a for a in ages if a is not None)
-                    a_conds = []
-                    if known:
-                        a_conds.append(_in(age_col, known))
+                    a_conds = [self._ages(age_col, sex, known)] if known else []
                     if any(a is None for a in ages):
                         a_conds.append(_is_null(age_col))
                     conds.append(_and(s_cond, _or(*a_conds)))
@@ -413,6 +516,30 @@ class _Compiler:
                 scaled = exp.Div(this=exp.Mul(this=value, expression=_p(factor)), expression=_num(bound))
                 whens.append((_or(*conds), scaled))
         return _case(whens, _null_double())
+
+    def _ages(self, age_col: exp.Expression, sex: str | None, ages: list[int]) -> exp.Expression:
+        """``age IN (ages)`` for patients of this sex, written as ranges: a run of ages that are consecutive
+        among the registry's own ages of that sex (``sex_ages``, the same patients and formula as the
+        query's) is ``age BETWEEN first AND last`` -- no patient of that sex has an age in between
+        that is not in the run, so it is the same set, and cheaper than a long IN list."""
+        present = sorted({a for sx, a in self.sex_ages() if sx == sex and a is not None})
+        position = {a: i for i, a in enumerate(present)}
+        runs: list[list[int]] = []
+        for a in ages:
+            if a in position and runs and runs[-1][-1] in position and position[runs[-1][-1]] + 1 == position[a]:
+                runs[-1].append(a)
+            else:
+                runs.append([a])
+        parts: list[exp.Expression] = []
+        singles = [run[0] for run in runs if len(run) == 1]
+        if singles:
+            parts.append(_in(age_col.copy(), singles))
+        for run in runs:
+            if len(run) > 1:
+                parts.append(
+                    exp.Between(this=age_col.copy(), low=exp.Literal.number(run[0]), high=exp.Literal.number(run[-1]))
+                )
+        return _or(*parts)
 
     def _sex_guard(self, r: n.Condition, truth: exp.Expression) -> exp.Expression:
         concept = self.vocab.concepts.get(r.concept)
@@ -439,11 +566,37 @@ class _Compiler:
         if extra_where is not None:
             where = _and(where, extra_where)
         return (
-            exp.select(_col("patient_id", alias), *cols)
-            .from_(exp.to_table(table).as_(alias))
-            .where(where)
-            .group_by(_col("patient_id", alias))
+            exp.select(_col("patient_id", alias), *cols, copy=False)
+            .from_(exp.to_table(table).as_(alias), copy=False)
+            .where(where, copy=False)
+            .group_by(_col("patient_id", alias), copy=False)
         )
+
+    def _flags_leaf(
+        self,
+        name: str,
+        table: str,
+        alias: str,
+        keys: Sequence[int],
+        flags: Sequence[tuple[str, exp.Expression]],
+        where: exp.Expression | None,
+        truth: exp.Expression,
+        default: exp.Expression,
+    ) -> _Leaf:
+        """A leaf whose truth depends only on flags ``MAX(CASE WHEN cond THEN 1 ELSE 0 END)`` over the
+        patient's rows of ``table`` with these keys (and ``where``): ``truth`` reads them as
+        ``g.<flag>``. Its flags become columns of the table's shared pivot (see :meth:`finish`), with
+        ``n_<leaf>`` = 1 when the patient has such a row; without one the leaf is ``default``."""
+        self._flags.setdefault(table, (alias, []))[1].append((name, list(keys), where, list(flags)))
+        cte = _PIVOTS[table]
+
+        def to_pivot(node: exp.Expression) -> exp.Expression:
+            if isinstance(node, exp.Column) and node.table == "g":
+                return _col(f"{node.name}_{name}", cte)
+            return node
+
+        present = _col(f"n_{name}", cte)
+        return _Leaf(cte, default, truth=_case([(_is_null(present), default.copy())], truth.transform(to_pivot)))
 
     def _closed(self, found: exp.Expression) -> exp.Expression:
         """evaluate._closed on a Kleene value: false becomes NULL in the open world."""
@@ -468,9 +621,9 @@ class _Compiler:
             if extra is not None:
                 conds.append(extra)
             parts.append(
-                exp.select(_col("patient_id", e), _as(_col(day, e), "d"))
-                .from_(exp.to_table(table).as_(e))
-                .where(_and(*conds))
+                exp.select(_col("patient_id", e), _as(_col(day, e), "d"), copy=False)
+                .from_(exp.to_table(table).as_(e), copy=False)
+                .where(_and(*conds), copy=False)
             )
 
         for other in concept.ended_by:
@@ -484,7 +637,7 @@ class _Compiler:
             return None
         query: exp.Query = parts[0]
         for part in parts[1:]:
-            query = exp.union(query, part, distinct=False)
+            query = exp.union(query, part, distinct=False, copy=False)
         return query
 
     def _by_test(self, concept: Any, name: str) -> bool:
@@ -503,22 +656,24 @@ class _Compiler:
                     _col("result", o),
                     _col("rn", o),
                     _as(exp.Literal.number(i), "ti"),
+                    copy=False,
                 )
-                .from_(exp.to_table("observations").as_(o))
+                .from_(exp.to_table("observations").as_(o), copy=False)
                 .where(
                     _and(
                         _in(_col("rkey", o), keys),
                         _not_null(_col("result", o)),
                         _not_null(_col("effective", o)),
                         exp.LTE(this=_col("effective", o), expression=as_of),
-                    )
+                    ),
+                    copy=False,
                 )
             )
         if not parts:
             return False
         results: exp.Query = parts[0]
         for part in parts[1:]:
-            results = exp.union(results, part, distinct=False)
+            results = exp.union(results, part, distinct=False, copy=False)
         t = "t"
         order = exp.Order(
             expressions=[
@@ -532,7 +687,8 @@ class _Compiler:
             _col("effective", t),
             _col("result", t),
             _as(exp.Window(this=exp.RowNumber(), partition_by=[_col("patient_id", t)], order=order), "k"),
-        ).from_(results.subquery(t))
+            copy=False,
+        ).from_(results.subquery(t, copy=False), copy=False)
         w = "w"
         age = _days_between(_col("effective", w), as_of)
         positive = exp.EQ(this=_col("result", w), expression=_str("positive"))
@@ -547,13 +703,13 @@ class _Compiler:
                 ),
                 (old_positive, exp.Literal.number(1)),
             ],
-            exp.cast(exp.null(), exp.DataType.build("INT")),
+            exp.cast(exp.null(), exp.DataType.build("INT"), copy=False),
         )
         self._add(
             f"{name}_bt",
-            exp.select(_col("patient_id", w), _as(code, "b"))
-            .from_(newest.subquery(w))
-            .where(exp.EQ(this=_col("k", w), expression=exp.Literal.number(1))),
+            exp.select(_col("patient_id", w), _as(code, "b"), copy=False)
+            .from_(newest.subquery(w, copy=False), copy=False)
+            .where(exp.EQ(this=_col("k", w), expression=exp.Literal.number(1)), copy=False),
         )
         return True
 
@@ -578,22 +734,29 @@ class _Compiler:
             c = "c"
             events = self._end_events(concept) if concept is not None and now else None
             base_cols = [_col("patient_id", c), _col("onset", c), _col("abatement", c), _col("status", c)]
-            recs = exp.select(*base_cols).from_(exp.to_table("conditions").as_(c)).where(_in(_col("rkey", c), keys))
+            recs = (
+                exp.select(*base_cols, copy=False)
+                .from_(exp.to_table("conditions").as_(c), copy=False)
+                .where(_in(_col("rkey", c), keys), copy=False)
+            )
             if events is not None:
                 recs = (
-                    recs.select(_as(exp.Min(this=_col("d", "ev")), "ended"))
+                    recs.select(_as(exp.Min(this=_col("d", "ev")), "ended"), copy=False)
                     .join(
-                        events.subquery("ev"),
+                        events.subquery("ev", copy=False),
                         on=_and(
                             exp.EQ(this=_col("patient_id", "ev"), expression=_col("patient_id", c)),
                             exp.GTE(this=_col("d", "ev"), expression=_col("onset", c)),
                         ),
                         join_type="LEFT",
+                        copy=False,
                     )
-                    .group_by(_col("rn", c), *[x.copy() for x in base_cols])
+                    .group_by(_col("rn", c), *[x.copy() for x in base_cols], copy=False)
                 )
             else:
-                recs = recs.select(_as(exp.cast(exp.null(), exp.DataType.build("DATE")), "ended"))
+                recs = recs.select(
+                    _as(exp.cast(exp.null(), exp.DataType.build("DATE"), copy=False), "ended"), copy=False
+                )
             x = "x"
             onset, raw_ab, status, ended = _col("onset", x), _col("abatement", x), _col("status", x), _col("ended", x)
 
@@ -665,10 +828,22 @@ class _Compiler:
                     )
                 )
             record_truth = _case([(exp.GT(this=onset.copy(), expression=as_of.copy()), exp.false())], _and(*checks))
+            if events is None and not tests:
+                # Only the patient's own records decide: one column of the shared conditions pivot.
+                self._conditions.append((name, keys, record_truth))
+                a_all = _col(f"a_{name}", _CONDITIONS)
+                truth = _case(
+                    [
+                        (exp.EQ(this=a_all, expression=exp.Literal.number(2)), exp.true()),
+                        (exp.EQ(this=a_all.copy(), expression=exp.Literal.number(1)), _null_bool()),
+                    ],
+                    closed,
+                )
+                return _Leaf(_CONDITIONS, closed, truth=truth)
             agg = (
-                exp.select(_col("patient_id", x), _as(_tri_max(record_truth), "a"))
-                .from_(recs.subquery(x))
-                .group_by(_col("patient_id", x))
+                exp.select(_col("patient_id", x), _as(_tri_max(record_truth), "a"), copy=False)
+                .from_(recs.subquery(x, copy=False), copy=False)
+                .group_by(_col("patient_id", x), copy=False)
             )
             self._add(agg_name, agg)
         a = _col("a", agg_name)
@@ -680,7 +855,12 @@ class _Compiler:
                 ],
                 closed,
             )
-            self._add(name, exp.select(_col("patient_id", agg_name), _as(truth, "t")).from_(exp.to_table(agg_name)))
+            self._add(
+                name,
+                exp.select(_col("patient_id", agg_name), _as(truth, "t"), copy=False).from_(
+                    exp.to_table(agg_name), copy=False
+                ),
+            )
             return _Leaf(name, closed)
         b = _col("b", f"{name}_bt")
         a_or_0 = exp.Coalesce(this=a.copy() if keys else exp.Literal.number(0), expressions=[exp.Literal.number(0)])
@@ -709,12 +889,14 @@ class _Compiler:
                 (_is_null(a.copy()), closed.copy()),
                 (exp.EQ(this=a.copy(), expression=exp.Literal.number(1)), _null_bool()),
             ]
-        query = exp.select(_col("patient_id", "pat"), _as(_case(whens, closed.copy()), "t")).from_(exp.to_table("pat"))
+        query = exp.select(_col("patient_id", "pat"), _as(_case(whens, closed.copy()), "t"), copy=False).from_(
+            exp.to_table("pat"), copy=False
+        )
         on_b = exp.EQ(this=_col("patient_id", f"{name}_bt"), expression=_col("patient_id", "pat"))
-        query = query.join(exp.to_table(f"{name}_bt"), on=on_b, join_type="LEFT")
+        query = query.join(exp.to_table(f"{name}_bt"), on=on_b, join_type="LEFT", copy=False)
         if keys:
             on_a = exp.EQ(this=_col("patient_id", agg_name), expression=_col("patient_id", "pat"))
-            query = query.join(exp.to_table(agg_name), on=on_a, join_type="LEFT")
+            query = query.join(exp.to_table(agg_name), on=on_a, join_type="LEFT", copy=False)
         self._add(name, query)
         return _Leaf(name, closed)
 
@@ -735,16 +917,6 @@ class _Compiler:
         elif r.timing == "current" and r.consecutive_days is None:
             keep.append(exp.GTE(this=e, expression=as_of))
         clipped = _and(*keep)
-        counts = self._grouped(
-            name,
-            "medications",
-            m,
-            keys,
-            [
-                _as(_flag_max(_is_null(s)), "undated"),
-                _as(_flag_max(clipped), "clipped"),
-            ],
-        )
         g = "g"
         undated = exp.EQ(this=_col("undated", g), expression=exp.Literal.number(1))
         if r.consecutive_days is None:
@@ -755,14 +927,25 @@ class _Compiler:
                 ],
                 closed,
             )
-            self._add(name, exp.select(_col("patient_id", g), _as(truth, "t")).from_(counts.subquery(g)))
-            return _Leaf(name, closed)
+            return self._flags_leaf(
+                name, "medications", m, keys, [("undated", _is_null(s)), ("clipped", clipped)], None, truth, closed
+            )
+        counts = self._grouped(
+            name,
+            "medications",
+            m,
+            keys,
+            [
+                _as(_flag_max(_is_null(s.copy())), "undated"),
+                _as(_flag_max(clipped.copy()), "clipped"),
+            ],
+        )
         # Longest run of consecutive covered days (evaluate.longest_run): gaps and islands over the
         # clipped intervals sorted by (start, end); intervals ending before they start are skipped.
         iv = (
-            exp.select(_col("patient_id", m), _as(cs, "cs"), _as(e, "ce"))
-            .from_(exp.to_table("medications").as_(m))
-            .where(_and(_in(_col("rkey", m), keys), clipped))
+            exp.select(_col("patient_id", m), _as(cs, "cs"), _as(e, "ce"), copy=False)
+            .from_(exp.to_table("medications").as_(m), copy=False)
+            .where(_and(_in(_col("rkey", m), keys), clipped), copy=False)
         )
         i = "i"
         order = exp.Order(expressions=[exp.Ordered(this=_col("cs", i)), exp.Ordered(this=_col("ce", i))])
@@ -775,9 +958,9 @@ class _Compiler:
             ),
         )
         with_prev = (
-            exp.select(_col("patient_id", i), _col("cs", i), _col("ce", i), _as(prev, "prev_end"))
-            .from_(iv.subquery(i))
-            .where(exp.LTE(this=_col("cs", i), expression=_col("ce", i)))
+            exp.select(_col("patient_id", i), _col("cs", i), _col("ce", i), _as(prev, "prev_end"), copy=False)
+            .from_(iv.subquery(i, copy=False), copy=False)
+            .where(exp.LTE(this=_col("cs", i), expression=_col("ce", i)), copy=False)
         )
         j = "j"
         new_island = _case(
@@ -800,8 +983,8 @@ class _Compiler:
             order=exp.Order(expressions=[exp.Ordered(this=_col("cs", j)), exp.Ordered(this=_col("ce", j))]),
             spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"),
         )
-        islands = exp.select(_col("patient_id", j), _col("cs", j), _col("ce", j), _as(island, "isl")).from_(
-            with_prev.subquery(j)
+        islands = exp.select(_col("patient_id", j), _col("cs", j), _col("ce", j), _as(island, "isl"), copy=False).from_(
+            with_prev.subquery(j, copy=False), copy=False
         )
         k = "k"
         lengths = (
@@ -814,26 +997,30 @@ class _Compiler:
                     ),
                     "len",
                 ),
+                copy=False,
             )
-            .from_(islands.subquery(k))
-            .group_by(_col("patient_id", k), _col("isl", k))
+            .from_(islands.subquery(k, copy=False), copy=False)
+            .group_by(_col("patient_id", k), _col("isl", k), copy=False)
         )
         q = "q"
         runs = (
-            exp.select(_col("patient_id", q), _as(exp.Max(this=_col("len", q)), "run"))
-            .from_(lengths.subquery(q))
-            .group_by(_col("patient_id", q))
+            exp.select(_col("patient_id", q), _as(exp.Max(this=_col("len", q)), "run"), copy=False)
+            .from_(lengths.subquery(q, copy=False), copy=False)
+            .group_by(_col("patient_id", q), copy=False)
         )
         run = exp.Coalesce(this=_col("run", "r"), expressions=[exp.Literal.number(0)])
         ok = _cmp(run, r.consecutive_days.op, r.consecutive_days.duration.days, rounded=False)
         truth = _case([(ok, exp.true()), (undated, _null_bool())], closed)
         query = (
-            exp.select(_col("patient_id", g), _as(truth, "t"), _as(exp.cast(run, "DOUBLE"), "v"))
-            .from_(counts.subquery(g))
+            exp.select(
+                _col("patient_id", g), _as(truth, "t"), _as(exp.cast(run, "DOUBLE", copy=False), "v"), copy=False
+            )
+            .from_(counts.subquery(g, copy=False), copy=False)
             .join(
-                runs.subquery("r"),
+                runs.subquery("r", copy=False),
                 on=exp.EQ(this=_col("patient_id", "r"), expression=_col("patient_id", g)),
                 join_type="LEFT",
+                copy=False,
             )
         )
         self._add(name, query)
@@ -855,13 +1042,6 @@ class _Compiler:
                 _and(_not_null(end), exp.GT(this=end, expression=start), exp.LT(this=end, expression=as_of)),
             ),
         )
-        agg = self._grouped(
-            name,
-            "medications",
-            m,
-            keys,
-            [_as(_flag_max(change), "changed"), _as(_flag_max(_is_null(s)), "undated")],
-        )
         g = "g"
         truth = _case(
             [
@@ -870,8 +1050,9 @@ class _Compiler:
             ],
             nothing,
         )
-        self._add(name, exp.select(_col("patient_id", g), _as(truth, "t")).from_(agg.subquery(g)))
-        return _Leaf(name, nothing)
+        return self._flags_leaf(
+            name, "medications", m, keys, [("changed", change), ("undated", _is_null(s))], None, truth, nothing
+        )
 
     def _procedure(self, r: n.Procedure, name: str, closed: exp.Expression) -> _Leaf:
         keys = self.rkeys("procedures", r.concept, r.excluding)
@@ -881,11 +1062,10 @@ class _Compiler:
         performed = _col("performed", pr)
         as_of = _date(self.as_of)
         in_past = _or(_is_null(performed), exp.LTE(this=performed, expression=as_of))
-        cols = [_as(_flag_max(_is_null(performed)), "undated")]
+        flags: list[tuple[str, exp.Expression]] = [("undated", _is_null(performed))]
         if r.within is not None:
             start = _date(self._first_day(r.within))
-            cols.append(_as(_flag_max(exp.GTE(this=performed, expression=start)), "hit"))
-        agg = self._grouped(name, "procedures", pr, keys, cols, in_past)
+            flags.append(("hit", exp.GTE(this=performed, expression=start)))
         g = "g"
         if r.within is None:
             truth: exp.Expression = exp.true()
@@ -897,8 +1077,7 @@ class _Compiler:
                 ],
                 closed,
             )
-        self._add(name, exp.select(_col("patient_id", g), _as(truth, "t")).from_(agg.subquery(g)))
-        return _Leaf(name, closed)
+        return self._flags_leaf(name, "procedures", pr, keys, flags, in_past, truth, closed)
 
     # -- the tree -------------------------------------------------------------------------------
 
@@ -906,7 +1085,7 @@ class _Compiler:
         """(truth, value of the first numeric leaf) of a rule node."""
         if isinstance(r, n.Age):
             v = _col("age_y" if r.unit == "years" else "age_m", "pat")
-            return _cmp(v, r.op, r.value, r.value2, rounded=False), exp.cast(v, "DOUBLE")
+            return _cmp(v, r.op, r.value, r.value2, rounded=False), exp.cast(v, "DOUBLE", copy=False)
         if isinstance(r, n.Sex):
             sex = _col("sex", "pat")
             known = _and(_not_null(sex), exp.Not(this=exp.In(this=sex, expressions=[_str("unknown"), _str("other")])))
@@ -938,6 +1117,18 @@ class _Compiler:
             return _null_bool(), None
         self.not_compiled.append(f"{type(r).__name__}: no SQL form; compiled as unknown (NULL)")
         return _null_bool(), None
+
+
+def _lab_concepts(r: n.Node) -> set[str]:
+    """Concepts of the numeric lab leaves in a rule (for one units scan per trial)."""
+    if isinstance(r, n.Lab):
+        return {r.concept}
+    found: set[str] = set()
+    for value in r.__dict__.values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, n.Node):
+                found |= _lab_concepts(item)
+    return found
 
 
 def _pat_cte(as_of: date) -> exp.Select:
@@ -972,7 +1163,8 @@ def _pat_cte(as_of: date) -> exp.Select:
         _col("sex"),
         _as(_case([(_is_null(b), exp.null())], years), "age_y"),
         _as(_case([(_is_null(b), exp.null())], months), "age_m"),
-    ).from_(exp.to_table("patients"))
+        copy=False,
+    ).from_(exp.to_table("patients"), copy=False)
 
 
 def status_column(criterion_id: str) -> str:
@@ -999,6 +1191,8 @@ def compile_trial(
 ) -> CompiledTrial:
     """The trial as one query over the staged registry tables (see :mod:`.registry`)."""
     comp = _Compiler(profile, as_of, vocabulary or default_vocabulary(), open_world, lookback_days)
+    for c in trial.criteria:
+        comp.lab_concepts |= _lab_concepts(c.rule)
     plans: list[CriterionPlan] = []
     crit_cols: list[exp.Expression] = [_col("patient_id", "pat")]
     for i, c in enumerate(trial.criteria):
@@ -1017,19 +1211,21 @@ def compile_trial(
                 not_compiled=tuple(comp.not_compiled[before:]),
             )
         )
-    crit = exp.select(*crit_cols).from_(exp.to_table("pat"))
-    for name in (leaf.cte for leaf in comp.leaves.values() if leaf.cte is not None):
+    comp.finish()
+    crit = exp.select(*crit_cols, copy=False).from_(exp.to_table("pat"), copy=False)
+    for name in dict.fromkeys(leaf.cte for leaf in comp.leaves.values() if leaf.cte is not None):
         crit = crit.join(
             exp.to_table(name),
             on=exp.EQ(this=_col("patient_id", name), expression=_col("patient_id", "pat")),
             join_type="LEFT",
+            copy=False,
         )
     status_cols: list[exp.Expression] = [_col("patient_id", "cr")]
     for i, (c, plan) in enumerate(zip(trial.criteria, plans, strict=True)):
         status_cols.append(_as(_status(c.kind, _col(f"t{i}", "cr")), f"s{i}", quoted=False))
         if plan.value_column is not None:
             status_cols.append(_as(_col(f"v{i}", "cr"), f"v{i}"))
-    st = exp.select(*status_cols).from_(exp.to_table("crit").as_("cr"))
+    st = exp.select(*status_cols, copy=False).from_(exp.to_table("crit").as_("cr"), copy=False)
     statuses = [_col(f"s{i}", "st") for i in range(len(plans))]
     any_fail = _or(*(exp.EQ(this=s, expression=_str("fail")) for s in statuses))
     all_pass = _and(*(exp.EQ(this=s, expression=_str("pass")) for s in statuses))
@@ -1045,10 +1241,10 @@ def compile_trial(
         out.append(_as(_col(f"s{i}", "st"), plan.status_column, quoted=True))
         if plan.value_column is not None:
             out.append(_as(_col(f"v{i}", "st"), plan.value_column, quoted=True))
-    query: exp.Select = exp.select(*out).from_(exp.to_table("st"))
-    query = query.with_("pat", as_=_pat_cte(as_of))
+    query: exp.Select = exp.select(*out, copy=False).from_(exp.to_table("st"), copy=False)
+    query = query.with_("pat", as_=_pat_cte(as_of), copy=False)
     for name, q in comp.ctes:
-        query = query.with_(name, as_=q)
-    query = query.with_("crit", as_=crit).with_("st", as_=st)
+        query = query.with_(name, as_=q, copy=False)
+    query = query.with_("crit", as_=crit, copy=False).with_("st", as_=st, copy=False)
     notes = [f"{p.id}: {x}" for p in plans for x in p.not_compiled]
     return CompiledTrial(trial.id, as_of, open_world, plans, query, notes)
