@@ -42,6 +42,7 @@ from ..io.fhir import (
     _POSITIVE_TEXT,
     _PREFERRED_SYSTEMS,
     _VOID_STATUS,
+    MAPPED_TYPES,
     _Mapper,
 )
 from .registry import SCHEMA, Registry, _create_rejects, _finish, connect, lit
@@ -50,15 +51,9 @@ __all__ = ["MAPPED_PREFIXES", "is_fhir_bulk", "load_fhir_bulk"]
 
 #: File name prefixes read and mapped (lines are routed by their resourceType).
 MAPPED_PREFIXES = ("Patient", "Observation", "Condition", "Medication", "Procedure", "AllergyIntolerance")
-_RECORD_TYPES = (
-    "Observation",
-    "Condition",
-    "MedicationRequest",
-    "MedicationStatement",
-    "MedicationAdministration",
-    "Procedure",
-    "AllergyIntolerance",
-)
+# Resource types that become records (the Bundle reader's mapped types, minus the patient itself and
+# the Medication resources that only name a drug for a request).
+_RECORD_TYPES = tuple(sorted(MAPPED_TYPES - {"Patient", "Medication"}))
 _MAX_LINE = 1 << 28  # 256 MiB: one resource per line, some (bundled claims) are large
 
 # A FHIR date / dateTime / instant: its calendar day is the first ten characters (local day).
