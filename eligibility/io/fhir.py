@@ -607,15 +607,27 @@ class _Mapper:
 
     # -- Condition ---------------------------------------------------------------------------------
 
-    def condition(self, cond: Any, source: str) -> list[ConditionRecord]:
-        verification = _status_code(cond.verificationStatus)
-        if verification in ("refuted", "entered-in-error"):
-            self.note(f"Condition with verificationStatus '{verification}' ignored", source)
-            return []
-        system, code, text = self.coded(cond.code, "Condition")
+    def identified(
+        self, resource: Any, kind: str, source: str, *, verified: bool
+    ) -> tuple[str | None, str | None, str | None] | None:
+        """The record's coding, or None (with a note) when it is refuted or void, or names nothing."""
+        if verified:
+            verification = _status_code(resource.verificationStatus)
+            if verification in ("refuted", "entered-in-error"):
+                self.note(f"{kind} with verificationStatus '{verification}' ignored", source)
+                return None
+        system, code, text = self.coded(resource.code, kind)
         if code is None and text is None:
-            self.note("Condition without a code or text skipped", source)
+            self.note(f"{kind} without a code or text skipped", source)
+            return None
+        return system, code, text
+
+    def condition(self, cond: Any, source: str) -> list[ConditionRecord]:
+        coding = self.identified(cond, "Condition", source, verified=True)
+        if coding is None:
             return []
+        system, code, text = coding
+        verification = _status_code(cond.verificationStatus)
         if verification in ("unconfirmed", "provisional", "differential"):
             self.note(f"Condition with verificationStatus '{verification}' kept as recorded", text or source)
         onset = self.when(cond, "onset", source, "Condition onset")
@@ -781,22 +793,18 @@ class _Mapper:
     # -- Procedure, AllergyIntolerance -------------------------------------------------------------
 
     def procedure(self, proc: Any, source: str) -> list[ProcedureRecord]:
-        system, code, text = self.coded(proc.code, "Procedure")
-        if code is None and text is None:
-            self.note("Procedure without a code or text skipped", source)
+        coding = self.identified(proc, "Procedure", source, verified=False)
+        if coding is None:
             return []
+        system, code, text = coding
         day = self.when(proc, "performed", source, "Procedure date")
         return [ProcedureRecord(system=system, code=code, text=text, source=source, date=day)]
 
     def allergy(self, allergy: Any, source: str) -> list[AllergyRecord]:
-        verification = _status_code(allergy.verificationStatus)
-        if verification in ("refuted", "entered-in-error"):
-            self.note(f"AllergyIntolerance with verificationStatus '{verification}' ignored", source)
+        coding = self.identified(allergy, "AllergyIntolerance", source, verified=True)
+        if coding is None:
             return []
-        system, code, text = self.coded(allergy.code, "AllergyIntolerance")
-        if code is None and text is None:
-            self.note("AllergyIntolerance without a code or text skipped", source)
-            return []
+        system, code, text = coding
         clinical = _status_code(allergy.clinicalStatus)
         status: Literal["active", "inactive", "resolved", "unknown"] = "active"
         if clinical in _ALLERGY_STATUSES:
