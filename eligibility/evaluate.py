@@ -483,9 +483,8 @@ def _closed(ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Ev
         )
     if found is Tri.FALSE:
         return Verdict(Tri.FALSE, reason, evidence=evidence)
-    return Verdict(
-        found, reason, evidence=evidence, missing=(f"dates of the {name} records",) if found is Tri.UNKNOWN else ()
-    )
+    missing = (f"dates and clinical status of the {name} records",) if found is Tri.UNKNOWN else ()
+    return Verdict(found, reason, evidence=evidence, missing=missing)
 
 
 _ACTIVE = {"active", "recurrence", "relapse"}
