@@ -15,7 +15,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from lark import Lark, Token
 from lark.exceptions import LarkError, UnexpectedInput, VisitError
 from lark.lexer import Lexer
@@ -23,7 +22,7 @@ from lark.lexer import Lexer
 from .. import nodes as n
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import ParseError
-from .lexer import tokenize
+from .lexer import lexicon_data, tokenize
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps
 
 __all__ = ["grammar_text", "parse_criterion", "read_criterion", "tokenize"]
@@ -307,8 +306,7 @@ _WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 @cache
 def _trailing_modifiers() -> frozenset[str]:
-    data = yaml.safe_load(resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8"))
-    return frozenset(w.lower() for w in data["trailing_modifiers"])
+    return frozenset(w.lower() for w in lexicon_data()["trailing_modifiers"])
 
 
 def _modifier_words(chunk: str) -> bool:

@@ -20,10 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
 from lark import Token
 
 from .. import nodes as n
@@ -31,7 +29,7 @@ from ..concepts import Vocabulary
 from ..errors import UnitError
 from ..extract import Comparison, extract_comparisons
 from ..units import canonical_unit
-from .lexer import tokenize
+from .lexer import lexicon_data, tokenize
 
 __all__ = ["anchored_reading"]
 
@@ -94,8 +92,7 @@ _EG_RE = re.compile(r"\be\.\s?g\b|\bi\.\s?e\b", re.IGNORECASE)
 
 @cache
 def _word_lists() -> tuple[frozenset[str], frozenset[str]]:
-    text = resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = lexicon_data()
     return frozenset(w.lower() for w in data["anchor_hazards"]), frozenset(w.lower() for w in data["anchor_context"])
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 import yaml
 from lark import Token
@@ -55,9 +56,16 @@ class Lexicon:
 
 
 @cache
-def default_lexicon() -> Lexicon:
+def lexicon_data() -> dict[str, Any]:
+    """``data/lexicon.yaml`` as read (once): the lexer's tables and the readers' word lists."""
     text = resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
+
+
+@cache
+def default_lexicon() -> Lexicon:
+    data = lexicon_data()
     phrases: dict[str, tuple[str, str]] = {}
 
     def add(phrase: str, kind: str, value: str) -> None:
