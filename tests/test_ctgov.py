@@ -125,10 +125,11 @@ def ctgov_files() -> list[Path]:
 @needs_ctgov
 def test_every_ctgov_study_reads_and_splits() -> None:
     files = ctgov_files()
-    assert len(files) == 4
+    assert len(files) == 5
     records = [r for f in files for r in read_ctgov_json(f)]
-    assert len(records) == 53  # 50 + NCT02663973 + the two seed trials
-    assert len({r.nct_id for r in records}) == 53
+    # 50 + NCT02663973 + the two seed trials + the 100-study leukaemia library
+    assert len(records) == 153
+    assert len({r.nct_id for r in records}) == 153
     for record in records:
         crits = split_criteria(record.criteria_text)
         check_invariants(record.criteria_text, crits)
