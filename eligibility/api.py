@@ -154,11 +154,15 @@ def screen(
     verdict: Literal["eligible", "ineligible", "needs-review"]
     if "fail" in statuses:
         verdict = "ineligible"
-    elif statuses <= {"pass"}:
+    elif statuses <= {"pass"} and results and not trial.unscreened:
         verdict = "eligible"
     else:
+        # Unknown criteria, source text that no criterion screens, or no criteria at all: a person must look.
         verdict = "needs-review"
-    notes = list(patient.notes)
+    notes = [u.describe() for u in trial.unscreened]
+    if not results:
+        notes.append("the trial has no criteria to screen")
+    notes += list(patient.notes)
     notes += [
         f"records coded in systems the vocabulary does not know were not matched: {s}" for s in ctx.unknown_systems
     ]

@@ -102,7 +102,12 @@ def _print_result(console: Console, trial: Trial, result: ScreeningResult, from_
     unknown = [c.id for c in result.criteria if c.status == "unknown"]
     line = f"verdict: [{_VERDICT_STYLE[result.verdict]}]{result.verdict}[/]"
     if result.verdict == "needs-review":
-        line += f"  (unknown: {', '.join(unknown)})"
+        open_ = [f"unknown: {', '.join(unknown)}"] if unknown else []
+        if trial.unscreened:
+            open_.append(f"{len(trial.unscreened)} piece(s) of source text not screened, see the notes")
+        if not result.criteria:
+            open_.append("no criteria")
+        line += f"  ({'; '.join(open_)})"
     console.print(line)
     if from_record:  # a FHIR record has no attestations: what it decided, it decided from the data
         decided = sum(1 for c in result.criteria if c.status != "unknown")

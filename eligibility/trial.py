@@ -19,8 +19,9 @@ from pydantic import BaseModel, ConfigDict
 from . import nodes as n
 from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError, ParseError
-from .io.ctgov import AgeLimit, StudyRecord, read_ctgov_json, split_criteria
+from .io.ctgov import AgeLimit, RawCriterion, StudyRecord, read_ctgov_json, split_criteria
 from .parse import parse_criterion, read_criterion
+from .parse.leadins import overridden, scope_items
 from .render import render
 
 Coverage = Literal["full", "partial", "none"]
@@ -54,6 +55,21 @@ class Criterion(BaseModel):
         return "full"
 
 
+class Unscreened(BaseModel):
+    """Source text of a trial that no criterion screens: text outside every section, or a missing criteria
+    field. A trial with any can never be "eligible" (principle 1: eligible only when every line of the
+    source criteria was screened and passed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str
+    text: str
+    reason: str
+
+    def describe(self) -> str:
+        quoted = f": '{_clip(self.text)}'" if self.text else ""
+        return f"not screened ({self.id}, {self.reason}){quoted}"
+
+
 class Trial(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
@@ -61,6 +77,11 @@ class Trial(BaseModel):
     criteria: tuple[Criterion, ...]
     notes: tuple[str, ...] = ()
     origin: str = ""
+    unscreened: tuple[Unscreened, ...] = ()
+
+
+def _clip(text: str, width: int = 120) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 REVIEW = "review"
@@ -84,6 +105,8 @@ def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
     path = Path(spec)
     if path.suffix.lower() in (".yaml", ".yml") and path.exists():
         return load_rule_file(path, vocab)
+    if path.suffix.lower() == ".txt" and path.exists():
+        return next(iter(load_trials(path, vocab)))
     if path.suffix.lower() == ".json" and path.exists():
         studies = read_ctgov_json(path)
         if len(studies) != 1:
@@ -242,13 +265,57 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
             + ("yes" if study.healthy_volunteers else "no")
             + " (informational; the condition criteria decide)"
         )
-    for raw in split_criteria(study.criteria_text):
+    unscreened: list[Unscreened] = []
+    text = study.criteria_text
+    raws = split_criteria(text)
+    if not text.strip():
+        unscreened.append(Unscreened(id="criteria", text="", reason="the record has no eligibility criteria text"))
+    elif not raws:
+        unscreened.append(Unscreened(id="criteria", text=text.strip(), reason="no criterion could be found in it"))
+    read: list[tuple[RawCriterion, n.Node]] = []
+    for raw in raws:
         if raw.kind not in ("inclusion", "exclusion"):
-            notes.append(f"{raw.id}: text outside an inclusion/exclusion section, not screened: {raw.text[:80]}")
+            why = "outside an inclusion or exclusion section, so its kind is not known"
+            unscreened.append(Unscreened(id=raw.id, text=raw.text, reason=why))
             continue
-        rule = parse_criterion(raw.text, raw.kind, vocab)
-        criteria.append(Criterion(id=raw.id, kind=raw.kind, text=raw.text, rule=rule, source="parsed"))
-    return Trial(id=study.nct_id, title=study.title, criteria=tuple(criteria), notes=tuple(notes), origin=origin)
+        read.append((raw, parse_criterion(raw.text, raw.kind, vocab)))
+    for raw, rule in _scoped(read, vocab):
+        kind = "inclusion" if raw.kind == "inclusion" else "exclusion"
+        criteria.append(Criterion(id=raw.id, kind=kind, text=raw.text, rule=rule, source="parsed"))
+    return Trial(
+        id=study.nct_id,
+        title=study.title,
+        criteria=tuple(criteria),
+        notes=tuple(notes),
+        origin=origin,
+        unscreened=tuple(unscreened),
+    )
+
+
+def _scoped(read: list[tuple[RawCriterion, n.Node]], vocab: Vocabulary) -> list[tuple[RawCriterion, n.Node]]:
+    """Each criterion's reading under its headings (:mod:`eligibility.parse.leadins`), group by group.
+
+    A group is a run of criteria of one kind under the same headings. A group of exceptions ("The
+    following will not be excluded:") also leaves the criterion just above it unable to decide alone.
+    """
+    out: list[tuple[RawCriterion, n.Node]] = []
+    i = 0
+    while i < len(read):
+        j = i + 1
+        key = (read[i][0].kind, read[i][0].headings, read[i][0].heading_nested)
+        while j < len(read) and (read[j][0].kind, read[j][0].headings, read[j][0].heading_nested) == key:
+            j += 1
+        group = read[i:j]
+        if not key[1]:
+            out.extend(group)
+        else:
+            scoped = scope_items(key[0], key[1], [(raw.text, rule) for raw, rule in group], vocab, key[2])
+            if scoped.overrides_previous and out and out[-1][0].kind == key[0]:
+                prev_raw, prev_rule = out[-1]
+                out[-1] = (prev_raw, overridden(key[0], prev_rule, key[1][-1]))
+            out.extend((raw, rule) for (raw, _), rule in zip(group, scoped.rules, strict=True))
+        i = j
+    return out
 
 
 def draft_rule_file(trial: Trial, vocabulary: Vocabulary | None = None) -> str:

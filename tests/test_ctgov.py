@@ -218,14 +218,17 @@ def test_text_after_header_colon_is_a_criterion() -> None:
     assert texts(raw) == [("I1", "Adults with asthma", None), ("E1", "Current smokers", None)]
 
 
-def test_intro_sentences_are_dropped() -> None:
+def test_intro_sentences_head_their_items() -> None:
+    """An intro is not a criterion, but it heads the items below it: its words may say how they combine."""
+    inc_intro = "Patients are eligible to be included only if all of the following criteria apply"
+    exc_intro = "Patients are excluded from the study if any of the following criteria apply"
     raw = (
         "Inclusion Criteria:\n\n"
-        "Patients are eligible to be included only if all of the following criteria apply:\n\n"
+        f"{inc_intro}:\n\n"
         "1. Age 18 or older\n\nExclusion Criteria:\n\n"
-        "Patients are excluded from the study if any of the following criteria apply:\n\n1. Prior stroke\n"
+        f"{exc_intro}:\n\n1. Prior stroke\n"
     )
-    assert texts(raw) == [("I1", "Age 18 or older", None), ("E1", "Prior stroke", None)]
+    assert texts(raw) == [("I1", "Age 18 or older", inc_intro), ("E1", "Prior stroke", exc_intro)]
 
 
 def test_sentences_naming_both_kinds_are_not_headers() -> None:

@@ -1229,13 +1229,18 @@ def compile_trial(
     statuses = [_col(f"s{i}", "st") for i in range(len(plans))]
     any_fail = _or(*(exp.EQ(this=s, expression=_str("fail")) for s in statuses))
     all_pass = _and(*(exp.EQ(this=s, expression=_str("pass")) for s in statuses))
+    if trial.unscreened or not statuses:
+        # Source text no criterion screens (or no criteria at all): never "eligible", as in api.screen.
+        all_pass = exp.false()
     verdict = _case([(any_fail, _str("ineligible")), (all_pass, _str("eligible"))], _str("needs-review"))
+    unscreened = "; ".join(f"{u.id}: {u.reason}" for u in trial.unscreened)
     out: list[exp.Expression] = [
         _col("patient_id", "st"),
         _as(_str(trial.id), "trial"),
         _as(_date(as_of), "as_of"),
         _as(exp.true() if open_world else exp.false(), "open_world"),
         _as(verdict, "verdict"),
+        _as(_str(unscreened) if unscreened else exp.cast(exp.null(), "text"), "unscreened"),
     ]
     for i, plan in enumerate(plans):
         out.append(_as(_col(f"s{i}", "st"), plan.status_column, quoted=True))
@@ -1247,4 +1252,5 @@ def compile_trial(
         query = query.with_(name, as_=q, copy=False)
     query = query.with_("crit", as_=crit, copy=False).with_("st", as_=st, copy=False)
     notes = [f"{p.id}: {x}" for p in plans for x in p.not_compiled]
+    notes += [f"{trial.id}: {u.describe()}" for u in trial.unscreened]
     return CompiledTrial(trial.id, as_of, open_world, plans, query, notes)

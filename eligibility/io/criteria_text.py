@@ -73,6 +73,12 @@ class RawCriterion(BaseModel):
     text: str
     span: tuple[int, int]
     section: str | None = None
+    headings: tuple[str, ...] = ()
+    """The headings above this criterion, outermost first: a header's qualifier ("for donors"), intro lines
+    and sub-headings ("At least one of the following:"), parent items that only introduce it."""
+    heading_nested: tuple[bool, ...] = ()
+    """For each heading, whether this criterion is indented below it (a nested list): only then is it sure
+    where the heading's scope ends."""
     offsets: tuple[int, ...]
 
     @model_validator(mode="after")
@@ -102,6 +108,7 @@ _LEADIN_RE = re.compile(
 """A parent item that only introduces its sub-items: ends with ':' or a connective, says "following", or is a
 fragment of at most four words ("Have a BMI")."""
 _HEADING_FOLLOWING_RE = re.compile(r"\bfollowing (?:criteria|conditions|requirements)\b", re.I)
+_MAX_HEADINGS = 6
 # Deeply nested lists would otherwise repeat every ancestor in every descendant's section.
 _MAX_SECTION = 2000
 _ELIGIBILITY_ONLY_RE = re.compile(r"^(?:eligibility\s+)?criteria\s*:?$", re.I)
@@ -116,6 +123,8 @@ class _Item:
     indent: int
     marked: bool
     segments: list[tuple[int, int]]
+    headings: tuple[str, ...] = ()
+    nested: tuple[bool, ...] = ()
     parent: _Item | None = None
     children: list[_Item] = field(default_factory=list)
     cleaned: str = ""
@@ -149,6 +158,7 @@ def _split(raw: str) -> list[RawCriterion]:
     items: list[_Item] = []
     kind: Kind = "unspecified"
     qualifier: str | None = None
+    qualifiers: tuple[str, ...] = ()  # the same, one heading each
     # A group label written just above a header ("Patient participants:" then "Inclusion Criteria:"): it
     # names the population of every following list, so it prefixes the qualifier of each later header.
     group: str | None = None
@@ -156,6 +166,9 @@ def _split(raw: str) -> list[RawCriterion]:
     # sits under (None at top level). A shallower item ends it, so a heading written inside a nested list
     # does not leak into the rest of the section.
     subheading: str | None = None
+    # Whether the sub-heading's items are indented below it, so that its scope ends where they do; a heading
+    # followed by items at its own level may run on over items that are not its own.
+    sub_nested = False
     sub_scope = 0
     sub_owner: _Item | None = None
     stack: list[_Item] = []  # open marked items, outermost first
@@ -165,14 +178,32 @@ def _split(raw: str) -> list[RawCriterion]:
 
     def new_item(line: Line, start: int, marked: bool, parent: _Item | None) -> _Item:
         section = qualifier
+        heads = qualifiers
+        nested: tuple[bool, ...] = (True,) * len(qualifiers)
         if parent is not None:
             parent_text = heading_text(raw[parent.segments[0][0] : parent.segments[-1][1]])
             section = parent_text
+            heads = (*parent.headings, parent_text)
+            # Under a parent that only introduces its sub-items the scope is the nesting; under a parent
+            # that is a criterion itself (it is emitted too), the nesting is often only layout.
+            whole = quick_clean(raw[parent.segments[0][0] : parent.segments[-1][1]]).rstrip()
+            nested = (*parent.nested, bool(_LEADIN_RE.search(whole)))
             if parent.section and len(parent.section) + len(parent_text) < _MAX_SECTION:
                 section = f"{parent.section} > {parent_text}"
         if subheading is not None and sub_owner is parent:
             section = f"{section} > {subheading}" if section else subheading
-        item = _Item(kind, section, line.indent, marked, [(start, line.end)], parent)
+            heads = (*heads, subheading)
+            nested = (*nested, sub_nested)
+        item = _Item(
+            kind,
+            section,
+            line.indent,
+            marked,
+            [(start, line.end)],
+            heads[-_MAX_HEADINGS:],
+            nested[-_MAX_HEADINGS:],
+            parent,
+        )
         if parent is not None:
             parent.children.append(item)
         items.append(item)
@@ -198,11 +229,19 @@ def _split(raw: str) -> list[RawCriterion]:
         if header is not None:
             if header.intro:
                 if header.kind != kind:
-                    kind, qualifier, subheading = header.kind, group, None
+                    kind, qualifier = header.kind, group
+                    qualifiers = (group,) if group else ()
+                # The intro also heads the items below it: "... at least one of the following:" says how
+                # they combine.
+                nxt = next_line(i)
+                subheading, sub_owner = heading_text(header.text), None
+                sub_nested = nxt is not None and nxt.marked and nxt.indent > ln.indent
+                sub_scope = nxt.indent if nxt is not None and nxt.marked else 0
                 stack, last = [], None
                 continue
             kind, subheading = header.kind, None
             qualifier = " > ".join(p for p in (group, header.qualifier) if p) or None
+            qualifiers = tuple(p for p in (group, header.qualifier) if p)
             stack, last = [], None
             if header.rest is not None:
                 rest_line = analyse(raw, header.rest, ln.end)
@@ -210,6 +249,7 @@ def _split(raw: str) -> list[RawCriterion]:
                     nxt = next_line(i)
                     if _is_subheading(raw, rest_line, nxt):
                         subheading, sub_scope, sub_owner = heading_text(rest_line.text), 0, None
+                        sub_nested = False
                     else:
                         last = new_item(rest_line, rest_line.content, False, None)
             continue
@@ -229,11 +269,11 @@ def _split(raw: str) -> list[RawCriterion]:
                 cleaned.endswith(":")
                 and len(cleaned.split()) <= 8
                 and nxt is not None
-                and nxt.marked
-                and nxt.indent == ln.indent
+                and nxt.indent <= ln.indent
             ):
                 # "- Healthy controls:" followed by sibling items: a sub-heading written as an item.
                 subheading, sub_scope = heading_text(ln.text), ln.indent
+                sub_nested = False
                 sub_owner = stack[-1] if stack else None
                 last = None
                 continue
@@ -259,6 +299,7 @@ def _split(raw: str) -> list[RawCriterion]:
             short = _short_heading(ln.text)
             if short and nxt is not None and nxt.marked and nxt.indent <= last.indent:
                 subheading, sub_scope, sub_owner = heading_text(ln.text), nxt.indent, None
+                sub_nested = False
                 stack, last = [], None
                 continue
             last.segments.append((ln.content, ln.end))
@@ -276,6 +317,7 @@ def _split(raw: str) -> list[RawCriterion]:
             continue
         if _is_subheading(raw, ln, nxt):
             subheading, sub_owner = heading_text(ln.text), None
+            sub_nested = nxt is not None and nxt.marked and nxt.indent > ln.indent
             sub_scope = nxt.indent if nxt is not None and nxt.marked else 0
             stack, last = [], None
             continue
@@ -345,6 +387,8 @@ def _emit(raw: str, items: list[_Item]) -> list[RawCriterion]:
                 text=text,
                 span=(start, span_end),
                 section=item.section,
+                headings=item.headings,
+                heading_nested=item.nested,
                 offsets=offsets,
             )
         )

@@ -1,0 +1,252 @@
+"""What a heading does to the criteria under it.
+
+A criteria document is an outline: a lead-in ("At least one of the following:"), a sub-heading ("Cohort B:") or
+a header's qualifier ("Inclusion criteria for donors") heads the items below it, and read alone those items
+may mean something else. "At least one of: diabetes; hypertension" read item by item fails a patient who has
+only one of them; "Must not have had: chemotherapy" read item by item requires chemotherapy. The splitter
+(:mod:`eligibility.io.criteria_text`) keeps each item's headings in ``RawCriterion.section``; this module
+turns an item's own reading into the reading it has under its headings, and only ever in a way that Kleene
+logic keeps sound:
+
+* **any** ("one of", "at least one of", "either") over inclusion items: one item met is enough, so an item
+  met passes and an item not met is unknown (never a fail). In an exclusion list the items exclude one by
+  one already.
+* **all** ("all of", "both") over exclusion items: an item absent clears the patient, an item present is
+  unknown.
+* **none** (a negated lead-in over inclusion items, "Must not have:"): each item reads negated.
+* **examples** ("such as", "including"): the items are examples of a class the heading names; in an
+  inclusion one example met is enough and none met is unknown (the class may hold otherwise), in an
+  exclusion an example on record excludes and their absence is unknown.
+* **exceptions** ("The following will not be excluded:"): the items are not requirements; they are left for
+  review, and the criterion just above them cannot be decided against the patient either.
+* **a group or a requirement** ("Cohort B:", "Women of child-bearing potential:", "Patients with diabetes
+  who have:"): the heading's own words are read as a clause M (as far as they read). An exclusion item
+  reads as M and the item. An inclusion item reads as M implies the item when the heading names a
+  group, as M and the item when it states a requirement, and both readings (Ambiguous) when the words do
+  not say which. A short topic label ("Laboratory values", "Medical history") adds nothing.
+
+The words are data (``data/sections.yaml``, section ``lead_ins`` and ``headings``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+from .. import nodes as n
+from ..concepts import Vocabulary
+from ..io.headers import phrase_re, sections_data
+from .lexer import lexicon_data
+
+__all__ = ["Scoped", "overridden", "scope_items"]
+
+_WORD_RE = re.compile(r"[a-z0-9][a-z0-9'/-]*")
+_MAX_TOPIC_WORDS = 5
+
+
+@dataclass(frozen=True)
+class _Words:
+    any: re.Pattern[str]
+    all: re.Pattern[str]
+    none: re.Pattern[str]
+    examples: re.Pattern[str]
+    definition: re.Pattern[str]
+    population: re.Pattern[str]
+    requirement: re.Pattern[str]
+    relaxing: re.Pattern[str]
+    exception: re.Pattern[str]
+    intro_exclusion: re.Pattern[str]
+    fluff: frozenset[str]
+    hazards: frozenset[str]
+
+
+@cache
+def _words() -> _Words:
+    data = sections_data()
+    lead, head = data["lead_ins"], data["headings"]
+    return _Words(
+        any=phrase_re(lead["any"]),
+        all=phrase_re(lead["all"]),
+        none=phrase_re(lead["none"]),
+        examples=phrase_re(lead["examples"]),
+        definition=phrase_re(lead["definition"]),
+        population=phrase_re(head["population"]),
+        requirement=phrase_re(head["requirement"]),
+        relaxing=phrase_re(head["relaxing"]),
+        exception=phrase_re(head["exception"]),
+        intro_exclusion=phrase_re(data["intros"]["exclusion"]),
+        fluff=frozenset(w.lower().rstrip(":") for w in lead["fluff"]),
+        hazards=frozenset(w.lower() for w in lexicon_data()["anchor_hazards"]),
+    )
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """The readings of a group of items under their headings.
+
+    ``overrides_previous``: the group grants exceptions to the criterion above it, which therefore cannot
+    be decided against the patient on its own.
+    """
+
+    rules: tuple[n.Node, ...]
+    overrides_previous: bool = False
+
+
+def _strip_phrases(text: str) -> str:
+    """The heading without its combinator and definition phrases, for reading its own words."""
+    w = _words()
+    out = text
+    for pattern in (w.any, w.all, w.examples, w.definition):
+        out = pattern.sub(" ", out)
+    out = re.sub(r"\bthe following\b|\bfollowing\b|\bas follows\b|\bbelow\b", " ", out, flags=re.I)
+    return re.sub(r"\s+", " ", out).strip(" :;,.-")
+
+
+def _content_words(text: str) -> list[str]:
+    """Words of a heading that are not fluff: what it says beyond introducing its items."""
+    fluff = _words().fluff
+    return [m.group(0) for m in _WORD_RE.finditer(_strip_phrases(text).lower()) if m.group(0) not in fluff]
+
+
+def _unread(text: str, reason: str) -> n.Unparsed:
+    return n.Unparsed(text=text, reason=reason)
+
+
+def _heading_clause(heading: str, vocab: Vocabulary) -> n.Node:
+    """The heading's own words read as a clause (as far as they read)."""
+    from . import parse_criterion
+
+    rest = _strip_phrases(heading)
+    rule = parse_criterion(rest, "exclusion", vocab) if rest else _unread(heading, "empty heading")
+    return n.strip_spans(rule)
+
+
+def _computable(rule: n.Node) -> bool:
+    return any(not n.children(x) and not isinstance(x, n.Unparsed | n.Measurement) for x in n.walk(rule))
+
+
+def _is_topic(heading: str, content: list[str], clause: n.Node) -> bool:
+    """A short label such as "Laboratory values" or "Prior therapy": it names a subject, not a condition."""
+    w = _words()
+    if w.population.search(heading) or w.requirement.search(heading) or _computable(clause):
+        return False
+    if len(content) > _MAX_TOPIC_WORDS or any(c.isdigit() for c in heading):
+        return False
+    return not any(word in w.hazards for word in content)
+
+
+def _unsure(heading: str, wrapped: n.Node, alone: n.Node) -> n.Node:
+    """Both the reading under the heading and the item alone, where it is not sure the heading covers it."""
+    readings = wrapped.readings if isinstance(wrapped, n.Ambiguous) else (wrapped,)
+    return n.Ambiguous(
+        readings=(*readings, alone), reason=f"the heading '{_clip(heading)}' may or may not cover this criterion"
+    )
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _scope(kind: str, heading: str, rule: n.Node, vocab: Vocabulary, nested: bool) -> n.Node:
+    """One item under a heading that names a group or states a requirement (see the module docstring)."""
+    w = _words()
+    content = _content_words(heading)
+    if not content or w.definition.search(heading):
+        return rule
+    clause = _heading_clause(heading, vocab)
+    if _is_topic(heading, content, clause):
+        return rule
+    if not _computable(clause):
+        clause = _unread(heading, "a heading the engine cannot check")
+    population = bool(w.population.search(heading))
+    requirement = bool(w.requirement.search(heading))
+    wrapped: n.Node
+    if kind == "exclusion":
+        wrapped = n.And(items=(clause, rule))
+        if not population:
+            # "Cardiac disease:" over "myocardial infarction": a topic that names a concept; a record of the
+            # item without one of the topic must not clear the patient.
+            wrapped = n.Ambiguous(readings=(wrapped, rule), reason=f"the heading '{_clip(heading)}' may be a topic")
+    elif w.relaxing.search(_strip_phrases(heading)):
+        wrapped = n.Or(items=(rule, clause))
+    elif population and not requirement:
+        wrapped = n.Implies(condition=clause, then=rule)
+    elif requirement and not population:
+        wrapped = n.And(items=(clause, rule))
+    else:
+        wrapped = n.Ambiguous(
+            readings=(n.Implies(condition=clause, then=rule), n.And(items=(clause, rule))),
+            reason=f"the heading '{_clip(heading)}' may name the group these criteria are for, or require it",
+        )
+    return wrapped if nested else _unsure(heading, wrapped, rule)
+
+
+def _combine(kind: str, heading: str, rules: Sequence[n.Node]) -> list[n.Node] | None:
+    """Apply the heading's combinator words; None when it has none.
+
+    Each item gets the form that is sound whether or not it belongs to the group: one item met passes an
+    "any" group, one item absent clears an "all" exclusion, and otherwise the item is unknown. An OR over
+    the whole group would also let the group fail, but registry outlines are not reliable enough for
+    that: a badly indented list puts unrelated criteria under "one of the following:", and one of them
+    met would then pass all the others.
+    """
+    w = _words()
+    group = tuple(rules)
+    if w.examples.search(heading):
+        cls = _unread(heading, "a class named by its examples; an example not listed may also meet it")
+        return [n.Or(items=(r, cls)) for r in group]
+    if kind == "inclusion" and w.any.search(heading):
+        alone = _unread(heading, "one of a group of alternatives: not met alone does not fail the group")
+        return [n.Or(items=(r, alone)) for r in group]
+    if kind == "exclusion" and w.all.search(heading):
+        together = _unread(heading, "one of items that exclude only together")
+        return [n.And(items=(r, together)) for r in group]
+    return None
+
+
+def scope_items(
+    kind: str,
+    headings: Sequence[str],
+    items: Sequence[tuple[str, n.Node]],
+    vocab: Vocabulary,
+    nested: Sequence[bool] | None = None,
+) -> Scoped:
+    """The readings of one group of sibling items, each (text, reading), of one kind under the same headings
+    (outermost first); ``nested`` says, per heading, whether the items are indented below it (default: no)."""
+    w = _words()
+    flags = list(nested) if nested is not None else [False] * len(headings)
+    out = [rule for _, rule in items]
+    for heading, inside in zip(reversed(headings), reversed(flags), strict=True):
+        if w.exception.search(heading):
+            why = f"an exception or allowance under '{_clip(heading)}': check it against the criterion it qualifies"
+            return Scoped(tuple(_unread(text, why) for text, _ in items), overrides_previous=True)
+        if _negated(kind, heading):
+            # "Must not have had any of the following within 6 months:": the heading's words describe the
+            # items (had them within 6 months) and the negation is outside: not (M and item).
+            negated: list[n.Node] = [n.Not(item=_scope("exclusion", heading, r, vocab, True)) for r in out]
+            out = negated if inside else [_unsure(heading, x, r) for x, r in zip(negated, out, strict=True)]
+            continue
+        combined = _combine(kind, heading, out)
+        if combined is not None:
+            out = combined
+        if combined is None or not w.examples.search(heading):
+            out = [_scope(kind, heading, r, vocab, inside) for r in out]
+    return Scoped(tuple(out))
+
+
+def _negated(kind: str, heading: str) -> bool:
+    """A negated heading: "Must not have:" over inclusion items, "Patients who have not received:" over
+    exclusion items. The intro that made a section an exclusion list ("Patients must not have:") is not a
+    negation of its items: it is why they are exclusions."""
+    w = _words()
+    if kind == "inclusion":
+        return bool(w.none.search(heading) or w.intro_exclusion.search(heading))
+    return bool(w.none.search(heading)) and not w.intro_exclusion.search(heading)
+
+
+def overridden(kind: str, rule: n.Node, heading: str) -> n.Node:
+    """The criterion just above a group of exceptions: it can no longer decide against the patient alone."""
+    exc = _unread(heading, "exceptions listed below this criterion may apply")
+    return n.And(items=(rule, exc)) if kind == "exclusion" else n.Or(items=(rule, exc))
