@@ -21,7 +21,7 @@ from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError
 from .evaluate import DEFAULT_LOOKBACK_DAYS, Context, Evidence, Verdict, evaluate
 from .logic import Tri
-from .patient import Patient, patient_from_data, read_json
+from .patient import Attestation, Patient, patient_from_data, read_json
 from .render import render
 from .trial import Criterion, Trial
 
@@ -99,10 +99,26 @@ def _explain(c: Criterion, v: Verdict, status: Status) -> str:
     return ("excluded: " if status == "fail" else "not excluded: ") + v.reason
 
 
-def screen_criterion(c: Criterion, ctx: Context) -> CriterionResult:
+def _attestation_mismatch(a: Attestation, c: Criterion, trial_id: str | None) -> str | None:
+    """Why an answer keyed by this criterion's id must not be used for it, or None when it applies."""
+    if a.trial is None:
+        return f"an attestation for {c.id} names no trial, so it was not used (add \"trial\": \"{trial_id}\")"
+    if trial_id is not None and a.trial != trial_id:
+        return f"the attestation for {c.id} was given for trial {a.trial}, so it was not used here"
+    if a.text is not None and " ".join(a.text.split()) != " ".join(c.text.split()):
+        return f"the attestation for {c.id} was given for another text of the criterion, so it was not used"
+    return None
+
+
+def screen_criterion(c: Criterion, ctx: Context, trial_id: str | None = None) -> CriterionResult:
     rule_text = c.reading if ctx.vocab is default_vocabulary() else render(c.rule, ctx.vocab)
     verdict = evaluate(c.rule, ctx)
     attested = ctx.patient.attestations.get(c.id)
+    refused = None
+    if attested is not None:
+        refused = _attestation_mismatch(attested, c, trial_id)
+        if refused is not None:
+            attested = None
     if attested is not None:
         truth = Tri.TRUE if attested.answer == "yes" else Tri.FALSE
         who = f" by {attested.by}" if attested.by else ""
@@ -116,6 +132,8 @@ def screen_criterion(c: Criterion, ctx: Context) -> CriterionResult:
         verdict = Verdict(truth, reason, evidence=(ev, *verdict.evidence), notes=verdict.notes)
     status = criterion_status(c.kind, verdict.truth)
     notes = list(verdict.notes)
+    if refused is not None:
+        notes.append(refused)
     if c.note:
         notes.append(c.note)
     missing = list(verdict.missing) if status == "unknown" else []
@@ -149,7 +167,7 @@ def screen(
     vocab = vocabulary or default_vocabulary()
     day = as_of or date.today()
     ctx = Context(patient, day, vocab, open_world=open_world, default_lookback_days=lookback_days)
-    results = [screen_criterion(c, ctx) for c in trial.criteria]
+    results = [screen_criterion(c, ctx, trial.id) for c in trial.criteria]
     statuses = {r.status for r in results}
     verdict: Literal["eligible", "ineligible", "needs-review"]
     if "fail" in statuses:

@@ -99,6 +99,12 @@ class Attestation(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     answer: Literal["yes", "no"]
+    trial: str | None = None
+    """The trial the answer was given for. Criterion ids repeat across trials ("E12"), so an answer is
+    used only for the trial it names; one that names none is not used (the result says so)."""
+    text: str | None = None
+    """Optionally the criterion text the answer was given for: if the trial's text for that id differs (a
+    new protocol version), the answer is not used."""
     by: str | None = None
     on: date | None = None
     note: str | None = None

@@ -486,8 +486,8 @@ REVIEW_81 = {"I1": "yes", "I4": "yes", "I7": "yes", "I8": "yes", "E1": "no", "E7
              "E12": "no", "E13": "no", "E17": "no", "E18": "no"}
 
 
-def attest(answers: dict[str, str]) -> dict[str, Attestation]:
-    return {k: Attestation(answer=v, by="coordinator", on=AS_OF) for k, v in answers.items()}  # type: ignore[arg-type]
+def attest(answers: dict[str, str], trial: str = "NCT06352281") -> dict[str, Attestation]:
+    return {k: Attestation(answer=v, trial=trial, by="coordinator", on=AS_OF) for k, v in answers.items()}  # type: ignore[arg-type]
 
 
 def test_perfect_patient_needs_review_without_attestations() -> None:
@@ -555,8 +555,8 @@ REVIEW_51 = {"I4": "yes", "I5": "yes", "I6": "yes", "I7": "yes", "I10": "yes"}
 
 
 def test_nct06168851_is_eligible_only_with_its_e1_attestation() -> None:
-    assert result(perfect_51(attestations=attest(REVIEW_51)), TRIAL_51).verdict == "needs-review"
-    r = result(perfect_51(attestations=attest({**REVIEW_51, "E1": "no"})), TRIAL_51)
+    assert result(perfect_51(attestations=attest(REVIEW_51, "NCT06168851")), TRIAL_51).verdict == "needs-review"
+    r = result(perfect_51(attestations=attest({**REVIEW_51, "E1": "no"}, "NCT06168851")), TRIAL_51)
     assert r.verdict == "eligible", [(c.id, c.status, c.explanation) for c in r.criteria if c.status != "pass"]
 
 
@@ -571,7 +571,7 @@ _51_IDS = [c.id for c in TRIAL_51.criteria if c.id != "E1"]
        st.sampled_from([date(2015, 6, 1), date(2000, 1, 1), None]))
 def test_nct06168851_never_eligible_without_e1_attestation(answers: dict[str, str], observations: list[Observation],
                                                            birth: date | None) -> None:
-    p = perfect_51(attestations=attest(answers), observations=tuple(observations), birth_date=birth)
+    p = perfect_51(attestations=attest(answers, "NCT06168851"), observations=tuple(observations), birth_date=birth)
     r = result(p, TRIAL_51)
     assert r.verdict != "eligible"
     e1 = next(c for c in r.criteria if c.id == "E1")
@@ -944,3 +944,21 @@ def test_condition_with_an_unreadable_status_is_unknown_not_active() -> None:
     ctx = Context(Patient(id="p", conditions=(rec,)), date(2026, 1, 15), default_vocabulary())
     assert evaluate(n.Condition(concept="itp"), ctx).truth is Tri.UNKNOWN
     assert evaluate(n.Condition(concept="itp", timing="history"), ctx).truth is Tri.TRUE
+
+
+def test_attestations_apply_only_to_the_trial_and_text_they_were_given_for() -> None:
+    """Criterion ids repeat across trials: an answer for one trial's E1 never decides another's."""
+    other = {k: Attestation(answer=v, trial="NCT00000099", on=AS_OF) for k, v in REVIEW_81.items()}  # type: ignore[arg-type]
+    r = result(perfect_81(attestations=other))
+    assert r.verdict == "needs-review"
+    assert any("given for trial NCT00000099" in note for c in r.criteria for note in c.notes)
+    unnamed = {k: Attestation(answer=v, on=AS_OF) for k, v in REVIEW_81.items()}  # type: ignore[arg-type]
+    r = result(perfect_81(attestations=unnamed))
+    assert r.verdict == "needs-review"
+    assert any("names no trial" in note for c in r.criteria for note in c.notes)
+    i1 = next(c for c in TRIAL.criteria if c.id == "I1")
+    stale = {**attest(REVIEW_81), "I1": Attestation(answer="yes", trial="NCT06352281", text=i1.text + " (v1)")}
+    r = result(perfect_81(attestations=stale))
+    assert r.verdict == "needs-review"
+    exact = {**attest(REVIEW_81), "I1": Attestation(answer="yes", trial="NCT06352281", text=i1.text)}
+    assert result(perfect_81(attestations=exact)).verdict == "eligible"
