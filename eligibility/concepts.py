@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import VocabularyError
+from .units import Affine
 
 Category = Literal["lab", "condition", "medication", "procedure", "finding"]
 
@@ -36,6 +37,47 @@ class RefRange(BaseModel):
     sex: Literal["male", "female"] | None = None
     age_min: float = 0
     age_max: float | None = None
+    source: str
+
+
+class AffineConversion(BaseModel):
+    """An analyte's explicit non-factor conversion ``to = scale * from + offset`` (HbA1c IFCC <-> NGSP).
+
+    Unit pairs whose relation is a calibration of one analyte, not a property of the units, are data
+    here; ``units.conversion`` uses them (and their derived inverse) before any factor. See
+    :class:`eligibility.units.Affine` for the fields.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    from_unit: str
+    to_unit: str
+    scale: float = Field(gt=0)
+    offset: float
+    name: str
+    source: str
+    from_label: str = ""
+    to_label: str = ""
+    from_decimals: int | None = Field(default=None, ge=0, le=6)
+    to_decimals: int | None = Field(default=None, ge=0, le=6)
+
+    def rule(self) -> Affine:
+        return Affine(**self.model_dump())
+
+
+class Plausible(BaseModel):
+    """The range a threshold on this analyte can literally mean, in ``unit``; far outside it is a typo.
+
+    Wide on purpose (beyond the extremes ever recorded in living patients, about an order of
+    magnitude past the usual thresholds), so that only a threshold an order of magnitude off
+    ("creatinine < 2.0 ng/dL", "platelets > 100 x 10^9/mL") is refused. ``usual_units`` are the
+    units the analyte is reported in, tried to name the unit a refused threshold probably meant.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    low: float = Field(ge=0)
+    high: float = Field(gt=0)
+    unit: str
+    usual_units: tuple[str, ...] = ()
     source: str
 
 
@@ -74,6 +116,17 @@ class Concept(BaseModel):
         default=(), description="Concepts whose record on or after this condition's onset ends it (delivery)."
     )
     ranges: tuple[RefRange, ...] = ()
+    conversions: tuple[AffineConversion, ...] = Field(
+        default=(), description="Explicit non-factor conversions between units of this analyte (HbA1c)."
+    )
+    plausible: Plausible | None = Field(
+        default=None, description="Thresholds outside this range cannot be meant literally (a unit typo)."
+    )
+
+    @property
+    def affine(self) -> tuple[Affine, ...]:
+        """The conversions in the form ``units.conversion`` takes (hashable, so its cache applies)."""
+        return tuple(c.rule() for c in self.conversions)
 
 
 class RxNormProduct(BaseModel):

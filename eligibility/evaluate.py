@@ -32,7 +32,7 @@ from .concepts import KNOWN_SYSTEMS, Concept, Vocabulary
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
 from .patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
-from .units import canonical_unit, conversion_factor
+from .units import Conversion, canonical_unit, conversion
 
 DEFAULT_LOOKBACK_DAYS = 90
 
@@ -368,19 +368,34 @@ def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
         )
     else:
         try:
-            converted = value * conversion_factor(obs.unit, target, molar)
+            how = conversion(obs.unit, target, molar, concept.affine if concept else ())
         except UnitError as exc:
             reason = f"{name} {_fmt(value)} {obs.unit}: unit cannot be compared with {target} ({exc})"
             return _unconvertible(r.concept, name, obs, target, reason, f" on {obs.effective}", ctx)
+        converted = how.apply(value)
     ok = _compare(converted, r.op, r.value, r.value2)
     unit_txt = f" {target}" if target else ""
     threshold = f"between {_fmt(r.value)} and {_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
     shown = f"{_fmt(value)} {obs.unit or ''}".strip()
     if obs.unit and target and canonical_unit(obs.unit) != canonical_unit(target):
-        shown += f" (= {_fmt(converted)}{unit_txt})"
+        shown = _shown_conversion(value, obs.unit, converted, target, how)
     ev = _obs_evidence(obs, r.concept, ctx, converted_value=converted, converted_unit=target)
     verb = "meets" if ok else "does not meet"
     return Verdict(Tri.of(ok), f"{name} {shown} on {obs.effective} {verb} {threshold}{unit_txt}", evidence=(ev,))
+
+
+def _shown_conversion(value: float, unit: str, converted: float, target: str, how: Conversion) -> str:
+    """ "70 mmol/mol (= 8.6 %)", or for an affine line "48 mmol/mol (IFCC) = 6.5 % (NGSP, ... ; affine)"."""
+    if how.via is None:
+        return f"{_fmt(value)} {unit} (= {_fmt(converted)} {target})"
+    line = f"{_fmt(how.scale)} x {unit} {'+' if how.offset >= 0 else '-'} {_fmt(abs(how.offset))}"
+    rounded = f", rounded to {how.decimals} decimal(s)" if how.decimals is not None else ""
+    side_from = f" ({how.from_label})" if how.from_label else ""
+    side_to = f"{how.to_label}, " if how.to_label else ""
+    return (
+        f"{_fmt(value)} {unit}{side_from} = {_fmt(converted)} {target} "
+        f"({side_to}{how.via}: affine, {target} = {line}{rounded})"
+    )
 
 
 def _unconvertible(
@@ -429,15 +444,15 @@ def _relative(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str)
             f"no reference range of its own (source: {rng.source})"
         )
         try:
-            factor = (
-                1.0
-                if obs.unit is None
-                else conversion_factor(obs.unit, limit_unit, concept.molar_mass if concept else None)
+            how = (
+                conversion(obs.unit, limit_unit, concept.molar_mass, concept.affine)
+                if obs.unit is not None and concept is not None
+                else Conversion(1.0)
             )
         except UnitError as exc:
             reason = f"{name} {_fmt(value)} {obs.unit}: cannot compare with the default range in {limit_unit} ({exc})"
             return _unconvertible(r.concept, name, obs, limit_unit, reason, "", ctx)
-        value_in_limit_unit = value * factor
+        value_in_limit_unit = how.apply(value)
     ratio = value_in_limit_unit / limit
     ok = _compare(ratio, r.op, r.value, r.value2)
     ev = _obs_evidence(

@@ -30,7 +30,72 @@ import yaml
 
 from eligibility.errors import UnitError, VocabularyError
 
-__all__ = ["canonical_unit", "conversion_factor", "convert", "is_convertible", "registry"]
+
+@dataclass(frozen=True)
+class Affine:
+    """An analyte's explicit conversion ``to = scale * from + offset`` (data: ``conversions`` in concepts.yaml).
+
+    Why it is data and not a unit definition: HbA1c in IFCC mmol/mol and in NGSP % are both
+    dimensionless, and the line between them (the IFCC-NGSP master equation) is a calibration of one
+    analyte, not a property of the units; the same pair of units means nothing for another analyte.
+    ``from_label`` / ``to_label`` name the scales in explanations ("IFCC", "NGSP"); ``to_decimals`` /
+    ``from_decimals`` are the precision each scale is reported at, so that a converted value is
+    rounded like a laboratory reporting both scales would (48 mmol/mol is 6.5 %, and 6.5 % is 48).
+    The inverse conversion is derived, never written twice.
+    """
+
+    from_unit: str
+    to_unit: str
+    scale: float
+    offset: float
+    name: str
+    source: str
+    from_label: str = ""
+    to_label: str = ""
+    from_decimals: int | None = None
+    to_decimals: int | None = None
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """``converted = round(scale * value + offset, decimals)``: one unit pair for one analyte.
+
+    A plain factor has ``offset`` 0, ``decimals`` None and ``via`` None; an affine conversion names
+    what it used in ``via`` (for explanations) and carries the labels of both scales. The batch SQL
+    compiler writes exactly these operations (:meth:`apply`) into its queries.
+    """
+
+    scale: float
+    offset: float = 0.0
+    decimals: int | None = None
+    via: str | None = None
+    from_label: str = ""
+    to_label: str = ""
+
+    @property
+    def is_factor(self) -> bool:
+        return self.offset == 0.0 and self.decimals is None
+
+    def apply(self, value: float) -> float:
+        """The converted value; rounding is half-up as ``floor(x * 10^d + 0.5) / 10^d`` (also in SQL)."""
+        converted = value * self.scale
+        if self.offset != 0.0:
+            converted = converted + self.offset
+        if self.decimals is not None:
+            converted = math.floor(converted * 10**self.decimals + 0.5) / 10**self.decimals
+        return converted
+
+
+__all__ = [
+    "Affine",
+    "Conversion",
+    "canonical_unit",
+    "conversion",
+    "conversion_factor",
+    "convert",
+    "is_convertible",
+    "registry",
+]
 
 _DATA_PACKAGE = "eligibility.data"
 _DEFINITIONS_FILE = "units.txt"
@@ -361,6 +426,24 @@ def _is_offset(canonical: str) -> bool:
     return bool(zero.to_base_units().magnitude != 0)
 
 
+@lru_cache(maxsize=256)
+def _ratio_kind(canonical: str) -> str:
+    """What a dimensionless unit is a ratio *of*: '[substance]' for mmol/mol, '[mass]' for mg/g, '' for % or 1.
+
+    Two ratio units convert by a factor only when they compare the same kind of quantity (mmol/mol and
+    µmol/mol, mg/g and g/kg). A percent, per-mille or bare number does not say what it is a fraction
+    of, so reading 48 mmol/mol as 4.8 % (a per-mille ratio) is refused: HbA1c IFCC and NGSP values
+    are related by an affine calibration, which must be stated (see :class:`Affine`).
+    """
+    ureg = registry()
+    units: dict[str, Any] = dict(_quantity(canonical).units._units)
+    numerator = [name for name, power in units.items() if power > 0]
+    if not numerator:
+        return ""
+    dims = ureg.Quantity(1, "*".join(numerator)).dimensionality
+    return str(dims) if dims else ""
+
+
 def _molar_mass_quantity(molar_mass: float | None, from_unit: str, to_unit: str) -> pint.Quantity[Any] | None:
     if molar_mass is None:
         return None
@@ -393,6 +476,14 @@ def conversion_factor(from_unit: str, to_unit: str, molar_mass: float | None = N
         raise UnitError(
             f"no multiplicative factor from {name_from} to {name_to}: temperature scales have an offset; use convert()"
         )
+    if c_from != c_to and not q_from.dimensionality and not q_to.dimensionality:
+        kind_from, kind_to = _ratio_kind(c_from), _ratio_kind(c_to)
+        if not kind_from or kind_from != kind_to:
+            raise UnitError(
+                f"no factor from {name_from} to {name_to}: both are ratios [dimensionless] of unstated or different "
+                "quantities, so converting them needs an explicit conversion for the analyte (HbA1c IFCC mmol/mol "
+                "to NGSP % is affine, not a factor)"
+            )
     source = q_from
     if q_from.dimensionality != q_to.dimensionality:
         ureg = registry()
@@ -440,6 +531,69 @@ def convert(value: float, from_unit: str, to_unit: str, molar_mass: float | None
             ) from exc
         return float(converted.magnitude)
     return value * conversion_factor(c_from, c_to, molar_mass)
+
+
+# The Celsius and Fahrenheit scales by definition (°F = 9/5 °C + 32), written exactly rather than derived
+# from pint's kelvin round trip, which leaves float noise in the offset.
+_TEMPERATURE_LINES: dict[tuple[str, str], tuple[float, float]] = {
+    ("°C", "°F"): (9 / 5, 32.0),
+    ("°F", "°C"): (5 / 9, -160 / 9),
+}
+
+
+def _composed(rule: Affine, c_from: str, c_to: str, molar_mass: float | None) -> Conversion | None:
+    """``rule`` (or its inverse) between the two units, with plain factors on either side; None if it does not fit."""
+    rule_from, rule_to = canonical_unit(rule.from_unit), canonical_unit(rule.to_unit)
+    forward = (rule_from, rule_to, rule.scale, rule.offset, rule.to_decimals, rule.from_label, rule.to_label)
+    inverse = (
+        rule_to, rule_from, 1.0 / rule.scale, -rule.offset / rule.scale, rule.from_decimals,
+        rule.to_label, rule.from_label,
+    )  # fmt: skip
+    for start, end, scale, offset, decimals, label_from, label_to in (forward, inverse):
+        try:
+            pre = 1.0 if c_from == start else conversion_factor(c_from, start, molar_mass)
+            post = 1.0 if end == c_to else conversion_factor(end, c_to, molar_mass)
+        except UnitError:
+            continue
+        exact = pre == 1.0 and post == 1.0
+        return Conversion(
+            scale=scale if exact else post * scale * pre,
+            offset=offset if post == 1.0 else post * offset,
+            decimals=decimals if post == 1.0 else None,
+            via=rule.name,
+            from_label=label_from,
+            to_label=label_to,
+        )
+    return None
+
+
+@lru_cache(maxsize=4096)
+def conversion(
+    from_unit: str, to_unit: str, molar_mass: float | None = None, affine: tuple[Affine, ...] = ()
+) -> Conversion:
+    """How a value in ``from_unit`` becomes a value in ``to_unit`` for one analyte: a factor or an affine line.
+
+    ``affine`` are the analyte's explicit conversions (its concept's ``conversions``); one that links
+    the two units (directly, inverted, or with plain factors around it) is used first. Otherwise
+    temperatures (°C <-> °F) get pint's own affine line and everything else a
+    :func:`conversion_factor`, which refuses ratio units of unstated kind: a conversion never falls
+    back silently to a factor. Raises :class:`~eligibility.errors.UnitError` when no conversion exists.
+    Cached per distinct arguments, like :func:`conversion_factor`; the SQL compiler calls it per unit.
+    """
+    c_from, c_to = canonical_unit(from_unit), canonical_unit(to_unit)
+    if c_from == c_to:
+        return Conversion(1.0)
+    for rule in affine:
+        found = _composed(rule, c_from, c_to, molar_mass)
+        if found is not None:
+            return found
+    if (c_from, c_to) in _TEMPERATURE_LINES:
+        scale, offset = _TEMPERATURE_LINES[c_from, c_to]
+        return Conversion(scale=scale, offset=offset, via="temperature scales (affine)")
+    if _is_offset(c_from) or _is_offset(c_to):
+        convert(0.0, c_from, c_to)  # raises the dimension error
+        raise UnitError(f"no conversion from '{c_from}' to '{c_to}'")  # pragma: no cover - only °C/°F exist
+    return Conversion(conversion_factor(c_from, c_to, molar_mass))
 
 
 def is_convertible(from_unit: str, to_unit: str, molar_mass: float | None = None) -> bool:

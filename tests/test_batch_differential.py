@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,6 +46,9 @@ NUMERIC_LABS = {
     "alt": (["U/L", "IU/L", "µkat/L", "mg/dL", None], [10, 40, 41, 120, 123, 124, 0.5]),
     "ast": (["U/L", "IU/L", None], [10, 40, 120, 121]),
     "ecog": ([None, "1", "%"], [0, 1, 2, 3]),
+    # affine units: IFCC mmol/mol <-> NGSP % (master equation, rounded to each scale's precision); a
+    # per-mille or bare ratio has no stated conversion and must be NULL on both sides
+    "hba1c": (["%", "mmol/mol", "‰", "1", None], [6.5, 6.4, 7.0, 8.6, 47, 48, 53, 64, 70, 75]),
 }
 QUALITATIVE = ["hbsag", "anti_hbc", "hbv_dna", "hcv_rna", "hiv_test", "pregnancy_test"]
 CONDITIONS = sorted({c.id for c in VOCAB.concepts.values() if c.category == "condition"})
@@ -221,6 +225,8 @@ def lab_node(draw: st.DrawFn) -> n.Node:
     concept = draw(st.sampled_from([*sorted(NUMERIC_LABS), "transaminases"]))
     op = draw(OPS)
     value = draw(st.sampled_from([0.5, 1, 1.5, 2, 3, 30, 40, 100, 1.22]))
+    if concept == "hba1c":
+        value = draw(st.sampled_from([6.5, 7.0, 8.6, 48, 53, 70]))
     value2 = value * 2 if op == "between" else None
     lookback = draw(st.sampled_from([None, 2, 14, 90, 365]))
     kind = draw(st.integers(0, 2))
@@ -244,6 +250,7 @@ def lab_node(draw: st.DrawFn) -> n.Node:
                     "ast": ["U/L"],
                     "transaminases": ["U/L", "IU/L"],
                     "ecog": ["%"],
+                    "hba1c": ["%", "mmol/mol"],
                 }[concept]
             )
         )
@@ -478,3 +485,34 @@ PROSE_TRIAL = _free_text_trial()
 @given(tables=registries(), open_world=st.booleans())
 def test_free_text_readings_agree_with_evaluator(tables: dict[str, list[dict[str, Any]]], open_world: bool) -> None:
     check_agreement(tables, [PROSE_TRIAL], open_world)
+
+
+def _affine_grid() -> tuple[dict[str, list[dict[str, Any]]], Trial]:
+    """Every HbA1c unit (affine, ratio without a conversion, none) against thresholds in % and mmol/mol,
+    at the IFCC/NGSP boundaries (48 mmol/mol = 6.5 %, 53 = 7.0 %): one patient per result."""
+    tables: dict[str, list[dict[str, Any]]] = {t: [] for t in ("patients", "observations", "conditions",
+                                                                "medications", "procedures")}
+    results = [(u, v) for u in ("%", "mmol/mol", "‰", "1", None) for v in (6.4, 6.5, 7.0, 47, 48, 53, 70)]
+    for i, (unit, value) in enumerate(results):
+        pid = f"a{i}"
+        tables["patients"].append({"patient_id": pid, "birth_date": date(1970, 1, 1), "sex": "female"})
+        tables["observations"].append(
+            {"patient_id": pid, "effective": AS_OF, "unit": unit, "value": value, "system": "loinc",
+             "code": "4548-4", "concept": None}
+        )
+    labs = [
+        n.Lab(concept="hba1c", op=op, value=t, value2=t2, unit=u)
+        for op, t, t2, u in (
+            (">=", 6.5, None, "%"), ("<", 6.5, None, "%"), (">", 7.0, None, "%"), (">=", 48, None, "mmol/mol"),
+            ("<", 53, None, "mmol/mol"), ("between", 48, 64, "mmol/mol"), ("between", 6.5, 8.0, "%"),
+            (">=", 6.5, None, None),
+        )
+    ]
+    criteria = tuple(Criterion(id=f"H{i}", kind="inclusion", text="hba1c", rule=lab) for i, lab in enumerate(labs))
+    return tables, Trial(id="AFFINE", criteria=criteria)
+
+
+@pytest.mark.parametrize("open_world", [False, True])
+def test_affine_units_agree_with_evaluator(open_world: bool) -> None:
+    tables, trial = _affine_grid()
+    check_agreement(tables, [trial], open_world)

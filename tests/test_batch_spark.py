@@ -58,3 +58,22 @@ def test_spark_and_duckdb_agree_on_generated_registries() -> None:
                 )
 
     check()
+
+
+def test_spark_and_duckdb_agree_on_affine_units() -> None:
+    """HbA1c in mmol/mol, %, ‰ against % and mmol/mol thresholds: the affine line (and its FLOOR rounding) in Spark."""
+    import tempfile
+
+    from .test_batch_differential import _affine_grid, _write
+
+    tables, trial = _affine_grid()
+    with tempfile.TemporaryDirectory() as tmp:
+        _write(Path(tmp), tables)
+        duck, spark = load_registry(tmp), load_registry(tmp)
+        a = run_batch(duck, [trial], AS_OF)
+        b = run_batch(spark, [trial], AS_OF, engine="spark")
+        for ta, tb in zip(a.tables, b.tables, strict=True):
+            assert (
+                duck.con.execute(f"SELECT * FROM {ta} ORDER BY patient_id").fetchall()
+                == spark.con.execute(f"SELECT * FROM {tb} ORDER BY patient_id").fetchall()
+            )

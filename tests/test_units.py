@@ -224,7 +224,8 @@ FACTOR_CASES: list[tuple[str, str, float | None, float]] = [
     ("U/L", "µkat/L", None, 1 / 60),
     ("µkat/L", "U/L", None, 60.0),
     ("mm[Hg]", "mmHg", None, 1.0),
-    ("%", "1", None, 0.01),
+    ("mmol/mol", "µmol/mol", None, 1000.0),  # ratios of the same kind of quantity convert by a factor
+    ("mg/g", "g/kg", None, 1.0),
     ("kg/m2", "kg/m²", None, 1.0),
     ("mL/min/1.73m²", "mL/min/1.73m²", None, 1.0),
     ("mL/min/{1.73_m2}", "mL/min/1.73 m2", None, 1.0),

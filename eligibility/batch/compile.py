@@ -38,7 +38,7 @@ from ..evaluate import DEFAULT_LOOKBACK_DAYS, Context
 from ..logic import Tri
 from ..patient import Patient
 from ..trial import Trial
-from ..units import conversion_factor
+from ..units import Affine, Conversion, conversion
 
 Dialect = Literal["duckdb", "spark"]
 
@@ -109,6 +109,18 @@ def _date(day: date) -> exp.Expression:
 
 def _null_bool() -> exp.Expression:
     return exp.cast(exp.null(), exp.DataType.build("BOOLEAN"), copy=False)
+
+
+def _applied(value: exp.Expression, how: Conversion) -> exp.Expression:
+    """``Conversion.apply`` in SQL, operation for operation: value * scale [+ offset] [rounded half-up]."""
+    out: exp.Expression = exp.Mul(this=value, expression=_num(how.scale))
+    if how.offset != 0.0:
+        out = exp.Add(this=out, expression=_num(how.offset))
+    if how.decimals is not None:
+        power = exp.Literal.number(10**how.decimals)
+        shifted = exp.Add(this=exp.Mul(this=_p(out), expression=power), expression=exp.Literal.number(0.5))
+        out = exp.Div(this=exp.Floor(this=shifted), expression=power.copy())
+    return out
 
 
 def _null_double() -> exp.Expression:
@@ -280,24 +292,31 @@ class _Compiler:
             self._units = self.profile.units(sorted(every))
         return self._units
 
-    def factor_case(
+    def convert_case(
         self,
+        value: exp.Expression,
         unit: exp.Expression,
         units: Sequence[str | None],
         target: str,
         molar: float | None,
+        affine: tuple[Affine, ...],
         null_unit: exp.Expression | None,
     ) -> exp.Expression:
-        """CASE unit WHEN ... THEN <Pint factor to target>; unconvertible units (and NULL) -> NULL."""
+        """CASE unit WHEN ... THEN <value converted to target>; unconvertible units (and NULL) -> NULL.
+
+        Each unit's conversion comes from ``units.conversion`` (the evaluator's function) and is
+        written as the same operations ``Conversion.apply`` performs: a factor, or for an affine
+        line (HbA1c IFCC -> NGSP, °F -> °C) ``value * scale + offset`` rounded half-up.
+        """
         whens: list[tuple[exp.Expression, exp.Expression]] = []
         if null_unit is not None:
             whens.append((_is_null(unit), null_unit))
         for u in sorted(x for x in units if x is not None):
             try:
-                f = conversion_factor(u, target, molar)
+                how = conversion(u, target, molar, affine)
             except UnitError:
                 continue
-            whens.append((exp.EQ(this=unit, expression=_str(u)), _num(f)))
+            whens.append((exp.EQ(this=unit, expression=_str(u)), _applied(value.copy(), how)))
         if not whens:
             return _null_double()
         return _case(whens, _null_double())
@@ -418,7 +437,8 @@ class _Compiler:
             if target is None:
                 conv: exp.Expression = _case([(_is_null(unit), value)], _null_double())
             else:
-                conv = exp.Mul(this=value, expression=_p(self.factor_case(unit, units, target, molar, None)))
+                affine = concept.affine if concept else ()
+                conv = self.convert_case(value, unit, units, target, molar, affine, None)
         else:
             conv = self._relative(r, p, value, unit, units, concept)
         return _Leaf(p, _null_bool(), has_value=True, truth=_cmp(conv, r.op, r.value, r.value2), value=conv)
@@ -512,8 +532,10 @@ class _Compiler:
                     if any(a is None for a in ages):
                         a_conds.append(_is_null(age_col))
                     conds.append(_and(s_cond, _or(*a_conds)))
-                factor = self.factor_case(unit, units, rng_unit, concept.molar_mass, exp.Literal.number(1))
-                scaled = exp.Div(this=exp.Mul(this=value, expression=_p(factor)), expression=_num(bound))
+                converted = self.convert_case(
+                    value, unit, units, rng_unit, concept.molar_mass, concept.affine, value.copy()
+                )
+                scaled = exp.Div(this=_p(converted), expression=_num(bound))
                 whens.append((_or(*conds), scaled))
         return _case(whens, _null_double())
 

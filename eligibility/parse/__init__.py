@@ -23,6 +23,7 @@ from .. import nodes as n
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import ParseError
 from .lexer import lexicon_data, tokenize
+from .plausible import first_implausibility, implausible_as_unparsed
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps
 
 __all__ = ["grammar_text", "parse_criterion", "read_criterion", "tokenize"]
@@ -101,16 +102,29 @@ def read_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary 
     if not tokens:
         raise ParseError("empty rule", text, 0, len(text))
     try:
-        return _strict(tokens, vocab, "rule")
+        rule = _strict(tokens, vocab, "rule")
     except NotUnderstood as exc:
         raise ParseError(f"cannot read rule: {exc.reason}", text, exc.start, exc.end) from None
     except LarkError as exc:  # pragma: no cover - grammar bugs surface here, still as our error type
         raise ParseError(f"cannot read rule: {exc}", text) from None
+    implausible = first_implausibility(rule, vocab)
+    if implausible is not None:
+        raise ParseError(f"implausible threshold: {implausible}", text, 0, len(text))
+    return rule
 
 
 def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary | None = None) -> n.Node:
-    """Read free criterion text as far as it can soundly be read; never raises on text."""
+    """Read free criterion text as far as it can soundly be read; never raises on text.
+
+    Every reading passes one last check: a lab threshold outside its analyte's plausible range
+    (a unit typo such as "creatinine < 2.0 ng/dL") is unknown with the likely unit, never literal.
+    """
     vocab = vocabulary or default_vocabulary()
+    return implausible_as_unparsed(_parse_free(text, kind, vocab), text, vocab)
+
+
+def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
+    """parse_criterion before the plausibility check."""
     tokens = _trim(tokenize(text, vocab))
     whole = (0, len(text))
     if not tokens:
