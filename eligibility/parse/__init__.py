@@ -24,9 +24,10 @@ from ..concepts import Vocabulary, default_vocabulary
 from ..errors import ParseError
 from .lexer import lexicon_data, tokenize
 from .plausible import first_implausibility, implausible_as_unparsed
+from .scope import age_boundaries, person_suspects, population_reading, population_rule
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps
 
-__all__ = ["grammar_text", "parse_criterion", "read_criterion", "tokenize"]
+__all__ = ["grammar_text", "parse_criterion", "population_rule", "read_criterion", "tokenize"]
 
 
 def grammar_text() -> str:
@@ -87,6 +88,8 @@ def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
             raise NotUnderstood("the text ends before the rule is complete") from None
         word = str(tok)
         why = f"unknown word '{word}'" if tok.type == "WORD" else f"unexpected '{word}'"
+        if tok.type == "PERSON":
+            why = f"'{word}' is another person than the participant"
         raise NotUnderstood(why, start, end) from None
 
 
@@ -120,7 +123,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
     (a unit typo such as "creatinine < 2.0 ng/dL") is unknown with the likely unit, never literal.
     """
     vocab = vocabulary or default_vocabulary()
-    return implausible_as_unparsed(_parse_free(text, kind, vocab), text, vocab)
+    return implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
@@ -129,6 +132,9 @@ def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
     whole = (0, len(text))
     if not tokens:
         return n.Unparsed(text=text, reason="no criterion text", span=whole)
+    scoped = population_reading(text, kind, vocab, parse_criterion)  # "Cohort B: ...", "WOCBP must ..."
+    if scoped is not None:
+        return scoped
     try:
         return _strict(tokens, vocab, kind)
     except (NotUnderstood, LarkError) as exc:
@@ -187,6 +193,8 @@ def _conditional(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -
     then = _shifted(parse_criterion(then_text, kind, vocab), b0)
     if _computable_leaves(cond) + _computable_leaves(then) == 0:
         return None
+    if kind == "exclusion":  # excluded are those with A and B; Implies would exclude everyone without A
+        return n.And(items=(cond, then), span=(0, len(text)))
     return n.Implies(condition=cond, then=then, span=(0, len(text)))
 
 
@@ -378,6 +386,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         or any(t.type not in _PLAIN_NOUN_TYPES for t in last)
         or _modifier_words(text[last[0].start_pos or 0 : last[-1].end_pos or 0])
     )
+    persons = person_suspects(pieces)
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
@@ -388,6 +397,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
             or (i < len(pieces) - 1 and tail_scopes)
+            or i in persons  # "mother with diabetes or heart failure": another person's items
         )
         if suspect and not unread[i]:
             readings.append(

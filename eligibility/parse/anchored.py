@@ -59,6 +59,7 @@ _HAZARD_TYPES = frozenset(
         "CURRENT",
         "OLDER",
         "YOUNGER",
+        "PERSON",
     }
 )
 # Tokens that add nothing to a reading when left over.

@@ -269,6 +269,8 @@ class _Scanner:
                 return _token(kind, "of", pos, word.end())
             if low in self.lex.number_words:
                 return _token("NUMBER", str(self.lex.number_words[low]), pos, word.end())
+            if _relational_person(text, pos, low):
+                return _token("PERSON", word.group(0), pos, word.end())
             return _token("WORD", word.group(0), pos, word.end())
         return _token("PUNCT", text[pos], pos, pos + 1)
 
@@ -315,3 +317,25 @@ class _Scanner:
         if kind == "PRIOR" and last not in ("TIMEUNIT", "ANCHOR") and value.lower() == "prior":
             return _token("HISTORY", value, start, end)
         return _token(kind, value, start, end)
+
+
+@cache
+def _other_person_words() -> tuple[frozenset[str], frozenset[str], int]:
+    data = lexicon_data()["other_person"]
+    lower = frozenset(w.lower() for w in data["relational"]), frozenset(w.lower() for w in data["cues"])
+    return lower[0], lower[1], int(data["cue_window"])
+
+
+_PLAIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+
+
+def _relational_person(text: str, pos: int, low: str) -> bool:
+    """ "Have a child aged 3-18", "women with children under 5": a child word after a cue is another person.
+
+    Without a cue ("Children aged 6-12 years") the word names the participants themselves.
+    """
+    relational, cues, window = _other_person_words()
+    if low not in relational:
+        return False
+    before = [m.group(0).lower() for m in _PLAIN_WORD_RE.finditer(text[max(0, pos - 60) : pos])][-window:]
+    return any(w in cues for w in before)

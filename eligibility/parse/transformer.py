@@ -108,7 +108,10 @@ class ToAst(Transformer[Token, Any]):
             if drug is None:
                 raise NotUnderstood("'stable' does not say which drug", *then_clause.span)
             then_clause = replace(then_clause, core=then_clause.core.model_copy(update={"concept": drug}))
-        return n.Implies(condition=cond, then=self.clause_node(then_clause), span=_span(items))
+        then = self.clause_node(then_clause)
+        if self.kind == "exclusion":  # "If A, B" excludes those with A and B, never everyone without A
+            return n.And(items=(cond, then), span=_span(items))
+        return n.Implies(condition=cond, then=then, span=_span(items))
 
     def seq(self, items: list[Any]) -> Seq:
         out = Seq(span=_span(items))
