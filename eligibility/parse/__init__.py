@@ -25,7 +25,7 @@ from ..errors import ParseError
 from .lexer import lexicon_data, tokenize
 from .plausible import first_implausibility, implausible_as_unparsed
 from .scope import age_boundaries, person_suspects, population_reading, population_rule
-from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps
+from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
 
 __all__ = ["grammar_text", "parse_criterion", "population_rule", "read_criterion", "tokenize"]
 
@@ -69,9 +69,15 @@ def _trim(tokens: list[Token]) -> list[Token]:
     return tokens
 
 
+def _examples_comma(tokens: list[Token]) -> list[Token]:
+    """ ", such as", ", e.g.": the comma only introduces the examples (the grammar stays LALR(1))."""
+    after = [t.type for t in tokens[1:]] + [""] * bool(tokens)
+    return [t for t, nxt in zip(tokens, after, strict=True) if not (t.type == "COMMA" and nxt == "INCLUDING")]
+
+
 def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
     """Parse a whole token list or raise ParseError / NotUnderstood."""
-    tokens = _trim(tokens)
+    tokens = _examples_comma(_trim(tokens))
     try:
         tree = _parser().parse(tokens)
         result: n.Node = ToAst(vocab, kind).transform(tree)
@@ -297,16 +303,22 @@ def _computable_leaves(rule: n.Node) -> int:
 
 
 def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
-    """Split at top-level separators (outside parentheses)."""
+    """Split at top-level separators (outside parentheses).
+
+    Not after a top-level "such as" / "e.g." / "including": what follows is a list of examples of the
+    class before it, one piece with that class, never items of the list ("A such as x and y").
+    """
     pieces: list[list[Token]] = [[]]
     seps: list[str] = []
     depth = 0
+    examples = False
     for tok in tokens:
         if tok.type == "LPAR":
             depth += 1
         elif tok.type == "RPAR":
             depth = max(0, depth - 1)
-        if depth == 0 and tok.type in _SEPARATORS:
+        examples = examples or (depth == 0 and tok.type == "INCLUDING")
+        if depth == 0 and tok.type in _SEPARATORS and not examples:
             if pieces[-1]:
                 pieces.append([])
                 seps.append(tok.type)
@@ -362,8 +374,16 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
     when the first item's prefix ("history of", "no", a qualifier) or the last item's time
     modifier ("within one year") might extend over it.
     """
+    etc = None
+    if tokens[-1].type == "ETC":  # "A, B, etc.": examples of an unnamed class, any of them proves it
+        etc = etc_item((tokens[-1].start_pos or 0, tokens[-1].end_pos or 0))
+        tokens = _trim(tokens[:-1])
+        if not tokens:
+            return None
     pieces, seps = _pieces(tokens)
-    if len(pieces) < 2:
+    if etc is not None:
+        seps = ["OR"] * len(seps)
+    if len(pieces) < 2 and etc is None:
         return None
     first_scopes = pieces[0][0].type in _SCOPING_PREFIX
     timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
@@ -376,7 +396,9 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             why = exc.reason if isinstance(exc, NotUnderstood) else "the grammar could not read it"
             alone.append(n.Unparsed(text=text[start:end], reason=why, span=(start, end)))
     pieces, seps, alone = _merge_sex_pieces(pieces, seps, alone)
-    if len(pieces) < 2:
+    if etc is not None and any(isinstance(a, n.Sex | n.Age) for a in alone):
+        return None
+    if len(pieces) < 2 and etc is None:
         return None
     timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
     unread = [isinstance(r, n.Unparsed) for r in alone]
@@ -386,6 +408,13 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         or any(t.type not in _PLAIN_NOUN_TYPES for t in last)
         or _modifier_words(text[last[0].start_pos or 0 : last[-1].end_pos or 0])
     )
+    # An unread first item that ends at a comma and holds modifier words may be a leading modifier of
+    # the whole list ("for participants of one arm only, A or B").
+    first = pieces[0]
+    lead_scopes = (
+        unread[0] and bool(seps) and seps[0] == "COMMA"
+        and _modifier_words(text[first[0].start_pos or 0 : first[-1].end_pos or 0])
+    )  # fmt: skip
     persons = person_suspects(pieces)
     readings: list[n.Node] = []
     understood = 0
@@ -397,7 +426,10 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
             or (i < len(pieces) - 1 and tail_scopes)
+            or (i > 0 and lead_scopes)
             or i in persons  # "mother with diabetes or heart failure": another person's items
+            # "total and direct bilirubin > 2 x ULN": a lone unread word may name a variant of the lab after it
+            or (i > 0 and piece[0].type == "LAB" and unread[i - 1] and all(t.type == "WORD" for t in pieces[i - 1]))
         )
         if suspect and not unread[i]:
             readings.append(
@@ -410,6 +442,9 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         understood += not unread[i]
     if understood == 0:
         return None
+    if etc is not None:
+        readings.append(etc)
+        seps = [*seps, "OR"]
     seq = Seq(span=(0, len(text)))
     seq.seps = list(seps)
     seq.clauses = [None] * len(readings)  # type: ignore[list-item]

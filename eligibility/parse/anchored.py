@@ -48,6 +48,8 @@ _HAZARD_TYPES = frozenset(
         "STABLE",
         "DOSE",
         "INCLUDING",
+        "IE",
+        "ETC",
         "QUAL",
         "COND",
         "DRUG",
@@ -210,6 +212,9 @@ def _island(text: str, tokens: list[Token], comp: Comparison, vocab: Vocabulary,
         and tokens[j - 1].type == "WORD"
         and tokens[j - 1].value.lower() not in _word_lists()[1]
         and not text[_end(tokens[j - 1]) : _start(tokens[j])].strip(" -")
+    ) or (
+        # "total and direct bilirubin", "fasting or random glucose": a word sharing the lab's name
+        j >= 2 and tokens[j - 1].type in _LIST_SEPS and tokens[j - 2].type == "WORD"
     )
     if glued or any(vocab[t.value].qualitative for t in labs if t.type == "LAB"):
         return _raw(text, tokens, idx, comp)

@@ -310,6 +310,8 @@ class _Scanner:
             kind, value = "CMP", ">"
         elif kind == "CMP" and value == ">" and last == "TIMES":
             kind = "HIGHER"
+        if kind == "INCLUDING" and value == "like" and start > 0 and self.text[start - 1] in "-‐":
+            return _token("WORD", self.text[start:end], start, end)  # "flu-like", "lupus-like"
         if kind == "TIMES" and last != "NUMBER":
             return _token("WORD", self.text[start:end], start, end)
         if kind == "DASH" and value == "to" and last not in ("NUMBER", "TIMEUNIT", "UNIT"):

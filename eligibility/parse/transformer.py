@@ -8,12 +8,14 @@ be assembled two ways when English leaves the scope of a modifier open ("history
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
 from lark import Token, Transformer
 
 from .. import nodes as n
 from ..concepts import Vocabulary
+from .lexer import lexicon_data
 
 
 class NotUnderstood(Exception):
@@ -28,10 +30,12 @@ class NotUnderstood(Exception):
 class Mention:
     """A condition, drug or procedure mention before prefixes and postfixes are applied."""
 
-    category: str  # COND | DRUG | PROC
-    concept: str
+    category: str  # COND | DRUG | PROC ("" for a class the vocabulary does not name)
+    concept: str  # "" for a class the vocabulary does not name
     span: tuple[int, int]
-    examples: tuple[str, ...] = ()
+    examples: tuple[tuple[str, str], ...] = ()  # (category, concept) of each example that reads
+    unnamed: str | None = None  # the words of a class the vocabulary does not name
+    unread: tuple[str, ...] = ()  # examples that do not read
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,17 @@ class Seq:
     clauses: list[Clause] = field(default_factory=list)
     seps: list[str | None] = field(default_factory=list)  # between clause i and i+1; None = juxtaposed
     span: tuple[int, int] = (0, 0)
+    etc: tuple[int, int] | None = None  # "..., etc.": the items are examples of an unnamed class
+
+
+@dataclass(frozen=True)
+class Examples:
+    """The examples after "such as" / "e.g." / "including": mentions that read, and unread ones."""
+
+    read: tuple[tuple[str, str], ...]
+    unread: tuple[str, ...]
+    parenthesised: bool
+    span: tuple[int, int]
 
 
 def _span(items: list[Any]) -> tuple[int, int]:
@@ -84,6 +99,13 @@ def _num(tok: Token) -> float:
 
 
 TIME_POSTS = ("window", "duration", "consecutive")
+_MENTION_TYPES = ("COND", "DRUG", "PROC")
+
+
+@cache
+def _example_hazards() -> frozenset[str]:
+    """Words that, left unread among examples, may qualify the whole class ("unless", "with", "except")."""
+    return frozenset(w.lower() for w in lexicon_data()["trailing_modifiers"])
 
 
 class ToAst(Transformer[Token, Any]):
@@ -122,9 +144,15 @@ class ToAst(Transformer[Token, Any]):
                     out.seps.append(pending)
                 out.clauses.append(item)
                 pending = None
+            elif isinstance(item, tuple):
+                out.etc = item
             else:
                 pending = item
         return out
+
+    def etc(self, items: list[Token]) -> tuple[int, int]:
+        tok = items[-1]
+        return (tok.start_pos or 0, tok.end_pos or 0)
 
     def sep(self, items: list[Token]) -> str:
         return items[-1].type
@@ -162,6 +190,9 @@ class ToAst(Transformer[Token, Any]):
             return node
         if isinstance(core, n.StableDose) and not core.concept:
             raise NotUnderstood("'stable' does not say which drug", *clause.span)
+        if not isinstance(core, Mention) and any(t.type == "NOT" and t.value.lower() == "non" for t in clause.prefixes):
+            # "non-HDL cholesterol", "non fasting glucose": another quantity, not a negated comparison
+            raise NotUnderstood("'non' before a measurement names another quantity", *clause.span)
         node = self._mention(core, clause) if isinstance(core, Mention) else self._plain(core, clause)
         quals = [t for t in clause.prefixes if t.type == "QUAL"]
         if quals and not isinstance(core, Mention):
@@ -209,47 +240,93 @@ class ToAst(Transformer[Token, Any]):
                 consecutive = post.value
             elif post.kind == "exception":
                 excluding = post.value
-        timing = "history" if history else "current"
+        timing: Literal["history", "current"] = "history" if history else "current"
         for ex in excluding:
             if self._category(ex) != m.category:
                 raise NotUnderstood(f"an exception '{ex}' of another kind than '{m.concept}'", *clause.span)
-        if m.category == "COND":
+        examples = [p.value for p in clause.posts if p.kind == "examples"]
+        if len(examples) > 1 or (examples and m.unnamed is not None):
+            raise NotUnderstood("two lists of examples for one class", *clause.span)
+        listed = examples[0].read if examples else m.examples
+        unread = examples[0].unread if examples else m.unread
+        if not listed and not unread and m.unnamed is None:
+            return self._one(m.category, m.concept, clause, timing, within, duration, consecutive, excluding)
+        mods = (timing, within, duration, consecutive, excluding)
+        return self._exemplified(m, listed, unread, clause, *mods)
+
+    def _exemplified(
+        self, m: Mention, listed: tuple[tuple[str, str], ...], unread: tuple[str, ...], clause: Clause, *mods: Any
+    ) -> n.Node:
+        """A class and its examples: the class decides; an example on record can only make it true.
+
+        Examples are never an "all of these" AND. Each example takes the clause's modifiers
+        ("history of", "within 6 months") but not its exception. A class the vocabulary does not name
+        stays unread beside its examples, so absence of every example is unknown, never "no"; so does
+        an example the vocabulary does not read (the author counts it in the class, the class's codes
+        may not: "chemotherapy including cetuximab").
+        """
+        timing, within, duration, consecutive, excluding = mods
+        covered = {*self.vocab.leaves(m.concept), m.concept} if m.concept else set()
+        nodes: list[n.Node] = []
+        if m.unnamed is not None:
+            if excluding:
+                raise NotUnderstood("an exception on a class the vocabulary does not name", *clause.span)
+            why = "a class the vocabulary does not name; only its listed examples are read"
+            nodes.append(n.Unparsed(text=m.unnamed, reason=why, span=m.span))
+        else:
+            nodes.append(self._one(m.category, m.concept, clause, timing, within, duration, consecutive, excluding))
+        for category, concept in dict.fromkeys(listed):
+            if concept not in covered:
+                nodes.append(self._one(category, concept, clause, timing, within, duration, consecutive, ()))
+        if m.unnamed is not None and len(nodes) == 1:
+            raise NotUnderstood("a class the vocabulary does not name, with no example it knows", *clause.span)
+        if unread and m.unnamed is None:
+            why = "examples the vocabulary does not read; the class may not cover them"
+            nodes.append(n.Unparsed(text=", ".join(unread), reason=why, span=clause.span))
+        if len(nodes) == 1:
+            return nodes[0]
+        return n.Or(items=tuple(nodes), span=clause.span)
+
+    def _one(
+        self,
+        category: str,
+        concept: str,
+        clause: Clause,
+        timing: Literal["history", "current"],
+        within: n.Duration | None,
+        duration: n.Bound | None,
+        consecutive: n.Bound | None,
+        excluding: tuple[str, ...],
+    ) -> n.Node:
+        """One condition, drug or procedure with the clause's modifiers."""
+        current = any(t.type == "CURRENT" for t in clause.prefixes)
+        if category == "COND":
             if consecutive is not None:
                 raise NotUnderstood("'consecutive days' on a condition", *clause.span)
             return n.Condition(
-                concept=m.concept,
+                concept=concept,
                 timing=timing,
                 within=within,
                 duration=duration,
                 excluding=excluding,
                 span=clause.span,
             )
-        if m.category == "DRUG":
+        if category == "DRUG":
             if duration is not None:
                 if consecutive is not None:
                     raise NotUnderstood("two durations for one drug", *clause.span)
                 consecutive = n.Bound(op=duration.op, duration=duration.duration)
-            node: n.Node = n.Medication(
-                concept=m.concept,
+            return n.Medication(
+                concept=concept,
                 timing=timing,
                 within=within,
                 consecutive_days=consecutive,
                 excluding=excluding,
                 span=clause.span,
             )
-            extra = [e for e in m.examples if e not in self.vocab.leaves(m.concept)]
-            if extra:
-                others = tuple(
-                    n.Medication(
-                        concept=e, timing=timing, within=within, consecutive_days=consecutive, span=clause.span
-                    )
-                    for e in extra
-                )
-                node = n.Or(items=(node, *others), span=clause.span)
-            return node
         if duration is not None or consecutive is not None or current:
             raise NotUnderstood("a duration or 'current' on a procedure", *clause.span)
-        return n.Procedure(concept=m.concept, within=within, excluding=excluding, span=clause.span)
+        return n.Procedure(concept=concept, within=within, excluding=excluding, span=clause.span)
 
     def _category(self, concept: str) -> str:
         category = self.vocab[concept].category
@@ -290,8 +367,34 @@ class ToAst(Transformer[Token, Any]):
         return Mention("PROC", str(items[0]), _span(items))
 
     def drug(self, items: list[Token]) -> Mention:
-        drugs = [t for t in items if t.type == "DRUG"]
-        return Mention("DRUG", str(drugs[0]), _span(items), tuple(str(t) for t in drugs[1:]))
+        return Mention("DRUG", str(items[0]), _span(items))
+
+    def example(self, items: list[Token]) -> tuple[str, str] | str:
+        """One example: a lone mention reads; anything else is kept as its words, unread."""
+        if len(items) == 1 and items[0].type in ("COND", "DRUG", "PROC"):
+            return (items[0].type, str(items[0]))
+        return " ".join(t.value for t in items)
+
+    def examples(self, items: list[Any]) -> Post:
+        parenthesised = isinstance(items[0], Token) and items[0].type == "LPAR"
+        read = tuple(i for i in items if isinstance(i, tuple) and len(i) == 2 and i[0] in _MENTION_TYPES)
+        unread = tuple(i for i in items if isinstance(i, str) and not isinstance(i, Token))
+        span = _span([i for i in items if isinstance(i, Token)])
+        hazards = _example_hazards()
+        for words in unread:
+            low = words.lower().split()
+            if any(w in hazards for w in low) or (not parenthesised and any(w.endswith("ing") for w in low)):
+                raise NotUnderstood(f"words among the examples that may qualify the whole: '{words}'", *span)
+        if not parenthesised and _may_end_examples(items):
+            raise NotUnderstood("'and' after examples may add another item rather than an example", *span)
+        return Post("examples", Examples(read, unread, parenthesised, span), span)
+
+    def exemplified(self, items: list[Any]) -> Mention:
+        words = " ".join(str(t) for t in items if isinstance(t, Token) and t.type == "WORD")
+        post: Post = next(i for i in items if isinstance(i, Post))
+        value: Examples = post.value
+        tokens = [t for t in items if isinstance(t, Token)]
+        return Mention("", "", _span([*tokens, post]), value.read, words, value.unread)
 
     def lab_cmp(self, items: list[Any]) -> n.Node:
         tokens, th = items
@@ -559,7 +662,28 @@ def _is_listed_noun(node: n.Node) -> bool:
     """
     if isinstance(node, n.Condition | n.Medication | n.Procedure | n.Unparsed):
         return True
+    if isinstance(node, n.Or) and node.span is not None and all(i.span == node.span for i in node.items):
+        # one mention read as several concepts: a class with its examples, "HIV positive" (the
+        # condition or its test); a parenthesised "(A or B)" keeps its own items' spans
+        return all(_is_listed_noun(i) or isinstance(i, n.LabResult) for i in node.items)
     return isinstance(node, n.And) and all(_is_listed_noun(i) for i in node.items)
+
+
+def _may_end_examples(items: list[Any]) -> bool:
+    """Without parentheses, ", and X" or "and <unread words>" may end the examples and add an item:
+    "heart disease such as heart failure, and diabetes" may require diabetes too."""
+    for k, item in enumerate(items):
+        if isinstance(item, Token) and item.type == "AND":
+            after = items[k + 1] if k + 1 < len(items) else None
+            comma = k > 0 and isinstance(items[k - 1], Token) and items[k - 1].type == "COMMA"
+            if comma or not isinstance(after, tuple):
+                return True
+    return False
+
+
+def _is_who(node: n.Node) -> bool:
+    """Sex and age say who the list is about ("pregnant or breastfeeding women"), not one more item."""
+    return isinstance(node, n.Sex | n.Age)
 
 
 def _resolve_seps(seq: Seq) -> list[str]:
@@ -601,15 +725,15 @@ def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[i
             ors.append(group[0])
             continue
         conj = n.And(items=tuple(group), span=_span(group))
-        if reader.kind == "exclusion" and all(_is_listed_noun(g) for g in group):
-            disj = n.Or(items=tuple(group), span=_span(group))
-            ors.append(
-                n.Ambiguous(
-                    readings=(conj, disj),
-                    span=_span(group),
-                    reason="'and' between listed conditions may mean each or any of them",
-                )
+        nouns = [g for g in group if not _is_who(g)]
+        if reader.kind == "exclusion" and len(nouns) > 1 and all(_is_listed_noun(g) for g in nouns):
+            both = n.Ambiguous(
+                readings=(n.And(items=tuple(nouns), span=_span(nouns)), n.Or(items=tuple(nouns), span=_span(nouns))),
+                span=_span(nouns),
+                reason="'and' between listed conditions may mean each or any of them",
             )
+            who = [g for g in group if _is_who(g)]
+            ors.append(n.And(items=(both, *who), span=_span(group)) if who else both)
         else:
             ors.append(conj)
     return ors[0] if len(ors) == 1 else n.Or(items=tuple(ors), span=span)
@@ -623,6 +747,8 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
     """Build a list's rule; where a first prefix or a last postfix may scope over the whole list,
     build the wide reading too and keep both (:class:`nodes.Ambiguous`) when they differ."""
     seq = _merge_sexes(seq)
+    if seq.etc is not None:
+        return _with_etc(seq, reader)
     if len(seq.clauses) == 1:
         return reader.clause_node(seq.clauses[0])
     seps = _resolve_seps(seq)
@@ -635,9 +761,27 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
     )
 
 
+def etc_item(span: tuple[int, int]) -> n.Unparsed:
+    return n.Unparsed(text="etc.", reason="the list gives examples of a class it does not name", span=span)
+
+
+def _with_etc(seq: Seq, reader: ToAst) -> n.Node:
+    """ "A, B, etc." / "A, B and others": examples of an unnamed class, so any of them makes it true and
+    none of them leaves it unknown, whatever word joins them (never an "all of these")."""
+    if reader.kind == "rule":
+        raise NotUnderstood("'etc.' in a rule file", *seq.span)
+    if any(_is_who(c.core) for c in seq.clauses):
+        raise NotUnderstood("'etc.' after a list that says who", *seq.span)
+    plain = Seq(clauses=seq.clauses, seps=["OR"] * (len(seq.clauses) - 1), span=seq.span)
+    rest = etc_item(seq.etc or seq.span)
+    inner = assemble_seq(plain, reader)
+    items = inner.items if isinstance(inner, n.Or) else (inner,)
+    return n.Or(items=(*items, rest), span=seq.span)
+
+
 def _merge_sexes(seq: Seq) -> Seq:
     """'Men and women', 'male or female': a run of sexes is one Sex node whatever joins them."""
-    out = Seq(span=seq.span)
+    out = Seq(span=seq.span, etc=seq.etc)
     for i, clause in enumerate(seq.clauses):
         prev = out.clauses[-1] if out.clauses else None
         joined = seq.seps[i - 1] if i > 0 else None
