@@ -49,6 +49,7 @@ NUMERIC_LABS = {
     # affine units: IFCC mmol/mol <-> NGSP % (master equation, rounded to each scale's precision); a
     # per-mille or bare ratio has no stated conversion and must be NULL on both sides
     "hba1c": (["%", "mmol/mol", "‰", "1", None], [6.5, 6.4, 7.0, 8.6, 47, 48, 53, 64, 70, 75]),
+    "body_temperature": (["°C", "°F", "degF", "Cel", None], [36.6, 38, 38.5, 98.6, 100.4, 101.3]),  # °F -> °C affine
 }
 QUALITATIVE = ["hbsag", "anti_hbc", "hbv_dna", "hcv_rna", "hiv_test", "pregnancy_test"]
 CONDITIONS = sorted({c.id for c in VOCAB.concepts.values() if c.category == "condition"})
@@ -227,6 +228,8 @@ def lab_node(draw: st.DrawFn) -> n.Node:
     value = draw(st.sampled_from([0.5, 1, 1.5, 2, 3, 30, 40, 100, 1.22]))
     if concept == "hba1c":
         value = draw(st.sampled_from([6.5, 7.0, 8.6, 48, 53, 70]))
+    if concept == "body_temperature":
+        value = draw(st.sampled_from([38, 38.5, 100.4]))
     value2 = value * 2 if op == "between" else None
     lookback = draw(st.sampled_from([None, 2, 14, 90, 365]))
     kind = draw(st.integers(0, 2))
@@ -251,6 +254,7 @@ def lab_node(draw: st.DrawFn) -> n.Node:
                     "transaminases": ["U/L", "IU/L"],
                     "ecog": ["%"],
                     "hba1c": ["%", "mmol/mol"],
+                    "body_temperature": ["°C", "°F"],
                 }[concept]
             )
         )
@@ -500,7 +504,18 @@ def _affine_grid() -> tuple[dict[str, list[dict[str, Any]]], Trial]:
             {"patient_id": pid, "effective": AS_OF, "unit": unit, "value": value, "system": "loinc",
              "code": "4548-4", "concept": None}
         )
-    labs = [
+    for i, (unit, value) in enumerate((u, v) for u in ("°C", "°F", None) for v in (37.9, 38.0, 100.3, 100.4)):
+        pid = f"t{i}"
+        tables["patients"].append({"patient_id": pid, "birth_date": date(1970, 1, 1), "sex": "male"})
+        tables["observations"].append(
+            {"patient_id": pid, "effective": AS_OF, "unit": unit, "value": value, "system": "loinc",
+             "code": "8310-5", "concept": None}
+        )
+    temperatures = [
+        n.Lab(concept="body_temperature", op=op, value=t, unit=u)
+        for op, t, u in ((">=", 38.0, "°C"), (">=", 100.4, "°F"), ("<", 38.0, "°C"), (">", 100.3, "°F"))
+    ]
+    labs = temperatures + [
         n.Lab(concept="hba1c", op=op, value=t, value2=t2, unit=u)
         for op, t, t2, u in (
             (">=", 6.5, None, "%"), ("<", 6.5, None, "%"), (">", 7.0, None, "%"), (">=", 48, None, "mmol/mol"),

@@ -15,7 +15,7 @@ from eligibility.concepts import RefRange, Vocabulary, default_vocabulary, load_
 SYSTEMS = {"loinc", "icd10cm", "snomed", "rxnorm", "atc"}
 UNITS = {
     "10^9/L", "g/dL", "g/L", "mg/dL", "U/L", "%", "mmHg", "kg/m²", "mL/min/1.73m²", "mL/min", "ms",
-    "mmol/L", "µmol/L", "ng/mL", "pg/mL", "s", "kg", "cm", "/min", "mIU/L",
+    "mmol/L", "µmol/L", "ng/mL", "pg/mL", "s", "kg", "cm", "/min", "mIU/L", "°C",
 }  # fmt: skip
 
 # Every concept the two seed trials (NCT06352281, NCT06168851) need.

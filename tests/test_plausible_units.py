@@ -190,3 +190,31 @@ def test_every_lab_with_a_unit_has_a_plausible_range_that_contains_its_reference
                 if bound:
                     how = conversion(r.unit, c.plausible.unit, c.molar_mass, c.affine)
                     assert c.plausible.low <= how.apply(bound) <= c.plausible.high, (c.id, bound)
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "op", "threshold", "t_unit", "truth"),
+    [
+        (100.4, "°F", ">=", 38.0, "°C", Tri.TRUE),  # exactly the boundary
+        (100.3, "°F", ">=", 38.0, "°C", Tri.FALSE),
+        (38.0, "°C", ">=", 100.4, "°F", Tri.TRUE),
+        (37.9, "°C", ">=", 100.4, "°F", Tri.FALSE),
+        (98.6, "degF", "<", 37.5, "°C", Tri.TRUE),
+    ],
+)
+def test_body_temperature_fahrenheit_and_celsius(
+    value: float, unit: str, op: str, threshold: float, t_unit: str, truth: Tri
+) -> None:
+    patient = Patient(
+        id="p", observations=(Observation(concept="body_temperature", value=value, unit=unit, effective=AS_OF),)
+    )
+    lab = n.Lab(concept="body_temperature", op=op, value=threshold, unit=t_unit)  # type: ignore[arg-type]
+    v = evaluate(lab, Context(patient, AS_OF, VOCAB))
+    assert v.truth is truth, v.reason
+    assert "affine" in v.reason
+
+
+def test_temperature_threshold_in_the_wrong_scale_is_unknown() -> None:
+    rule = parse_criterion("temperature above 38.5 °F")
+    assert isinstance(rule, n.Unparsed) and "probably °C" in rule.reason
+    assert isinstance(parse_criterion("temperature above 100.4 °F"), n.Lab)

@@ -39,6 +39,7 @@ from .. import nodes as n
 from ..concepts import Vocabulary
 from ..io.headers import phrase_re, sections_data
 from .lexer import lexicon_data
+from .scope import population_rule
 
 __all__ = ["Scoped", "overridden", "scope_items"]
 
@@ -116,7 +117,7 @@ def _unread(text: str, reason: str) -> n.Unparsed:
 
 def _heading_clause(heading: str, vocab: Vocabulary) -> n.Node:
     """The heading's own words read as a clause (as far as they read)."""
-    from . import parse_criterion
+    from . import parse_criterion  # the package imports this module
 
     rest = _strip_phrases(heading)
     rule = parse_criterion(rest, "exclusion", vocab) if rest else _unread(heading, "empty heading")
@@ -155,13 +156,19 @@ def _scope(kind: str, heading: str, rule: n.Node, vocab: Vocabulary, nested: boo
     content = _content_words(heading)
     if not content or w.definition.search(heading):
         return rule
-    clause = _heading_clause(heading, vocab)
-    if _is_topic(heading, content, clause):
-        return rule
-    if not _computable(clause):
-        clause = _unread(heading, "a heading the engine cannot check")
-    population = bool(w.population.search(heading))
     requirement = bool(w.requirement.search(heading))
+    member = None if requirement else population_rule(_strip_phrases(heading), vocab)
+    if member is not None:
+        # A group the reader recognises ("Male participants", "Cohort B", "Women of child-bearing
+        # potential"): membership as far as the record tells it.
+        clause, population = n.strip_spans(member), True
+    else:
+        clause = _heading_clause(heading, vocab)
+        if _is_topic(heading, content, clause):
+            return rule
+        if not _computable(clause):
+            clause = _unread(heading, "a heading the engine cannot check")
+        population = bool(w.population.search(heading))
     wrapped: n.Node
     if kind == "exclusion":
         wrapped = n.And(items=(clause, rule))
