@@ -19,7 +19,7 @@ from importlib import resources
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import VocabularyError
 from .units import Affine
@@ -115,6 +115,22 @@ class Concept(BaseModel):
     ended_by: tuple[str, ...] = Field(
         default=(), description="Concepts whose record on or after this condition's onset ends it (delivery)."
     )
+    extent: Literal["complete", "partial"] = Field(
+        default="partial",
+        description="'complete' when the codes were reviewed to cover everything the concept's synonyms mean; "
+        "only then does 'no record' prove absence (closed world). Partial by default.",
+    )
+    extent_source: str | None = Field(
+        default=None, description="Why the extent is complete: what was reviewed, against which code set."
+    )
+    head_terms: tuple[str, ...] = Field(
+        default=(),
+        description="Words an ICD-10-CM description names the concept by: tests check that every such code of "
+        "a complete concept is in its codes or in `extent_exclusions`.",
+    )
+    extent_exclusions: dict[str, str] = Field(
+        default_factory=dict, description="ICD-10-CM code (or prefix) -> why it names a head term but is outside."
+    )
     ranges: tuple[RefRange, ...] = ()
     conversions: tuple[AffineConversion, ...] = Field(
         default=(), description="Explicit non-factor conversions between units of this analyte (HbA1c)."
@@ -123,10 +139,29 @@ class Concept(BaseModel):
         default=None, description="Thresholds outside this range cannot be meant literally (a unit typo)."
     )
 
+    @model_validator(mode="after")
+    def _complete_has_source(self) -> Concept:
+        """A complete extent is a reviewed claim: it must say what was reviewed."""
+        if self.extent == "complete" and not self.extent_source:
+            raise ValueError("extent 'complete' needs an extent_source")
+        return self
+
     @property
     def affine(self) -> tuple[Affine, ...]:
         """The conversions in the form ``units.conversion`` takes (hashable, so its cache applies)."""
         return tuple(c.rule() for c in self.conversions)
+
+
+class HistoryCodes(BaseModel):
+    """Codes that record a personal history ("history of X"), not X itself: their date dates the history.
+
+    ICD-10-CM entries are prefixes (Z85 covers Z85.528); SNOMED CT entries are exact codes.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    icd10cm: tuple[str, ...] = ()
+    snomed: tuple[str, ...] = ()
+    source: str
 
 
 class RxNormProduct(BaseModel):
@@ -169,7 +204,14 @@ def _norm_code(system: str, code: str) -> str:
 class Vocabulary:
     """All concepts, indexed by id and by code."""
 
-    def __init__(self, concepts: Iterable[Concept], products: Mapping[str, RxNormProduct] | None = None):
+    def __init__(
+        self,
+        concepts: Iterable[Concept],
+        products: Mapping[str, RxNormProduct] | None = None,
+        history: HistoryCodes | None = None,
+    ):
+        self.history = history or HistoryCodes(source="none given")
+        self._complete: dict[str, bool] = {}
         self.concepts: dict[str, Concept] = {}
         for concept in concepts:
             if concept.id in self.concepts:
@@ -218,6 +260,32 @@ class Vocabulary:
         if found is None:
             found = self._leaves[concept_id] = frozenset(self.leaves(concept_id))
         return found
+
+    def complete(self, concept_id: str) -> bool:
+        """Whether absence of a record proves absence: the concept's extent is reviewed as complete and,
+        for a group, so is every member's. An id the vocabulary does not know is never complete."""
+        found = self._complete.get(concept_id)
+        if found is None:
+            concept = self.concepts.get(concept_id)
+            found = bool(
+                concept is not None
+                and concept.extent == "complete"
+                and all(self.complete(m) for m in concept.members)
+            )
+            self._complete[concept_id] = found
+        return found
+
+    def is_history_code(self, system: str | None, code: str | None) -> bool:
+        """Whether a code records a personal history (Z85 "personal history of malignant neoplasm"): it
+        shows a past X, not a current one, and its date is when the history was noted, not the diagnosis."""
+        if not system or not code:
+            return False
+        norm = _norm_code(system, code)
+        if system == "icd10cm":
+            return any(norm.startswith(_norm_code(system, p)) for p in self.history.icd10cm)
+        if system == "snomed":
+            return norm in self.history.snomed
+        return False
 
     def concepts_for_code(self, system: str, code: str) -> set[str]:
         """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors.
@@ -357,4 +425,12 @@ def load_vocabulary_text(text: str, origin: str, products: Mapping[str, RxNormPr
             loc = ".".join(str(p) for p in first["loc"])
             name = item.get("id", index) if isinstance(item, dict) else index
             raise VocabularyError(f"{origin}: concept {name}: field '{loc}': {first['msg']}") from None
-    return Vocabulary(concepts, products)
+    history: HistoryCodes | None = None
+    if data.get("history_codes") is not None:
+        try:
+            history = HistoryCodes.model_validate(data["history_codes"])
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise VocabularyError(f"{origin}: history_codes: field '{loc}': {first['msg']}") from None
+    return Vocabulary(concepts, products, history)

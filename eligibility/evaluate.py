@@ -487,14 +487,28 @@ def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
 # ---- coded history ------------------------------------------------------------------------------
 
 
-def _closed(ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Evidence, ...] = ()) -> Verdict:
-    """Closed world: not shown = false. Open world: not shown = unknown."""
+def _closed(
+    ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Evidence, ...] = (), *, concept: str
+) -> Verdict:
+    """Closed world: not shown = false. Open world: not shown = unknown.
+
+    Closed world is earned per concept: only a concept whose code set is reviewed as covering its
+    meaning (``Vocabulary.complete``) turns "no (matching) record" into "absent"; for the others a
+    record the code set does not cover may exist, so absence is unknown and the reason says why.
+    """
     if found is Tri.FALSE and ctx.open_world:
         return Verdict(
             Tri.UNKNOWN,
             reason + " (open world: absence of a record does not prove absence)",
             evidence=evidence,
             missing=(f"confirmation about {name}",),
+        )
+    if found is Tri.FALSE and not ctx.vocab.complete(concept):
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{reason}, but the code set for {name} is not reviewed as complete, so absence is not proof",
+            evidence=evidence,
+            missing=(f"confirmation about {name} (a coded record, or a statement that the patient has none)",),
         )
     if found is Tri.FALSE:
         return Verdict(Tri.FALSE, reason, evidence=evidence)
@@ -522,6 +536,8 @@ def _condition_truth(
     acute = bool(concept and concept.acute)
     if rec.onset is not None and rec.onset > as_of:
         return Tri.FALSE
+    if ctx.vocab.is_history_code(normalise_system(rec.system), rec.code):
+        return _history_truth(r, rec, ctx)
     abatement = rec.abatement
     if ended is not None and (abatement is None or ended < abatement):
         abatement = ended
@@ -553,6 +569,20 @@ def _condition_truth(
             days = (as_of - rec.onset).days
             checks.append(Tri.of(_compare(days, r.duration.op, r.duration.duration.days)))
     return all_of(checks)
+
+
+def _history_truth(r: n.Condition, rec: ConditionRecord, ctx: Context) -> Tri:
+    """A personal-history record (Z85, 'History of myocardial infarction'): X was present at some time
+    before the record's date and is not now. It satisfies "history of X"; it never shows a current or
+    lasting X; for "X within N" its date bounds the diagnosis from above only, so a record older than
+    the window shows X ended before it (false) and a recent one cannot tell (unknown)."""
+    if r.within is not None:
+        if rec.onset is None:
+            return Tri.UNKNOWN
+        return Tri.FALSE if rec.onset < _first_day(ctx.as_of, r.within) else Tri.UNKNOWN
+    if r.timing == "current" or r.duration is not None:
+        return Tri.FALSE
+    return Tri.TRUE
 
 
 def _describe(rec: Any, ctx: Context, concept: str | None = None) -> str:
@@ -661,6 +691,11 @@ def _condition_verdict(r: n.Condition, ctx: Context, name: str, concept: Concept
             notes.append(
                 f"{_describe(rec, ctx, r.concept)} (onset {rec.onset}) ended by {ended_by[1]} on {ended_by[0]}"
             )
+        elif now and ctx.vocab.is_history_code(normalise_system(rec.system), rec.code):
+            notes.append(
+                f"{_describe(rec, ctx, r.concept)} is a personal-history code: it shows {name.lower()} before "
+                f"{rec.onset or 'an unknown date'}, not a current one, and its date is not the date of the diagnosis"
+            )
         elif now and _implausibly_long(rec, ctx, concept):
             assert concept is not None
             since = f"since {rec.onset}" if rec.onset else "with no onset date"
@@ -712,12 +747,17 @@ def _condition_result(
     if by_test is not None and by_test.truth is Tri.UNKNOWN and found is not Tri.UNKNOWN:
         return replace(by_test, evidence=(*by_test.evidence, *evidence))
     if not truths:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
     if found is Tri.UNKNOWN:
         return _closed(
-            ctx, Tri.UNKNOWN, f"{name} recorded but dates or status do not show whether {what}", name, evidence
+            ctx,
+            Tri.UNKNOWN,
+            f"{name} recorded but dates or status do not show whether {what}",
+            name,
+            evidence,
+            concept=r.concept,
         )
-    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence)
+    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence, concept=r.concept)
 
 
 def _condition_phrase(r: n.Condition, name: str) -> str:
@@ -771,7 +811,7 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
 def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
     records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
     evidence = _medication_evidence(r.concept, records, ctx)
     undated = [rec for rec in records if rec.start is None]
     first = _first_day(ctx.as_of, r.within) if r.within else None
@@ -810,7 +850,7 @@ def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
         reason += f" ({len(by_text)} record(s) matched by text: '{by_text[0].text}')"
     if truth is Tri.UNKNOWN:
         reason += f"; {len(undated)} record(s) without a start date"
-    return _closed(ctx, truth, reason, name, evidence)
+    return _closed(ctx, truth, reason, name, evidence, concept=r.concept)
 
 
 def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
@@ -839,10 +879,11 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
             evidence=evidence,
             missing=(f"start date of {name}",),
         )
-    if ctx.open_world:
+    if ctx.open_world or not ctx.vocab.complete(r.concept):
+        why = "open world" if ctx.open_world else f"the code set for {name} is not reviewed as complete"
         return Verdict(
             Tri.UNKNOWN,
-            f"no recorded change of {name} since {start} (open world)",
+            f"no recorded change of {name} since {start} ({why})",
             evidence=evidence,
             missing=(f"dose history of {name}",),
         )
@@ -861,7 +902,7 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
         if rec.date is None or rec.date <= ctx.as_of
     ]
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
     evidence = tuple(_record_evidence("procedure", r.concept, rec, ctx, date=rec.date) for rec in records)
     if r.within is None:
         first = records[0]
@@ -875,9 +916,9 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
             Tri.TRUE, f"{_describe(hits[0], ctx, r.concept)} on {hits[0].date}, on or after {start}", evidence=evidence
         )
     if any(rec.date is None for rec in records):
-        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence)
+        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence, concept=r.concept)
     last = max(rec.date for rec in records if rec.date is not None)
-    return _closed(ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence)
+    return _closed(ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence, concept=r.concept)
 
 
 def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence[Verdict] | None = None) -> Verdict:

@@ -68,6 +68,7 @@ RULE_CONDITIONS = [
     "hiv_infection",
     "thrombocytopenia",
     "pregnancy_outcome",
+    "liver_disease",  # a broad group, partial extent: absence is unknown
 ]
 RULE_MEDICATIONS = [
     "corticosteroids",
@@ -89,7 +90,8 @@ def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
     out: list[tuple[str | None, str | None, str | None]] = [(None, None, concept)]
     for leaf in VOCAB.leaves(concept):
         for system, codes in VOCAB[leaf].codes.items():
-            for code in codes[:3]:
+            # the first codes, and every personal-history code (Z85, I25.2...): they read differently
+            for code in (*codes[:3], *(c for c in codes[3:] if VOCAB.is_history_code(system, c))):
                 out.append((system, code, None))
                 if system in SYSTEM_URI:
                     out.append((SYSTEM_URI[system], code, None))

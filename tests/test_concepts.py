@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from eligibility.concepts import RefRange, Vocabulary, default_vocabulary, load_vocabulary_text
+from eligibility.errors import VocabularyError
 
 SYSTEMS = {"loinc", "icd10cm", "snomed", "rxnorm", "atc"}
 UNITS = {
@@ -141,8 +142,8 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
 @pytest.mark.parametrize(
     ("system", "code", "expected"),
     [
-        ("icd10cm", "B18.1", {"hepatitis_b"}),
-        ("icd10cm", "B181", {"hepatitis_b"}),
+        ("icd10cm", "B18.1", {"hepatitis_b", "liver_disease"}),
+        ("icd10cm", "B181", {"hepatitis_b", "liver_disease"}),
         ("icd10cm", "O09.90", {"pregnancy"}),
         ("icd10cm", "D69.3", {"itp"}),
         ("icd10cm", "Z90.81", {"splenectomy"}),
@@ -536,3 +537,102 @@ def test_alt_adolescent_and_adult_bands(vocab: Vocabulary, sex: str, age: float,
 
 def test_alt_has_no_range_for_young_children(vocab: Vocabulary) -> None:
     assert vocab.reference_range("alt", "male", 11) is None  # no source in clinical-facts.md: unknown, not guessed
+
+
+def _icd_leaves_naming(icd: object, terms: tuple[str, ...]) -> list[str]:
+    pattern = re.compile("|".join(rf"\b{re.escape(t.lower())}\b" for t in terms))
+    codes = [c for c in icd.get_all_codes(False) if c[0].isalpha() and "-" not in c and icd.is_leaf(c)]  # type: ignore[attr-defined]
+    return [c for c in codes if pattern.search(icd.get_description(c).lower())]  # type: ignore[attr-defined]
+
+
+def test_complete_extents_cover_every_icd10cm_code_naming_a_head_term(vocab: Vocabulary) -> None:
+    """A concept reviewed as complete: every ICD-10-CM code whose description names one of its head
+    terms is in its code set, or is a listed, reasoned exclusion (closed world is earned, not assumed)."""
+    icd = pytest.importorskip("simple_icd_10_cm")
+    missing: list[tuple[str, str]] = []
+    for concept in vocab.concepts.values():
+        if concept.extent != "complete" or "icd10cm" not in concept.codes:
+            continue
+        if concept.category != "condition" and not concept.head_terms:
+            continue  # a drug's or procedure's ICD-10-CM codes are status codes (Z79.82), not its extent
+        assert concept.head_terms, f"{concept.id}: a complete ICD-10-CM extent needs head terms to check"
+        for code in _icd_leaves_naming(icd, concept.head_terms):
+            if vocab.concepts_for_code("icd10cm", code) & vocab.leaf_set(concept.id):
+                continue
+            if any(code.startswith(ex.replace(".", "")) for ex in concept.extent_exclusions):
+                continue
+            missing.append((concept.id, code))
+    assert missing == []
+
+
+def test_extent_exclusions_are_real_codes_with_reasons(vocab: Vocabulary) -> None:
+    icd = pytest.importorskip("simple_icd_10_cm")
+    for concept in vocab.concepts.values():
+        for code, reason in concept.extent_exclusions.items():
+            assert icd.is_valid_item(code), (concept.id, code)
+            assert reason.strip(), (concept.id, code)
+
+
+def test_complete_needs_a_source() -> None:
+    with pytest.raises(VocabularyError, match="extent_source"):
+        load_vocabulary_text("concepts:\n  - {id: x, display: X, category: condition, extent: complete}\n", "t")
+
+
+@pytest.mark.parametrize(
+    ("extents", "expected"),
+    [
+        (("complete", "complete", "complete"), True),
+        (("complete", "complete", "partial"), False),  # one member not reviewed: the group is not complete
+        (("partial", "complete", "complete"), False),  # members complete, but the group's own meaning is wider
+    ],
+)
+def test_group_is_complete_only_when_all_members_are(extents: tuple[str, str, str], expected: bool) -> None:
+    rows = []
+    for cid, extent, members in zip(("g", "a", "b"), extents, ("[a, b]", "[]", "[]"), strict=True):
+        source = ", extent_source: reviewed" if extent == "complete" else ""
+        head = f"  - {{id: {cid}, display: {cid}, category: condition, members: {members}"
+        rows.append(f"{head}, extent: {extent}{source}}}")
+    vocab = load_vocabulary_text("concepts:\n" + "\n".join(rows) + "\n", "t")
+    assert vocab.complete("g") is expected
+    assert not vocab.complete("unknown_id")
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "history"),
+    [
+        ("icd10cm", "Z85.528", True),
+        ("icd10cm", "Z85528", True),
+        ("icd10cm", "Z86.718", True),
+        ("icd10cm", "I25.2", True),
+        ("icd10cm", "I21.4", False),
+        ("icd10cm", "C64.1", False),
+        ("snomed", "399211009", True),
+        ("snomed", "22298006", False),
+        ("loinc", "Z85", False),
+    ],
+)
+def test_history_codes(vocab: Vocabulary, system: str, code: str, history: bool) -> None:
+    assert vocab.is_history_code(system, code) is history
+
+
+@pytest.mark.parametrize(
+    ("code", "concept"),
+    [
+        ("B18.1", "liver_disease"),  # chronic viral hepatitis is a liver disease
+        ("C22.0", "liver_disease"),
+        ("E83.01", "liver_disease"),  # Wilson disease
+        ("E83.110", "liver_disease"),  # haemochromatosis
+        ("Z94.4", "liver_disease"),
+        ("K72.10", "liver_disease"),  # through the member hepatic_impairment
+        ("N04.0", "renal_disease"),  # glomerular
+        ("E11.22", "renal_disease"),  # diabetic CKD
+        ("I12.9", "renal_disease"),  # hypertensive CKD
+        ("Z99.2", "renal_disease"),  # dialysis
+        ("Z94.0", "renal_disease"),
+        ("F10.20", "substance_use_disorder"),  # alcohol is a substance
+        ("F11.20", "substance_use_disorder"),
+    ],
+)
+def test_broad_terms_have_broad_extents(vocab: Vocabulary, code: str, concept: str) -> None:
+    assert vocab.concepts_for_code("icd10cm", code) & vocab.leaf_set(concept)  # itself or a member
+    assert not vocab.complete(concept)

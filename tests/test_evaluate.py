@@ -209,8 +209,12 @@ def test_i6_corticosteroids_started_10_days_ago_fails() -> None:
     assert ago(10).isoformat() in c.explanation
 
 
-def test_i6_corticosteroids_started_30_days_ago_passes() -> None:
-    assert crit(patient(medications=(MedicationRecord(concept="prednisone", start=ago(30)),)), "I6").status == "pass"
+def test_i6_corticosteroids_started_30_days_ago_is_unknown() -> None:
+    # no change of prednisone, but 'corticosteroids' is not reviewed as complete (triamcinolone, cortisone...
+    # are not members): another steroid may have been started
+    c = crit(patient(medications=(MedicationRecord(concept="prednisone", start=ago(30)),)), "I6")
+    assert c.status == "unknown"
+    assert "not reviewed as complete" in c.explanation
 
 
 def test_i6_by_rxnorm_and_atc_codes() -> None:
@@ -220,10 +224,10 @@ def test_i6_by_rxnorm_and_atc_codes() -> None:
     assert crit(patient(medications=(atc,)), "I6").status == "fail"
 
 
-def test_i6_no_steroids_passes() -> None:
+def test_i6_no_steroids_is_unknown() -> None:
     c = crit(patient(), "I6")
-    assert c.status == "pass"
-    assert "does not apply" in c.explanation
+    assert c.status == "unknown"
+    assert "not reviewed as complete" in c.explanation
 
 
 def test_i6_undated_steroid_is_unknown() -> None:
@@ -238,14 +242,17 @@ def _aspirin(start: int, end: int, **kw: Any) -> MedicationRecord:
 
 
 @pytest.mark.parametrize(("meds", "status"), [
-    ((_aspirin(10, 8),), "pass"),                          # 3 days
+    # E4 names drug classes whose code sets are not reviewed as complete (NSAIDs and antiplatelets have
+    # more members than the vocabulary lists): a run too short or outside the window is not proof that no
+    # other such drug was taken, so those rows are unknown, not pass.
+    ((_aspirin(10, 8),), "unknown"),                       # 3 days
     ((_aspirin(10, 7),), "fail"),                          # 4 days
     ((_aspirin(10, 7, concept=None, system="rxnorm", code="1191"),), "fail"),
     ((_aspirin(10, 7, concept=None, system="atc", code="B01AC06"),), "fail"),
-    ((_aspirin(25, 15),), "pass"),                         # 4+ days, all before the window
-    ((_aspirin(16, 12),), "pass"),                         # only 3 of them inside the window
+    ((_aspirin(25, 15),), "unknown"),                      # 4+ days, all before the window
+    ((_aspirin(16, 12),), "unknown"),                      # only 3 of them inside the window
     ((_aspirin(10, 9), _aspirin(8, 7)), "fail"),           # 2 + 2 touching days = 4 consecutive
-    ((_aspirin(10, 9), _aspirin(7, 6)), "pass"),           # a one-day gap: runs of 2
+    ((_aspirin(10, 9), _aspirin(7, 6)), "unknown"),        # a one-day gap: runs of 2
     ((MedicationRecord(concept="ibuprofen", start=ago(5)),), "fail"),  # ongoing NSAID, 6 days
     ((MedicationRecord(concept="warfarin", start=ago(200)),), "fail"),  # anticoagulant ongoing
 ], ids=["3d", "4d", "4d-rxnorm", "4d-atc", "before", "straddle", "touching", "gap", "nsaid", "warfarin"])
@@ -483,7 +490,11 @@ def perfect_81(**kw: Any) -> Patient:
 
 
 REVIEW_81 = {"I1": "yes", "I4": "yes", "I7": "yes", "I8": "yes", "E1": "no", "E7": "no", "E8": "no", "E9": "no",
-             "E12": "no", "E13": "no", "E17": "no", "E18": "no"}
+             "E12": "no", "E13": "no", "E17": "no", "E18": "no",
+             # concepts not reviewed as complete, so no record is not proof: corticosteroids (I6), platelet
+             # drugs (E4), pseudothrombocytopenia (E5), chemotherapy / radiotherapy (E6), allergy (E14),
+             # mental illness (E16)
+             "I6": "yes", "E4": "no", "E5": "no", "E6": "no", "E14": "no", "E16": "no"}
 
 
 def attest(answers: dict[str, str], trial: str = "NCT06352281") -> dict[str, Attestation]:
@@ -536,7 +547,8 @@ def test_attestation_overriding_the_records_is_reported() -> None:
     {"medications": (MedicationRecord(concept="warfarin", start=ago(100)),)},
 ], ids=["too-young", "platelets-high", "pregnant", "anticoagulant"])
 def test_any_failing_criterion_makes_the_patient_ineligible(failing: dict[str, Any]) -> None:
-    r = result(perfect_81(attestations=attest(REVIEW_81), **failing))
+    answers = {k: v for k, v in REVIEW_81.items() if k != "E4"}  # E4 is what the warfarin case fails
+    r = result(perfect_81(attestations=attest(answers), **failing))
     assert r.verdict == "ineligible"
     assert any(c.status == "fail" for c in r.criteria)
 
@@ -663,10 +675,10 @@ def node(rule: n.Node, p: Patient, open_world: bool = False) -> Any:
 
 @pytest.mark.parametrize(("start", "end", "status"), [
     (13, 10, "fail"),   # 4 days, all inside the 14-day window (as_of - 13 .. as_of)
-    (14, 11, "pass"),   # 4 days, but day -14 is outside: 3 inside
+    (14, 11, "unknown"),   # 4 days, but day -14 is outside: 3 inside (the class is not complete: not a pass)
     (17, 10, "fail"),   # straddles the window: days -13..-10 = 4 inside
-    (17, 11, "pass"),   # straddles: 3 inside
-    (20, 14, "pass"),   # all outside
+    (17, 11, "unknown"),   # straddles: 3 inside
+    (20, 14, "unknown"),   # all outside
 ], ids=["4-inside", "3-inside", "straddle-4", "straddle-3", "outside"])
 def test_e4_window_boundary(start: int, end: int, status: str) -> None:
     c = crit(patient(medications=(_aspirin(start, end),)), "E4")
@@ -698,7 +710,8 @@ def test_e4_text_only_medication_matches_and_says_so() -> None:
 @pytest.mark.parametrize("text", ["history of no aspirin", "Aspirin allergy? no - never taken", "aspirinate"])
 def test_e4_text_that_is_negated_or_narrower_does_not_match(text: str) -> None:
     c = crit(patient(medications=(_aspirin(10, 7, concept=None, text=text),)), "E4")
-    assert c.status == "pass", c.explanation
+    assert c.status == "unknown", c.explanation  # not matched; absence of the (partial) class is not proof
+    assert not c.evidence
 
 
 def test_coded_record_is_not_read_by_its_text() -> None:
@@ -711,7 +724,7 @@ def test_coded_record_is_not_read_by_its_text() -> None:
 def test_unknown_code_system_is_reported_on_the_criteria_it_could_affect() -> None:
     p = patient(conditions=(ConditionRecord(system="http://read.info/ctv3", code="X200E", onset=ago(30)),))
     e16 = crit(p, "E16")
-    assert e16.status == "pass"  # closed world still answers, but says what it could not read
+    assert e16.status == "unknown"  # mental illness is not complete; and it says what it could not read
     assert any("X200E" in note and "could be" in note for note in e16.notes)
     assert "X200E" in e16.explanation
     i5 = crit(p, "I5")  # a lab criterion: no unread observation, no such note
@@ -789,7 +802,7 @@ def test_undated_procedure_in_a_window_is_unknown() -> None:
     assert node(rule, patient(procedures=(ProcedureRecord(concept="splenectomy"),))).truth is Tri.UNKNOWN
 
 
-@pytest.mark.parametrize(("start", "status"), [(14, "pass"), (15, "pass"), (13, "fail")])
+@pytest.mark.parametrize(("start", "status"), [(14, "unknown"), (15, "unknown"), (13, "fail")])
 def test_i6_stable_for_at_least_two_weeks_boundary(start: int, status: str) -> None:
     c = crit(patient(medications=(MedicationRecord(system="rxnorm", code="312617", start=ago(start)),)), "I6")
     assert c.status == status, c.explanation
@@ -962,3 +975,65 @@ def test_attestations_apply_only_to_the_trial_and_text_they_were_given_for() -> 
     assert r.verdict == "needs-review"
     exact = {**attest(REVIEW_81), "I1": Attestation(answer="yes", trial="NCT06352281", text=i1.text)}
     assert result(perfect_81(attestations=exact)).verdict == "eligible"
+
+
+# ---- issue 10: completeness of a concept's extent; history codes -----------------------------------
+
+def _z85(days: int) -> ConditionRecord:
+    return ConditionRecord(system="icd10cm", code="Z85.46", text="Personal history of prostate cancer", onset=ago(days))
+
+
+@pytest.mark.parametrize(("rule", "days", "truth"), [
+    (n.Condition(concept="malignancy", timing="history"), 3300, Tri.TRUE),   # a history code shows a history
+    (n.Condition(concept="malignancy"), 3300, Tri.FALSE),                      # ... not a current malignancy
+    (n.Condition(concept="malignancy", within=n.Duration(amount=5, unit="years")), 3300, Tri.FALSE),  # noted 9 y ago
+    (n.Condition(concept="malignancy", within=n.Duration(amount=5, unit="years")), 200, Tri.UNKNOWN),  # noted lately
+    (n.Condition(concept="malignancy", timing="history", within=n.Duration(amount=5, unit="years")), 200, Tri.UNKNOWN),
+    (n.Condition(concept="malignancy", duration=n.Bound(op=">", duration=n.Duration(amount=1, unit="years"))),
+     3300, Tri.FALSE),
+])
+def test_history_code_dates_the_history_not_the_diagnosis(rule: n.Node, days: int, truth: Tri) -> None:
+    v = node(rule, patient(conditions=(_z85(days),)))
+    assert v.truth is truth, v.reason
+
+
+def test_history_code_says_why_in_the_explanation() -> None:
+    rule = n.Condition(concept="malignancy", within=n.Duration(amount=5, unit="years"))
+    v = node(rule, patient(conditions=(_z85(200),)))
+    assert "personal-history code" in v.reason
+    assert v.missing
+
+
+def test_snomed_history_of_mi_is_a_history_only() -> None:
+    rec = ConditionRecord(system="snomed", code="399211009", text="History of myocardial infarction", onset=ago(40))
+    history = n.Condition(concept="myocardial_infarction", timing="history")
+    assert node(history, patient(conditions=(rec,))).truth is Tri.TRUE
+    within = n.Condition(concept="myocardial_infarction", within=n.Duration(amount=6, unit="months"))
+    assert node(within, patient(conditions=(rec,))).truth is Tri.UNKNOWN  # noted 40 days ago: the MI may be older
+
+
+@pytest.mark.parametrize(("concept", "kind", "truth"), [
+    ("malignancy", "condition", Tri.FALSE),         # reviewed complete: no record = absent
+    ("hepatic_impairment", "condition", Tri.FALSE),
+    ("liver_disease", "condition", Tri.UNKNOWN),    # broad group, not reviewed: absence is no proof
+    ("renal_disease", "condition", Tri.UNKNOWN),
+    ("substance_use_disorder", "condition", Tri.UNKNOWN),
+    ("mental_illness", "condition", Tri.UNKNOWN),
+    ("warfarin", "medication", Tri.FALSE),           # one ingredient: complete
+    ("corticosteroids", "medication", Tri.UNKNOWN),  # a class with more members than listed
+    ("splenectomy", "procedure", Tri.FALSE),
+    ("radiotherapy", "procedure", Tri.UNKNOWN),
+])
+def test_closed_world_only_for_complete_extents(concept: str, kind: str, truth: Tri) -> None:
+    make = {"condition": n.Condition, "medication": n.Medication, "procedure": n.Procedure}[kind]
+    rule: n.Node = make(concept=concept)
+    v = node(rule, patient())
+    assert v.truth is truth, v.reason
+    if truth is Tri.UNKNOWN:
+        assert "not reviewed as complete" in v.reason
+        assert v.missing
+
+
+def test_a_matching_record_still_decides_an_incomplete_concept() -> None:
+    rec = ConditionRecord(system="icd10cm", code="E83.01", text="Wilson disease", onset=ago(400))
+    assert node(n.Condition(concept="liver_disease"), patient(conditions=(rec,))).truth is Tri.TRUE

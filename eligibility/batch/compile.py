@@ -34,7 +34,7 @@ from .. import nodes as n
 from ..api import criterion_status
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import UnitError
-from ..evaluate import DEFAULT_LOOKBACK_DAYS, Context
+from ..evaluate import DEFAULT_LOOKBACK_DAYS, Context, normalise_system
 from ..logic import Tri
 from ..patient import Patient
 from ..trial import Trial
@@ -346,10 +346,16 @@ class _Compiler:
             truth = self._sex_guard(r, truth)
         return truth, value
 
+    def _open(self, concept: str) -> bool:
+        """evaluate._closed: absence is unknown in the open world and for a concept whose code set is
+        not reviewed as complete (``Vocabulary.complete``)."""
+        return self.open_world or not self.vocab.complete(concept)
+
     def _build_leaf(self, r: n.Node, name: str) -> _Leaf:
-        closed = _null_bool() if self.open_world else exp.false()
         if isinstance(r, n.Lab | n.LabResult):
             return self._lab(r, name)
+        concept = r.concept if isinstance(r, n.Condition | n.Medication | n.Procedure | n.StableDose) else ""
+        closed = _null_bool() if self._open(concept) else exp.false()
         if isinstance(r, n.Condition):
             return self._condition(r, name, closed)
         if isinstance(r, n.Medication):
@@ -735,6 +741,25 @@ class _Compiler:
         )
         return True
 
+    def _history_case(
+        self, r: n.Condition, keys: Sequence[int], rkey: exp.Expression, onset: exp.Expression
+    ) -> list[tuple[exp.Expression, exp.Expression]]:
+        """evaluate._history_truth for the records whose code is a personal-history code."""
+        desc = dict(self._descriptors["conditions"])
+        hist = [k for k in keys if self.vocab.is_history_code(normalise_system(desc[k].system), desc[k].code)]
+        if not hist:
+            return []
+        truth: exp.Expression
+        if r.within is not None:
+            first = _date(self._first_day(r.within))
+            before = _and(_not_null(onset.copy()), exp.LT(this=onset.copy(), expression=first))
+            truth = _case([(before, exp.false())], _null_bool())
+        elif r.timing == "current" or r.duration is not None:
+            truth = exp.false()
+        else:
+            truth = exp.true()
+        return [(_in(rkey.copy(), hist), truth)]
+
     def _condition(self, r: n.Condition, name: str, closed: exp.Expression) -> _Leaf:
         """evaluate._condition_verdict / _condition_truth / _condition_result."""
         concept = self.vocab.concepts.get(r.concept)
@@ -755,7 +780,13 @@ class _Compiler:
         if keys:
             c = "c"
             events = self._end_events(concept) if concept is not None and now else None
-            base_cols = [_col("patient_id", c), _col("onset", c), _col("abatement", c), _col("status", c)]
+            base_cols = [
+                _col("patient_id", c),
+                _col("rkey", c),
+                _col("onset", c),
+                _col("abatement", c),
+                _col("status", c),
+            ]
             recs = (
                 exp.select(*base_cols, copy=False)
                 .from_(exp.to_table("conditions").as_(c), copy=False)
@@ -849,7 +880,13 @@ class _Compiler:
                         _cmp(days, r.duration.op, r.duration.duration.days, rounded=False),
                     )
                 )
-            record_truth = _case([(exp.GT(this=onset.copy(), expression=as_of.copy()), exp.false())], _and(*checks))
+            record_truth = _case(
+                [
+                    (exp.GT(this=onset.copy(), expression=as_of.copy()), exp.false()),
+                    *self._history_case(r, keys, _col("rkey", x), onset),
+                ],
+                _and(*checks),
+            )
             if events is None and not tests:
                 # Only the patient's own records decide: one column of the shared conditions pivot.
                 self._conditions.append((name, keys, record_truth))
@@ -1049,7 +1086,7 @@ class _Compiler:
         return _Leaf(name, closed)
 
     def _stable(self, r: n.StableDose, name: str) -> _Leaf:
-        nothing = _null_bool() if self.open_world else exp.true()
+        nothing = _null_bool() if self._open(r.concept) else exp.true()
         keys = self.rkeys("medications", r.concept)
         if not keys:
             return _Leaf(None, nothing)
