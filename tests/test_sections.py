@@ -212,3 +212,27 @@ def test_batch_rows_of_a_trial_with_unscreened_text_are_never_eligible(tmp_path:
     assert row is not None
     assert row[0] == "needs-review" and "C1" in row[1]
     assert any("stable home address" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "inclusion"),
+    [
+        (
+            "Potassium > 5.5 mmol/L; sodium < 130 mmol/L",
+            "potassium > 5.5 mmol/L or sodium < 130 mmol/L",
+            "potassium > 5.5 mmol/L and sodium < 130 mmol/L",
+        ),
+        (
+            "Platelet count < 50 x 10^9/L; able to swim",
+            "platelet count < 50 10^9/L or {able to swim}",
+            None,
+        ),
+    ],
+)
+def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(text: str, exclusion: str, inclusion: str | None) -> None:
+    from eligibility.parse import parse_criterion
+    from eligibility.render import render
+
+    assert render(parse_criterion(text, "exclusion")) == exclusion
+    if inclusion is not None:
+        assert render(parse_criterion(text, "inclusion")) == inclusion

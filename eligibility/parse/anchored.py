@@ -269,8 +269,38 @@ def _substantive(text: str, rest: list[tuple[int, int]], tokens: list[Token]) ->
     return False
 
 
+def _semicolon_parts(text: str) -> list[tuple[int, int]]:
+    """Spans of the parts of a text between top-level semicolons (outside brackets)."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == ";" and depth == 0:
+            parts.append((start, i))
+            start = i + 1
+    parts.append((start, len(text)))
+    return [(a, b) for a, b in parts if text[a:b].strip(" \t,.;")]
+
+
 def anchored_reading(text: str, kind: str, vocab: Vocabulary) -> n.Node | None:
-    """``AND`` of the criterion's comparisons and its unread rest, or None when that would not be sound."""
+    """``AND`` of the criterion's comparisons and its unread rest, or None when that would not be sound.
+
+    In an exclusion, parts separated by semicolons ("LDL > 130 mg/dL; triglycerides > 150 mg/dL") are
+    separate reasons to exclude: a comparison is a necessary condition of its own part only, so the
+    reading is the OR of the parts, each read alone (an unread part stays an unknown alternative).
+    """
+    if kind == "exclusion":
+        spans = _semicolon_parts(text)
+        if len(spans) > 1:
+            readings: list[n.Node] = []
+            for a, b in spans:
+                part = anchored_reading(text[a:b], kind, vocab)
+                piece = text[a:b].strip()
+                readings.append(
+                    n.strip_spans(part) if part is not None else n.Unparsed(text=piece, reason="not read", span=(a, b))
+                )
+            if all(isinstance(r, n.Unparsed) for r in readings):
+                return None
+            return n.Or(items=tuple(readings), span=(0, len(text)))
     comps = extract_comparisons(text)
     if not comps:
         return None
