@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Three reading patterns where unseen text must never get a confident wrong reading.
 
 1. "A and B" between conditions, drugs or procedures of an exclusion may mean each or any: both

@@ -229,7 +229,9 @@ def test_batch_rows_of_a_trial_with_unscreened_text_are_never_eligible(tmp_path:
         ),
     ],
 )
-def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(text: str, exclusion: str, inclusion: str | None) -> None:
+def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(
+    text: str, exclusion: str, inclusion: str | None
+) -> None:
     from eligibility.parse import parse_criterion
     from eligibility.render import render
 
