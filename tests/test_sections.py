@@ -238,3 +238,51 @@ def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(
     assert render(parse_criterion(text, "exclusion")) == exclusion
     if inclusion is not None:
         assert render(parse_criterion(text, "inclusion")) == inclusion
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "must_not_decide"),
+    [
+        # A pair of values: one comparison cannot stand for systolic/diastolic.
+        ("Blood pressure above 140/90 mmHg", "exclusion", None),
+        # Thresholds that depend on the patient's sex.
+        ("Hemoglobin below 10 g/dL in women and below 11 g/dL in men", "exclusion", None),
+        # An open upper end is not an inclusive range.
+        ("Aged 12 to < 16 years", "inclusion", "age between 12 and 16 years"),
+        # An item cut out of a phrase ("without ... or kidney disease") is not read alone.
+        ("Potassium above 5 mmol/L without heart or kidney disease", "exclusion", "renal impairment"),
+        # "or worse" modifies the list.
+        ("Liver impairment, grade 2 or worse", "exclusion", "hepatic impairment"),
+    ],
+)
+def test_readings_found_unsound_in_the_audit_stay_unread(text: str, kind: str, must_not_decide: str | None) -> None:
+    from eligibility.parse import parse_criterion
+    from eligibility.render import render
+
+    reading = render(parse_criterion(text, kind))
+    if must_not_decide is None:
+        assert reading == "{" + text + "}"
+    else:
+        assert must_not_decide not in reading, reading
+
+
+def test_liver_failure_is_not_any_liver_disease() -> None:
+    from eligibility.parse import parse_criterion
+
+    rule = parse_criterion("Liver failure", "exclusion")
+    fatty_liver = _female(conditions=[ConditionRecord(system="icd10cm", code="K76.0", onset=date(2020, 1, 1))])
+    failure = _female(conditions=[ConditionRecord(system="icd10cm", code="K72.10", onset=date(2020, 1, 1))])
+    trial = trial_from_study(StudyRecord(nct_id="NCT00000007", criteria_text="Exclusion criteria:\n- Liver failure\n"))
+    assert screen(trial, fatty_liver, as_of=AS_OF).criteria[0].status != "fail"
+    assert screen(trial, failure, as_of=AS_OF).criteria[0].status == "fail"
+    assert "hepatic_failure" in rule.model_dump_json()
+
+
+def test_an_age_band_heading_is_not_taken_for_a_group_only() -> None:
+    """ "Men and women aged 20-60:" over items may be a requirement: a 70-year-old must not pass its items."""
+    text = "Inclusion criteria:\n- Men and women aged 20 to 60 years:\n  - Body weight at least 40 kg\n"
+    old = Patient.model_validate(
+        {"id": "o", "birth_date": "1950-01-01", "sex": "female",
+         "observations": [{"concept": "weight", "value": 70, "unit": "kg", "effective": "2026-05-20"}]}
+    )  # fmt: skip
+    assert _statuses(text, old)["I1"] != "pass"

@@ -430,6 +430,9 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             or i in persons  # "mother with diabetes or heart failure": another person's items
             # "total and direct bilirubin > 2 x ULN": a lone unread word may name a variant of the lab after it
             or (i > 0 and piece[0].type == "LAB" and unread[i - 1] and all(t.type == "WORD" for t in pieces[i - 1]))
+            # "albumin < 30 without liver or renal dysfunction", "inhaled or systemic corticosteroids": an
+            # unread item may have been cut out of a phrase that the items after it finish.
+            or any(unread[:i])
         )
         if suspect and not unread[i]:
             readings.append(

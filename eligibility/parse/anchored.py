@@ -269,6 +269,13 @@ def _substantive(text: str, rest: list[tuple[int, int]], tokens: list[Token]) ->
     return False
 
 
+# "BP > 130/85 mmHg": a pair of values (systolic/diastolic) that one comparison cannot stand for.
+_OPEN_UPPER_RE = re.compile(r"(?:-|–|—|\bto)\s*<(?!=)")
+_PAIR_RE = re.compile(r"\d\s*/\s*\d")
+# "< 11 g/dL in females and < 12 g/dL in males": thresholds that depend on who the patient is.
+_PER_SEX_RE = re.compile(r"\b(?:in|for|among)\s+(?:the\s+)?(?:fe)?males?\b|\b(?:in|for|among)\s+(?:wo)?men\b", re.I)
+
+
 def _semicolon_parts(text: str) -> list[tuple[int, int]]:
     """Spans of the parts of a text between top-level semicolons (outside brackets)."""
     parts, depth, start = [], 0, 0
@@ -302,8 +309,10 @@ def anchored_reading(text: str, kind: str, vocab: Vocabulary) -> n.Node | None:
                 return None
             return n.Or(items=tuple(readings), span=(0, len(text)))
     comps = extract_comparisons(text)
-    if not comps:
+    if not comps or _PAIR_RE.search(text) or _PER_SEX_RE.search(text):
         return None
+    if any(c.op == "between" and _OPEN_UPPER_RE.search(text[c.span[0] : c.span[1]]) for c in comps):
+        return None  # "4 to < 17 years": the extractor's inclusive range would admit 17
     tokens = tokenize(text, vocab)
     islands: list[_Island] = []
     for comp in comps:

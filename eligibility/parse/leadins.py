@@ -160,8 +160,10 @@ def _scope(kind: str, heading: str, rule: n.Node, vocab: Vocabulary, nested: boo
     member = None if requirement else population_rule(_strip_phrases(heading), vocab)
     if member is not None:
         # A group the reader recognises ("Male participants", "Cohort B", "Women of child-bearing
-        # potential"): membership as far as the record tells it.
-        clause, population = n.strip_spans(member), True
+        # potential"): membership as far as the record tells it. An age band ("Male or female aged
+        # 20-80:") is as often a requirement as a group: both readings are kept below.
+        clause = n.strip_spans(member)
+        population = not any(isinstance(x, n.Age) for x in n.walk(clause))
     else:
         clause = _heading_clause(heading, vocab)
         if _is_topic(heading, content, clause):
