@@ -320,3 +320,10 @@ def test_a_boundary_patient_is_unknown_inside_a_list_too() -> None:
     rule = parse_criterion("Men or women over 21 years of age", "inclusion", VOCAB)
     assert evaluate(rule, Context(_patient("male", 21), AS_OF, VOCAB)).truth is Tri.UNKNOWN
     assert evaluate(rule, Context(_patient("male", 22), AS_OF, VOCAB)).truth is Tri.TRUE
+
+
+def test_a_parenthesis_on_who_may_take_part_restricts_rather_than_scopes() -> None:
+    """ "Men and women (women postmenopausal)": not 'if a postmenopausal woman, then man or woman' (always met)."""
+    from eligibility.render import render
+
+    assert render(parse_criterion("Men and women (women postmenopausal)", "inclusion")).startswith("{")

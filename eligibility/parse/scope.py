@@ -201,6 +201,10 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
     from . import _shifted
 
     rest = _shifted(parse(rest_text, kind, vocab), rest_span[0])
+    if tail is not None and any(isinstance(x, n.Sex) for x in n.walk(rest)):
+        # "Women and men (women premenopausal)": a parenthesis on who may take part restricts one of them;
+        # it does not make the statement conditional.
+        return None
     member = _shift(membership, label_span)
     if not any(not n.children(x) and not isinstance(x, n.Unparsed) for x in (*n.walk(rest), *n.walk(member))):
         return None
