@@ -286,3 +286,18 @@ def test_an_age_band_heading_is_not_taken_for_a_group_only() -> None:
          "observations": [{"concept": "weight", "value": 70, "unit": "kg", "effective": "2026-05-20"}]}
     )  # fmt: skip
     assert _statuses(text, old)["I1"] != "pass"
+
+
+@pytest.mark.parametrize(
+    ("text", "reading"),
+    [
+        ("Age > = 2 years", "age >= 2 years"),
+        ("Age < = 70 years", "age <= 70 years"),
+        ("Body weight at least 40 kg OR", "body weight >= 40 kg or {OR}"),
+    ],
+)
+def test_spaced_operators_and_a_dangling_or(text: str, reading: str) -> None:
+    from eligibility.parse import parse_criterion
+    from eligibility.render import render
+
+    assert render(parse_criterion(text, "inclusion")) == reading

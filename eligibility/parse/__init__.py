@@ -122,12 +122,22 @@ def read_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary 
     return rule
 
 
+_DANGLING_OR_RE = re.compile(r"(?:\bor|\band\s*/\s*or)\W*$", re.I)
+
+
 def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary | None = None) -> n.Node:
     """Read free criterion text as far as it can soundly be read; never raises on text.
 
     Every reading passes one last check: a lab threshold outside its analyte's plausible range
     (a unit typo such as "creatinine < 2.0 ng/dL") is unknown with the likely unit, never literal.
     """
+    cut = _DANGLING_OR_RE.search(text) if kind == "inclusion" else None
+    if cut is not None and text[: cut.start()].strip():
+        # "Age >= 60 years OR": one branch of an alternative that goes on in the next item, so meeting it
+        # is enough and not meeting it is not a fail.
+        branch = parse_criterion(text[: cut.start()], kind, vocabulary)
+        other = n.Unparsed(text=text[cut.start() :].strip(), reason="an alternative given in the next item")
+        return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
     return implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
 
