@@ -327,3 +327,10 @@ def test_a_parenthesis_on_who_may_take_part_restricts_rather_than_scopes() -> No
     from eligibility.render import render
 
     assert render(parse_criterion("Men and women (women postmenopausal)", "inclusion")).startswith("{")
+
+
+def test_an_unread_label_that_may_be_a_requirement_keeps_both_readings() -> None:
+    """ "Alert adult patients: age 18 or older": "alert" may be required, so an adult does not simply pass."""
+    rule = parse_criterion("Alert adult patients: age >= 18 years", "inclusion")
+    assert isinstance(rule, n.Ambiguous)
+    assert isinstance(parse_criterion("Arm C: age >= 18 years", "inclusion"), n.Implies)

@@ -211,7 +211,22 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
     whole = (0, len(text))
     if kind == "exclusion":
         return n.And(items=(member, rest), span=whole)
+    if isinstance(member, n.Unparsed) and not _ARM_RE.search(label):
+        # "Conscious adult patients: >= 18 years": an unread label may be a requirement ("conscious") as
+        # well as a group; only a cohort, arm or part is surely a group. Keep both readings.
+        return n.Ambiguous(
+            readings=(n.Implies(condition=member, then=rest, span=whole), n.And(items=(member, rest), span=whole)),
+            span=whole,
+            reason="the label may name the group the criterion is for, or require it",
+        )
     return n.Implies(condition=member, then=rest, span=whole)
+
+
+_ARM_RE = re.compile(
+    r"\b(?:cohorts?|arms?|parts?|groups?|phases?|stages?|strat(?:um|a)|sub-?stud(?:y|ies)|expansion|escalation"
+    r"|controls?|volunteers?|donors?|recipients?)\b",
+    re.I,
+)
 
 
 _LIST_TOKENS = frozenset({"OR", "ANDOR", "SEMI", "COMMA", "LPAR", "IF", "EXCEPT"})
