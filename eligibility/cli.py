@@ -140,6 +140,9 @@ def parse_cmd(
                 else:
                     _print_trial(console, trial)
                     console.print(_coverage_line(trial.id, counts))
+                if fmt != "json" and not summary:
+                    for u in trial.unscreened:
+                        console.print(f"note: {u.describe()}")
         except EligibilityError as exc:
             _fail(exc)
     if trials > 1 and fmt == "table":
@@ -149,6 +152,7 @@ def parse_cmd(
 def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:
     counts = Counter(c.coverage for c in trial.criteria)
     out: dict[str, Any] = {"trial": trial.id, "coverage": {k: counts[k] for k in ("full", "partial", "none")}}
+    out["unscreened"] = [u.model_dump() for u in trial.unscreened]
     if not summary:
         out["criteria"] = [
             {

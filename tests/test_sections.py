@@ -301,3 +301,17 @@ def test_spaced_operators_and_a_dangling_or(text: str, reading: str) -> None:
     from eligibility.render import render
 
     assert render(parse_criterion(text, "inclusion")) == reading
+
+
+def test_parse_names_unscreened_text(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from eligibility.cli import app
+
+    doc = tmp_path / "t.txt"
+    doc.write_text("Adults with a stable home address\nInclusion criteria:\n- Age 20 to 60 years\n")
+    out = CliRunner().invoke(app, ["parse", "--format", "json", str(doc)])
+    assert out.exit_code == 0
+    assert json.loads(out.stdout)["unscreened"][0]["text"] == "Adults with a stable home address"
