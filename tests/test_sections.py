@@ -37,7 +37,7 @@ def kinds(text: str) -> list[tuple[str, str]]:
         ("## Inclusion requirements", "## Exclusion factors"),
         ("1. Inclusion criteria", "2. Exclusion criteria"),
         ("Eligibility requirements:", "Non-inclusion criteria:"),
-        ("Patients must have:", "Patients must not have:"),
+        ("Patients must have:", "Subjects will not be enrolled if they have:"),
         ("Subjects are eligible if:", "Subjects will be excluded if they have any of the following:"),
         ("Inclusion criteria:", "The following patients will be excluded:"),
     ],
@@ -315,3 +315,18 @@ def test_parse_names_unscreened_text(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["parse", "--format", "json", str(doc)])
     assert out.exit_code == 0
     assert json.loads(out.stdout)["unscreened"][0]["text"] == "Adults with a stable home address"
+
+
+def test_a_must_not_lead_in_inside_the_inclusion_list_negates_without_switching_the_section() -> None:
+    text = (
+        "Inclusion criteria:\n- Age 20 to 60 years\nPatients must not have:\n  - Heart failure\n"
+        "Exclusion criteria:\n- Pregnancy\n"
+    )
+    assert [k for k, _ in kinds(text)] == ["inclusion", "inclusion", "exclusion"]
+    assert _statuses(text, _cardiac())["I2"] == "fail"
+    # Items at the lead-in's own level: it may not reach them, so they are never read plainly.
+    flat = text.replace("  - Heart failure", "- Heart failure")
+    assert _statuses(flat, _cardiac())["I2"] == "unknown"
+    # "which include:" is a lead-in, never a switch to the inclusion list.
+    text = "Exclusion criteria:\n- Allergy to the study drug or its excipients, which include:\n  - lactose\n"
+    assert {k for k, _ in kinds(text)} == {"exclusion"}

@@ -228,7 +228,7 @@ def _split(raw: str) -> list[RawCriterion]:
         header = match_header(raw, ln, adjacent and last is not None)
         if header is not None:
             if header.intro:
-                if header.kind != kind:
+                if header.kind != kind and (header.switch or kind == "unspecified"):
                     kind, qualifier = header.kind, group
                     qualifiers = (group,) if group else ()
                 # The intro also heads the items below it: "... at least one of the following:" says how

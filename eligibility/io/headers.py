@@ -52,6 +52,7 @@ def _tables() -> dict[str, Any]:
         "misspelt": misspelt,
         "intro_exc": phrase_re(i["exclusion"]),
         "intro_inc": phrase_re(i["inclusion"]),
+        "switching": phrase_re(i["switching"]),
     }
 
 
@@ -101,6 +102,7 @@ class Header:
     rest: int | None  # offset where inline text after the header starts, if any
     intro: bool  # an intro sentence ("... excluded if any of the following apply:")
     text: str = ""
+    switch: bool = True  # an intro about taking part switches the section anywhere; "must (not)" only at the top
 
 
 def strip_decoration(text: str) -> str:
@@ -182,12 +184,13 @@ def match_header(raw: str, line: Line, prev_content: bool) -> Header | None:
     if opens_list and not line.marked and n_words <= 60:
         # "The following patients will be excluded:", "Patients must not have:", "Subjects are eligible if:".
         t = _tables()
+        switch = bool(t["switching"].search(intro_text))
         if t["intro_exc"].search(intro_text):
-            return Header("exclusion", None, None, intro=True, text=intro_text)
+            return Header("exclusion", None, None, intro=True, text=intro_text, switch=switch)
         if t["intro_inc"].search(intro_text) and (
             n_words <= 12 or re.search(r"\b(?:following|criteria|if)\b", intro_text, re.I)
         ):
-            return Header("inclusion", None, None, intro=True, text=intro_text)
+            return Header("inclusion", None, None, intro=True, text=intro_text, switch=switch)
     return None
 
 
