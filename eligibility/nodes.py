@@ -10,6 +10,7 @@ Semantics live in ``evaluate.py`` (Python) and later in ``compile/`` (SQL); a no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -268,3 +269,23 @@ def walk(rule: Node) -> list[Node]:
     for child in children(rule):
         out.extend(walk(child))
     return out
+
+
+def rebuild(rule: Node, child: Callable[[Node], Node]) -> Node:
+    """The same rule with each direct sub-rule replaced by ``child(sub)``; the very same object when no
+    sub-rule changed, so a post-pass over a reading costs nothing where it finds nothing."""
+    if isinstance(rule, And | Or):
+        items = tuple(child(x) for x in rule.items)
+        return rule if items == rule.items else rule.model_copy(update={"items": items})
+    if isinstance(rule, Not):
+        item = child(rule.item)
+        return rule if item is rule.item else rule.model_copy(update={"item": item})
+    if isinstance(rule, Implies):
+        cond, then = child(rule.condition), child(rule.then)
+        if cond is rule.condition and then is rule.then:
+            return rule
+        return rule.model_copy(update={"condition": cond, "then": then})
+    if isinstance(rule, Ambiguous):
+        readings = tuple(child(x) for x in rule.readings)
+        return rule if readings == rule.readings else rule.model_copy(update={"readings": readings})
+    return rule

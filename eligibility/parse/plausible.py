@@ -73,21 +73,7 @@ def _rebuilt(rule: n.Node, text: str, vocab: Vocabulary) -> n.Node:
         if rule.unit and rule.unit not in read:
             read = f"{read} {rule.unit}"  # a Lab's span may end at its number
         return n.Unparsed(text=read, reason=why, span=rule.span)
-    if isinstance(rule, n.And | n.Or):
-        items = tuple(_rebuilt(x, text, vocab) for x in rule.items)
-        return rule if items == rule.items else rule.model_copy(update={"items": items})
-    if isinstance(rule, n.Not):
-        item = _rebuilt(rule.item, text, vocab)
-        return rule if item is rule.item else rule.model_copy(update={"item": item})
-    if isinstance(rule, n.Implies):
-        cond, then = _rebuilt(rule.condition, text, vocab), _rebuilt(rule.then, text, vocab)
-        if cond is rule.condition and then is rule.then:
-            return rule
-        return rule.model_copy(update={"condition": cond, "then": then})
-    if isinstance(rule, n.Ambiguous):
-        readings = tuple(_rebuilt(x, text, vocab) for x in rule.readings)
-        return rule if readings == rule.readings else rule.model_copy(update={"readings": readings})
-    return rule
+    return n.rebuild(rule, lambda x: _rebuilt(x, text, vocab))
 
 
 def implausible_as_unparsed(rule: n.Node, text: str, vocab: Vocabulary) -> n.Node:

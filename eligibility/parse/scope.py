@@ -256,21 +256,7 @@ def age_boundaries(rule: n.Node, text: str, vocab: Vocabulary) -> n.Node:
         return rule
     if isinstance(rule, n.Age):
         return _age_boundary(rule, text, vocab)
-    if isinstance(rule, n.And | n.Or):
-        items = tuple(age_boundaries(i, text, vocab) for i in rule.items)
-        return rule if items == rule.items else rule.model_copy(update={"items": items})
-    if isinstance(rule, n.Not):
-        item = age_boundaries(rule.item, text, vocab)
-        return rule if item is rule.item else rule.model_copy(update={"item": item})
-    if isinstance(rule, n.Implies):
-        cond, then = age_boundaries(rule.condition, text, vocab), age_boundaries(rule.then, text, vocab)
-        if cond is rule.condition and then is rule.then:
-            return rule
-        return rule.model_copy(update={"condition": cond, "then": then})
-    if isinstance(rule, n.Ambiguous):
-        readings = tuple(age_boundaries(r, text, vocab) for r in rule.readings)
-        return rule if readings == rule.readings else rule.model_copy(update={"readings": readings})
-    return rule
+    return n.rebuild(rule, lambda x: age_boundaries(x, text, vocab))
 
 
 def _age_boundary(age: n.Age, text: str, vocab: Vocabulary) -> n.Node:
