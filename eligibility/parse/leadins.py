@@ -150,12 +150,48 @@ def _clip(text: str, width: int = 80) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _scope(kind: str, heading: str, rule: n.Node, vocab: Vocabulary, nested: bool) -> n.Node:
-    """One item under a heading that names a group or states a requirement (see the module docstring)."""
+@dataclass(frozen=True)
+class _Scope:
+    """What a heading does to each item under it: ``form`` and the heading's own reading ``clause``.
+
+    Worked out once per heading (it reads the heading's words), then applied to every item.
+    """
+
+    heading: str
+    form: str  # plain | and | and-or-plain (exclusion topic) | or | implies | implies-or-and
+    clause: n.Node | None = None
+
+    def apply(self, rule: n.Node, nested: bool) -> n.Node:
+        if self.form == "plain" or self.clause is None:
+            return rule
+        clause, label = self.clause, _clip(self.heading)
+        wrapped: n.Node
+        if self.form == "and":
+            wrapped = n.And(items=(clause, rule))
+        elif self.form == "and-or-plain":
+            # "Cardiac disease:" over "myocardial infarction": a topic that names a concept; a record of the
+            # item without one of the topic must not clear the patient.
+            wrapped = n.Ambiguous(
+                readings=(n.And(items=(clause, rule)), rule), reason=f"the heading '{label}' may be a topic"
+            )
+        elif self.form == "or":
+            wrapped = n.Or(items=(rule, clause))
+        elif self.form == "implies":
+            wrapped = n.Implies(condition=clause, then=rule)
+        else:
+            wrapped = n.Ambiguous(
+                readings=(n.Implies(condition=clause, then=rule), n.And(items=(clause, rule))),
+                reason=f"the heading '{label}' may name the group these criteria are for, or require it",
+            )
+        return wrapped if nested else _unsure(self.heading, wrapped, rule)
+
+
+def _scope(kind: str, heading: str, vocab: Vocabulary) -> _Scope:
+    """How items under a heading that names a group or states a requirement read (module docstring)."""
     w = _words()
     content = _content_words(heading)
     if not content or w.definition.search(heading):
-        return rule
+        return _Scope(heading, "plain")
     requirement = bool(w.requirement.search(heading))
     member = None if requirement else population_rule(_strip_phrases(heading), vocab)
     if member is not None:
@@ -167,29 +203,19 @@ def _scope(kind: str, heading: str, rule: n.Node, vocab: Vocabulary, nested: boo
     else:
         clause = _heading_clause(heading, vocab)
         if _is_topic(heading, content, clause):
-            return rule
+            return _Scope(heading, "plain")
         if not _computable(clause):
             clause = _unread(heading, "a heading the engine cannot check")
         population = bool(w.population.search(heading))
-    wrapped: n.Node
     if kind == "exclusion":
-        wrapped = n.And(items=(clause, rule))
-        if not population:
-            # "Cardiac disease:" over "myocardial infarction": a topic that names a concept; a record of the
-            # item without one of the topic must not clear the patient.
-            wrapped = n.Ambiguous(readings=(wrapped, rule), reason=f"the heading '{_clip(heading)}' may be a topic")
-    elif w.relaxing.search(_strip_phrases(heading)):
-        wrapped = n.Or(items=(rule, clause))
-    elif population and not requirement:
-        wrapped = n.Implies(condition=clause, then=rule)
-    elif requirement and not population:
-        wrapped = n.And(items=(clause, rule))
-    else:
-        wrapped = n.Ambiguous(
-            readings=(n.Implies(condition=clause, then=rule), n.And(items=(clause, rule))),
-            reason=f"the heading '{_clip(heading)}' may name the group these criteria are for, or require it",
-        )
-    return wrapped if nested else _unsure(heading, wrapped, rule)
+        return _Scope(heading, "and" if population else "and-or-plain", clause)
+    if w.relaxing.search(_strip_phrases(heading)):
+        return _Scope(heading, "or", clause)
+    if population and not requirement:
+        return _Scope(heading, "implies", clause)
+    if requirement and not population:
+        return _Scope(heading, "and", clause)
+    return _Scope(heading, "implies-or-and", clause)
 
 
 def _combine(kind: str, heading: str, rules: Sequence[n.Node]) -> list[n.Node] | None:
@@ -234,14 +260,16 @@ def scope_items(
         if _negated(kind, heading):
             # "Must not have had any of the following within 6 months:": the heading's words describe the
             # items (had them within 6 months) and the negation is outside: not (M and item).
-            negated: list[n.Node] = [n.Not(item=_scope("exclusion", heading, r, vocab, True)) for r in out]
+            scope = _scope("exclusion", heading, vocab)
+            negated: list[n.Node] = [n.Not(item=scope.apply(r, nested=True)) for r in out]
             out = negated if inside else [_unsure(heading, x, r) for x, r in zip(negated, out, strict=True)]
             continue
         combined = _combine(kind, heading, out)
         if combined is not None:
             out = combined
         if combined is None or not w.examples.search(heading):
-            out = [_scope(kind, heading, r, vocab, inside) for r in out]
+            scope = _scope(kind, heading, vocab)
+            out = [scope.apply(r, inside) for r in out]
     return Scoped(tuple(out))
 
 
