@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from eligibility.api import screen
 from eligibility.io.ctgov import StudyRecord, split_criteria
-from eligibility.patient import ConditionRecord, Observation, Patient
+from eligibility.parse import parse_criterion
+from eligibility.patient import ConditionRecord, Patient
+from eligibility.render import render
 from eligibility.trial import load_trial, trial_from_study
 
 AS_OF = date(2026, 6, 1)
@@ -66,7 +68,15 @@ def test_near_misses_are_not_headers(line: str) -> None:
 
 
 def _female(**extra: object) -> Patient:
-    return Patient.model_validate({"id": "w", "birth_date": "1980-01-01", "sex": "female", **extra})
+    return _person("female", "1980-01-01", **extra)
+
+
+def _person(sex: str, birth: str, **extra: object) -> Patient:
+    return Patient.model_validate({"id": sex[0], "birth_date": birth, "sex": sex, **extra})
+
+
+def _lab(concept: str, value: float, unit: str) -> dict[str, object]:
+    return {"concept": concept, "value": value, "unit": unit, "effective": "2026-05-20"}
 
 
 @pytest.mark.parametrize(
@@ -150,13 +160,8 @@ def test_examples_decide_when_on_record_and_never_by_their_absence() -> None:
 
 def test_a_group_heading_scopes_inclusion_items_to_its_members() -> None:
     text = "Inclusion criteria:\n- Women:\n  - Hemoglobin at least 11 g/dL\n"
-    man = Patient.model_validate(
-        {"id": "m", "birth_date": "1980-01-01", "sex": "male",
-         "observations": [{"concept": "hemoglobin", "value": 9, "unit": "g/dL", "effective": "2026-05-20"}]}
-    )  # fmt: skip
-    woman = _female(
-        observations=[Observation(concept="hemoglobin", value=9, unit="g/dL", effective=date(2026, 5, 20))]
-    )
+    man = _person("male", "1980-01-01", observations=[_lab("hemoglobin", 9, "g/dL")])
+    woman = _female(observations=[_lab("hemoglobin", 9, "g/dL")])
     assert _statuses(text, woman)["I1"] == "fail"
     assert _statuses(text, man)["I1"] != "fail"
 
@@ -232,9 +237,6 @@ def test_batch_rows_of_a_trial_with_unscreened_text_are_never_eligible(tmp_path:
 def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(
     text: str, exclusion: str, inclusion: str | None
 ) -> None:
-    from eligibility.parse import parse_criterion
-    from eligibility.render import render
-
     assert render(parse_criterion(text, "exclusion")) == exclusion
     if inclusion is not None:
         assert render(parse_criterion(text, "inclusion")) == inclusion
@@ -256,9 +258,6 @@ def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(
     ],
 )
 def test_readings_found_unsound_in_the_audit_stay_unread(text: str, kind: str, must_not_decide: str | None) -> None:
-    from eligibility.parse import parse_criterion
-    from eligibility.render import render
-
     reading = render(parse_criterion(text, kind))
     if must_not_decide is None:
         assert reading == "{" + text + "}"
@@ -267,8 +266,6 @@ def test_readings_found_unsound_in_the_audit_stay_unread(text: str, kind: str, m
 
 
 def test_liver_failure_is_not_any_liver_disease() -> None:
-    from eligibility.parse import parse_criterion
-
     rule = parse_criterion("Liver failure", "exclusion")
     fatty_liver = _female(conditions=[ConditionRecord(system="icd10cm", code="K76.0", onset=date(2020, 1, 1))])
     failure = _female(conditions=[ConditionRecord(system="icd10cm", code="K72.10", onset=date(2020, 1, 1))])
@@ -281,10 +278,7 @@ def test_liver_failure_is_not_any_liver_disease() -> None:
 def test_an_age_band_heading_is_not_taken_for_a_group_only() -> None:
     """ "Men and women aged 20-60:" over items may be a requirement: a 70-year-old must not pass its items."""
     text = "Inclusion criteria:\n- Men and women aged 20 to 60 years:\n  - Body weight at least 40 kg\n"
-    old = Patient.model_validate(
-        {"id": "o", "birth_date": "1950-01-01", "sex": "female",
-         "observations": [{"concept": "weight", "value": 70, "unit": "kg", "effective": "2026-05-20"}]}
-    )  # fmt: skip
+    old = _person("female", "1950-01-01", observations=[_lab("weight", 70, "kg")])
     assert _statuses(text, old)["I1"] != "pass"
 
 
@@ -297,9 +291,6 @@ def test_an_age_band_heading_is_not_taken_for_a_group_only() -> None:
     ],
 )
 def test_spaced_operators_and_a_dangling_or(text: str, reading: str) -> None:
-    from eligibility.parse import parse_criterion
-    from eligibility.render import render
-
     assert render(parse_criterion(text, "inclusion")) == reading
 
 
