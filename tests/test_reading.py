@@ -55,6 +55,10 @@ READINGS: list[tuple[str, str, Any]] = [
      n.Measurement(name="Handgrip strength (HGS)", op="between", value=16.0, value2=40.0, unit="kg")),
     # a word glued before the lab's name makes it another quantity
     ("Postprandial glucose above 180 mg/dL", "exclusion", n.Measurement(name="Postprandial glucose", op=">", value=180.0, unit="mg/dL")),
+    # a full stop that ends the sentence is not part of the unit; products with negative exponents are units
+    ("Albumin of at least 3 g/dL.", "inclusion", Lab("albumin", ">=", 3.0, "g/dL")),
+    ("Body mass index between 20 and 32 kg∙m-2", "inclusion", Lab("bmi", "between", 20.0, "kg·m^-2", value2=32.0)),
+    ("Body mass index below 35 kg·m⁻²", "inclusion", Lab("bmi", "<", 35.0, "kg·m^-2")),
     # a threshold with no unit on a lab that has one is not guessed
     ("Serum potassium above 5.5", "exclusion", U("Serum potassium above 5.5")),
     # conditionals keep both sides; an unread condition still lets a met consequence decide

@@ -38,6 +38,8 @@ _SCI_UNIT_RE = re.compile(
 _GENERIC_UNIT_RE = re.compile(
     r"(?:[µμ%\w\[\]{}.\*\^²³]+(?:\s?/\s?(?:1[.,]73\s?m(?:2|²|\^2)(?![\w])|[µμ\w\[\]{}.\*\^²³]+))+|%|‰)"
 )
+# A product with a negative exponent instead of a slash: "kg·m-2", "kg∙m⁻²", "mL.min-1".
+_PRODUCT_UNIT_RE = re.compile(r"[µμ\w]+(?:\s?[·∙⋅*.]\s?[µμ\w]+?(?:-|⁻)[0-9¹²³])+(?![\w])")
 _STANDALONE_UNITS = frozenset(
     {"%", "mmHg", "mm Hg", "ms", "msec", "kg", "g", "mg", "cm", "mm", "bpm", "mEq", "IU", "U", "points", "point"}
 )
@@ -226,9 +228,18 @@ class _Scanner:
         sci = _SCI_UNIT_RE.match(text, pos)
         if sci:
             return self._unit_token(sci.group(0), pos, sci.end())
+        prod = _PRODUCT_UNIT_RE.match(text, pos)
+        if prod:
+            tok = self._unit_token(prod.group(0), pos, prod.end())
+            if not tok.value.startswith("?"):
+                return tok
         gen = _GENERIC_UNIT_RE.match(text, pos)
         if gen:
             cand = gen.group(0)
+            # A full stop that ends the sentence is not part of the unit ("<= 1.5 mg/dL.").
+            stripped = cand.rstrip(".")
+            if stripped != cand and stripped and self._readable(stripped):
+                return self._unit_token(stripped, pos, pos + len(stripped))
             if "/" in cand or cand in _STANDALONE_UNITS or cand in {"%", "‰"}:
                 tok = self._unit_token(cand, pos, gen.end())
                 if tok.value or "/" in cand:
@@ -241,6 +252,14 @@ class _Scanner:
             if written is not None:
                 return _token("UNIT", written, pos, word.end())
         return None
+
+    @staticmethod
+    def _readable(written: str) -> bool:
+        try:
+            canonical_unit(written)
+        except UnitError:
+            return False
+        return True
 
     def _unit_token(self, written: str, start: int, end: int) -> Token:
         try:
