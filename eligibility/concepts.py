@@ -138,6 +138,12 @@ class Concept(BaseModel):
     plausible: Plausible | None = Field(
         default=None, description="Thresholds outside this range cannot be meant literally (a unit typo)."
     )
+    relative_limits: tuple[Literal["ULN", "LLN"], ...] = Field(
+        default=("ULN", "LLN"),
+        description="The limits results of this analyte are judged against. A clearance or an eGFR has no upper "
+        "limit of normal (higher is normal), so '<= 2 x ULN' on one cannot be meant literally: the text names "
+        "another analyte (serum creatinine) and is refused, never read as written.",
+    )
 
     @model_validator(mode="after")
     def _complete_has_source(self) -> Concept:

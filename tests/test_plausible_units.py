@@ -168,6 +168,22 @@ def test_near_misses_read_normally(text: str) -> None:
     assert isinstance(rule, n.Lab), rule
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["creatinine clearance of at most 2 x ULN", "eGFR below 1.5 times the upper limit of normal", "CrCl ≥ LLN"],
+)
+def test_multiples_of_a_limit_the_analyte_has_no_are_refused(text: str) -> None:
+    """A clearance has no ULN: read literally, '<= 2 x ULN' would fail or pass everyone on a made-up limit."""
+    rule = parse_criterion(text)
+    assert not any(isinstance(x, n.Lab) for x in n.walk(rule)), rule
+    assert any(isinstance(x, n.Unparsed) and "not judged against" in x.reason for x in n.walk(rule))
+
+
+@pytest.mark.parametrize("text", ["creatinine ≤ 2 x ULN", "ALT ≤ 3 x ULN", "platelets ≥ LLN"])
+def test_multiples_of_a_limit_the_analyte_has_are_read(text: str) -> None:
+    assert isinstance(parse_criterion(text), n.Lab)
+
+
 def test_implausible_in_a_list_leaves_the_rest() -> None:
     rule = parse_criterion("age 18 to 70 years and creatinine below 2.0 ng/dL")
     assert any(isinstance(x, n.Age) for x in n.walk(rule))

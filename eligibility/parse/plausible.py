@@ -1,4 +1,5 @@
-"""Thresholds that cannot be meant literally: "creatinine < 2.0 ng/dL", "platelets > 100 x 10^9/mL".
+"""Thresholds that cannot be meant literally: "creatinine < 2.0 ng/dL", "platelets > 100 x 10^9/mL",
+"creatinine clearance <= 2 x ULN".
 
 Why a post-pass over the finished reading: every path that builds a :class:`~eligibility.nodes.Lab`
 from text (the grammar, the anchored reading, list fallbacks, conditional and exception splits)
@@ -38,6 +39,11 @@ def _in_range(value: float, unit: str, concept: Concept) -> bool | None:
 def implausibility(lab: n.Lab, vocab: Vocabulary) -> str | None:
     """Why this threshold cannot be meant literally, naming the likely intended unit; None if it can."""
     concept = vocab.concepts.get(lab.concept)
+    if concept is not None and lab.relative is not None and lab.relative not in concept.relative_limits:
+        return (
+            f"{concept.display} results are not judged against an {lab.relative}, so a threshold in multiples of "
+            f"the {lab.relative} cannot be meant literally; the text probably names another test"
+        )
     if concept is None or concept.plausible is None or lab.unit is None or lab.relative is not None:
         return None
     values = [v for v in (lab.value, lab.value2) if v is not None]
