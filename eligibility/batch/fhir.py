@@ -608,6 +608,8 @@ def _conditions(reg: Registry) -> None:
     abated_other = " OR ".join(
         f"(j -> 'abatement{k}') IS NOT NULL" for k in ("DateTime", "Age", "Period", "Range", "String")
     )
+    # an abatement given but unreadable (not partial): ended on an unknown day, or a wrong value -- unknown
+    unreadable_end = " OR ".join(f"fbad({e.replace('s.j', 'j')})" for e in _when_dates("abatement").values())
     _stage(
         reg,
         "conditions",
@@ -625,6 +627,7 @@ def _conditions(reg: Registry) -> None:
                             THEN CASE WHEN clinical IN ({allergy_statuses}) THEN clinical
                                       WHEN clinical IS NULL THEN 'active' ELSE 'unknown' END
                         WHEN clinical IN ({statuses}) THEN clinical
+                        WHEN {unreadable_end} THEN 'unknown'
                         WHEN abatement IS NOT NULL OR {abated_other} THEN 'resolved'
                         WHEN clinical IS NOT NULL THEN 'unknown'
                         ELSE 'active' END AS status

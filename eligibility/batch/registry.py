@@ -405,6 +405,31 @@ def _typed(c: Column, types: dict[str, str]) -> tuple[str, str | None, str | Non
 
 _KEY = "CAST(hash(system, code, concept, text) >> 1 AS BIGINT)"
 
+_KEPT_UNKNOWN = " (kept as unknown)"
+# An end that was given but cannot be read is not "no end": an empty end means *ongoing* (medications)
+# and an empty abatement leaves the blank-status default 'active' (conditions). So the row's other fields
+# say "ended, on a day we cannot read": the exposure dates (medications) or the status (conditions) become
+# unknown, which the evaluator and the SQL both read as unknown, never as ongoing.
+_KEPT = {
+    ("medications", "end"): " (kept; the exposure dates are unknown, never 'ongoing')",
+    ("conditions", "abatement"): " (kept; the status is unknown unless given as ended)",
+}
+_END_UNKNOWN = {
+    ("medications", "end"): "start_date = NULL",
+    ("conditions", "abatement"): "status = 'unknown'",
+}
+_ENDED_STATUSES = ("inactive", "remission", "resolved")
+
+
+def _end_unknown(con: duckdb.DuckDBPyConnection, table: str, bads: Sequence[tuple[Column, str]]) -> None:
+    """Apply ``_END_UNKNOWN`` to the staged rows whose end value did not convert (see ``_KEPT``)."""
+    for c, helper in bads:
+        update = _END_UNKNOWN.get((table, c.name))
+        if update is None:
+            continue
+        ended = f" AND status NOT IN ({', '.join(lit(s) for s in _ENDED_STATUSES)})" if table == "conditions" else ""
+        con.execute(f"UPDATE stage_{table} SET {update} WHERE {helper} IS NOT NULL{ended}")
+
 
 def stage_file(reg: Registry, table: str, src: _Source) -> None:
     """One registry file -> the staged table, in one scan of the file, reporting every problem.
@@ -426,8 +451,8 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
     label = lit(src.label)
     line = src.line("rid")
     reports = [
-        f"SELECT rid, {lit(c.name)} AS col, {b} AS val, {lit(reason + ' (kept as unknown)')} AS reason, true AS kept "
-        f"FROM stage_{table} WHERE {b} IS NOT NULL"
+        f"SELECT rid, {lit(c.name)} AS col, {b} AS val, {lit(reason + _KEPT.get((table, c.name), _KEPT_UNKNOWN))} "
+        f"AS reason, true AS kept FROM stage_{table} WHERE {b} IS NOT NULL"
         for c, b in bads
         for reason in [_typed(c, src.types)[2] or ""]
     ]
@@ -454,6 +479,7 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
                 SELECT patient_id, rid, {_KEY} AS rkey, {", ".join(rest)}, system, code, concept, text,
                        {", ".join(helper) or "NULL AS bad_"} FROM ({inner})"""
         )
+        _end_unknown(con, table, bads)
         if not helper:
             helper.append("bad_")
         # Membership is checked on the stored (dictionary-compressed) table: much cheaper than joining
