@@ -111,15 +111,19 @@ _ANNOTATION = re.compile(r"\{[^{}]*\}")
 # A multiplication sign in front of the power of ten: "x10^9/L", "×10⁹/L", "*10^9/L".
 _LEADING_TIMES = re.compile(r"^[xX×*·](?=\d)")
 # "10E9", "10e9", "10*9" (UCUM), "10**9", "10^9" -> "10^9".
-_POWER_OF_TEN = re.compile(r"^10(?:\^|\*\*|\*|[eE])(-?\d+)")
+_POWER_OF_TEN = re.compile(r"^10(?:\^|\*\*|\*|[eE])(-?[0-9]+)")
 # The lost superscript: "109/L" is 10^9/L (109 platelets per litre is physically impossible).
 _LOST_SUPERSCRIPT = re.compile(r"^10(3|6|9|12)(?=/)")
 # "1000/mm3" -> "10^3/mm3".
 _ROUND_POWER = re.compile(r"^1(0{2,})(?=/|[A-Za-zµ])")
 # "u" / "mc" used as the micro prefix in front of a unit that takes it: uL, umol, ug, mcg, uIU, um.
 _ASCII_MICRO = re.compile(r"(?<![A-Za-zµ])(?:u|mc)(?=(?:L|l|mol|g|kat|IU|U|Eq|eq|m|mm)(?![A-Za-z]))")
-_MULTIPLIER = re.compile(r"^10\^(-?\d+)")
-_ATOM = re.compile(r"([A-Za-zµ°%_]+?)(?:\^|\*\*)?(-?\d+)?")
+_MULTIPLIER = re.compile(r"^10\^(-?[0-9]+)")
+# Digits are ASCII only ([0-9], not \d): int() reads '٣' as 3 but pint's own parser does not.
+_ATOM = re.compile(r"([A-Za-zµ°%_]+?)(?:\^|\*\*)?(-?[0-9]+)?")
+# Powers beyond these are not clinical units, and pint would overflow on them ('g/dL400').
+_MAX_EXPONENT = 4
+_MAX_MULTIPLIER = 30
 # Multiplication inside a segment: "·", "*", or a UCUM "." that is not a decimal point.
 _ATOM_SEPARATOR = re.compile(r"[·*]|(?<!\d)\.|\.(?!\d)")
 _EXPONENT_GLYPHS = {"2": "²", "3": "³"}
@@ -295,6 +299,8 @@ def _canonical_atom(atom: str, data: _AliasData) -> str:
         base = prefix_symbol + data.symbols.get(unit, unit_symbol)
     if not exponent or exponent == "1":
         return base
+    if abs(int(exponent)) > _MAX_EXPONENT:
+        raise _Unreadable(f"'{atom}': a power above {_MAX_EXPONENT} is not a clinical unit")
     if not base:
         raise _Unreadable(f"'{atom}' raises a count to a power")
     return base + _EXPONENT_GLYPHS.get(exponent, "^" + exponent)
@@ -305,6 +311,8 @@ def _read_compound(s: str, data: _AliasData) -> str:
     multiplier = ""
     match = _MULTIPLIER.match(s)
     if match:
+        if abs(int(match.group(1))) > _MAX_MULTIPLIER:
+            raise _Unreadable(f"10^{match.group(1)} is beyond any clinical count")
         multiplier = f"10^{int(match.group(1))}"
         s = s[match.end() :]
     if "(" in s or ")" in s:
@@ -403,7 +411,7 @@ def _quantity(canonical: str) -> pint.Quantity[Any]:
         expr = f"{multiplier}*{expr}" if expr else multiplier
     try:
         quantity: pint.Quantity[Any] = registry().Quantity(expr)
-    except (pint.errors.PintError, ValueError, TypeError, SyntaxError, AttributeError) as exc:
+    except (pint.errors.PintError, ValueError, TypeError, SyntaxError, AttributeError, ArithmeticError) as exc:
         raise UnitError(f"unit '{canonical}' is not defined in the clinical unit registry: {exc}") from exc
     return quantity
 

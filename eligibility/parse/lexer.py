@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from lark import Token
@@ -100,6 +100,27 @@ def _phrase_regex(phrases: list[str], flags: int) -> re.Pattern[str] | None:
         return body + r"(?!\w)" if p[-1:].isalnum() else body
 
     return re.compile("|".join(one(p) for p in alts), flags)
+
+
+_V = TypeVar("_V")
+
+
+def _folded_key(table: dict[str, _V], matched: str) -> _V:
+    """The table entry an IGNORECASE match stands for.
+
+    Why not just ``matched.lower()``: Python's case-insensitive matching also pairs 'ſ' with 's',
+    'ı' and 'İ' with 'i' and 'K' (Kelvin) with 'k', whose ``lower()`` is not the table's key
+    ('İ'.lower() is even two characters). On a miss the key is found by matching each same-length
+    entry the way the regex did.
+    """
+    key = re.sub(r"\s+", " ", matched.lower())
+    if key in table:
+        return table[key]
+    spaced = re.sub(r"\s+", " ", matched)
+    for candidate, value in table.items():
+        if len(candidate) == len(spaced) and re.fullmatch(re.escape(candidate), spaced, re.IGNORECASE):
+            return value
+    raise LookupError(f"no lexicon entry matches {matched!r}")  # pragma: no cover - the regex was built from the keys
 
 
 @dataclass(frozen=True)
@@ -223,7 +244,7 @@ class _Scanner:
         if self.m.time_unit is not None:
             tm = self.m.time_unit.match(text, pos)
             if tm and _word_boundary_ok(text, pos):
-                unit = self.lex.time_units[re.sub(r"\s+", " ", tm.group(0).lower())]
+                unit = _folded_key(self.lex.time_units, tm.group(0))
                 return _token("TIMEUNIT", unit, pos, tm.end())
         sci = _SCI_UNIT_RE.match(text, pos)
         if sci:
@@ -303,12 +324,12 @@ class _Scanner:
         if m.synonym is not None and _word_boundary_ok(text, pos):
             sm = m.synonym.match(text, pos)
             if sm:
-                cid = m.synonym_ids[re.sub(r"\s+", " ", sm.group(0).lower())]
+                cid = _folded_key(m.synonym_ids, sm.group(0))
                 yield self._concept_kind(cid), (sm.end() + 0, cid)
         if m.phrase is not None:
             pm = m.phrase.match(text, pos)
             if pm and (_word_boundary_ok(text, pos) or not text[pos].isalnum()):
-                kind, value = self.lex.phrases[re.sub(r"\s+", " ", pm.group(0).lower())]
+                kind, value = _folded_key(self.lex.phrases, pm.group(0))
                 # Function words win ties over concepts: "+1" keeps them ahead in the max().
                 yield kind, (pm.end() + 0, value)
         if m.filler is not None and _word_boundary_ok(text, pos):
