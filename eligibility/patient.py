@@ -9,15 +9,42 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import InputError
 
 SexValue = Literal["male", "female", "other", "unknown"]
+
+#: Why a value below zero is not used: no analyte the vocabulary knows can be negative (counts,
+#: concentrations, scores), so a negative number is a data error, and read literally it would pass every
+#: "< N" and fail every ">= N". Every input path uses this wording in its note or reject.
+BELOW_ZERO = "below zero: not a measurement"
+
+
+def _finite(value: object) -> object:
+    """Refuse what pydantic would otherwise turn into a float that decides criteria: ``true`` (1.0),
+    NaN, infinities and numbers too large for a float (JSON ``1e400`` reads as infinity), also as text."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number is needed, not {str(value).lower()}")
+    number: float | None = None
+    if isinstance(value, int | float):
+        number = float(value) if not isinstance(value, int) or abs(value) < 1 << 1000 else math.inf
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value  # pydantic reports it as not a number
+    if number is not None and not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    return value
+
+
+FiniteFloat = Annotated[float, BeforeValidator(_finite)]
 
 
 class _Record(BaseModel):
@@ -40,12 +67,12 @@ class _Record(BaseModel):
 class Observation(_Record):
     """A lab, vital or score: numeric (value + unit) or qualitative (result)."""
 
-    value: float | None = None
+    value: FiniteFloat | None = None
     unit: str | None = None
     result: Literal["positive", "negative"] | None = None
     effective: date | None = None
-    ref_low: float | None = Field(default=None, description="Reference range low, in the value's unit.")
-    ref_high: float | None = Field(default=None, description="Reference range high, in the value's unit.")
+    ref_low: FiniteFloat | None = Field(default=None, description="Reference range low, in the value's unit.")
+    ref_high: FiniteFloat | None = Field(default=None, description="Reference range high, in the value's unit.")
 
 
 class ConditionRecord(_Record):
@@ -128,6 +155,26 @@ class Patient(BaseModel):
         description="Data-quality notes from the adapter that built the profile (what it skipped or could "
         "not read); screening results repeat them.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _below_zero(cls, data: Any) -> Any:
+        """A native observation value below zero is kept without its value, with a note (as the FHIR and
+        registry readers do), so the criterion on it is unknown, never decided by the bad number."""
+        if not isinstance(data, dict) or not isinstance(data.get("observations"), list | tuple):
+            return data
+        observations, notes = [], []
+        for i, obs in enumerate(data["observations"]):
+            value = obs.get("value") if isinstance(obs, dict) else None
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                label = obs.get("concept") or obs.get("text") or f"{obs.get('system')} {obs.get('code')}"
+                notes.append(f"observations.{i}.value {value} ({label}) is {BELOW_ZERO} (kept without a value)")
+                obs = {**obs, "value": None}
+            observations.append(obs)
+        old = data.get("notes", ())
+        if not notes or not isinstance(old, list | tuple):
+            return data  # (notes of the wrong type are reported by the field's own validation)
+        return {**data, "observations": observations, "notes": [*old, *notes]}
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:

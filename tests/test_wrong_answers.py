@@ -145,3 +145,114 @@ def test_unreadable_ndjson_abatement_is_unknown(tmp_path: Path) -> None:
     sql, py, reasons = batch_statuses(write_ndjson(tmp_path, [patient, cond]), HEART_FAILURE)
     assert sql == py == {"p1": "unknown"}
     assert reasons == ["Condition.ndjson:abatementDateTime:not a FHIR date (kept as unknown)"]
+
+
+# -- item 2: numbers that are not measurements ----------------------------------------------------
+
+PLATELETS = one_criterion("inclusion", "Platelets >= 100 x 10^9/L")
+FHIR_PATIENT = {"resourceType": "Patient", "id": "p1", "birthDate": "1990-01-01", "gender": "male"}
+
+
+def platelet_observation(value: object) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "777-3"}]},
+        "effectiveDateTime": "2026-01-10",
+        "valueQuantity": {"value": value, "unit": "10*9/L"},
+    }
+
+
+def native_platelets(value: object) -> dict[str, Any]:
+    return {
+        "id": "p1",
+        "birth_date": "1990-01-01",
+        "sex": "male",
+        "observations": [
+            {"system": "loinc", "code": "777-3", "value": value, "unit": "10*9/L", "effective": "2026-01-10"}
+        ],
+    }
+
+
+NATIVE_NUMBERS = [
+    # (value in the native JSON, the error or the status and note)
+    (float("nan"), "native.json: field 'observations.0.value': Value error, not a finite number: nan"),
+    (float("inf"), "native.json: field 'observations.0.value': Value error, not a finite number: inf"),
+    (10**400, "native.json: field 'observations.0.value': Value error, not a finite number: 1" + "0" * 400),
+    ("nan", "native.json: field 'observations.0.value': Value error, not a finite number: 'nan'"),
+    ("-Infinity", "native.json: field 'observations.0.value': Value error, not a finite number: '-Infinity'"),
+    (True, "native.json: field 'observations.0.value': Value error, a number is needed, not true"),
+    (-5, "unknown|observations.0.value -5 (loinc 777-3) is below zero: not a measurement (kept without a value)"),
+    (-0.5, "unknown|observations.0.value -0.5 (loinc 777-3) is below zero: not a measurement (kept without a value)"),
+    (150, "pass|"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), NATIVE_NUMBERS)
+def test_native_numbers_that_are_not_measurements(value: object, expected: str) -> None:
+    from eligibility.errors import InputError
+    from eligibility.patient import patient_from_data
+
+    data = json.loads(json.dumps(native_platelets(value)))  # as read from a file (NaN, Infinity survive)
+    if "|" not in expected:
+        with pytest.raises(InputError) as err:
+            patient_from_data(data, "native.json")
+        assert str(err.value) == expected
+        return
+    status, note = expected.split("|")
+    patient = patient_from_data(data, "native.json")
+    result = screen(PLATELETS, patient, as_of=AS_OF)
+    assert result.criteria[0].status == status
+    assert list(patient.notes) == ([note] if note else [])
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "note"),
+    [
+        (
+            -5,
+            "unknown",
+            "FHIR: Observation value below zero: not a measurement (kept without a value) (e.g. loinc 777-3: -5)",
+        ),
+        (150, "pass", None),
+    ],
+)
+def test_bundle_negative_value_is_not_a_measurement(value: int, status: str, note: str | None) -> None:
+    from eligibility.io.fhir import bundle_to_patient
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": FHIR_PATIENT}, {"resource": platelet_observation(value)}],
+    }
+    patient = bundle_to_patient(bundle, "b.json")
+    assert screen(PLATELETS, patient, as_of=AS_OF).criteria[0].status == status
+    assert [n for n in patient.notes if "below zero" in n] == ([note] if note else [])
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "-Infinity", "1e400", "true", "-5", "-0.01"])
+def test_registry_numbers_that_are_not_measurements(tmp_path: Path, value: str) -> None:
+    obs = [
+        ["patient_id", "system", "code", "value", "unit", "effective"],
+        ["p1", "loinc", "777-3", value, "10*9/L", "2026-01-10"],
+    ]
+    sql, py, reasons = batch_statuses(write_registry(tmp_path, {"patients": PATIENTS, "observations": obs}), PLATELETS)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["observations.csv:value:not a finite number at or above zero (kept as unknown)"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("NaN", float("nan")), ("Infinity", float("inf")), ('"nan"', "nan"), ("true", True), ("-5", -5), ("1e400", 1e400)],
+)
+def test_ndjson_numbers_that_are_not_measurements(tmp_path: Path, raw: str, value: object) -> None:
+    folder = tmp_path / "bulk"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(json.dumps(FHIR_PATIENT) + "\n")
+    line = json.dumps(platelet_observation("@@")).replace('"@@"', raw)
+    (folder / "Observation.ndjson").write_text(line + "\n")
+    sql, py, reasons = batch_statuses(folder, PLATELETS)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["Observation.ndjson:valueQuantity.value:not a finite number at or above zero (kept as unknown)"]

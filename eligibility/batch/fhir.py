@@ -45,7 +45,7 @@ from ..io.fhir import (
     MAPPED_TYPES,
     _Mapper,
 )
-from .registry import SCHEMA, Registry, _create_rejects, _finish, connect, lit
+from .registry import MEASURE_REASON, SCHEMA, Registry, _create_rejects, _finish, connect, lit
 
 __all__ = ["MAPPED_PREFIXES", "is_fhir_bulk", "load_fhir_bulk"]
 
@@ -494,8 +494,10 @@ def _observations(reg: Registry) -> None:
              SELECT *,
                CASE WHEN vq IS NOT NULL THEN
                       CASE WHEN NULLIF(vq ->> 'comparator', '') IS NULL
-                           AND isfinite(TRY_CAST(vq ->> 'value' AS DOUBLE)) THEN TRY_CAST(vq ->> 'value' AS DOUBLE) END
-                    WHEN (el -> 'valueInteger') IS NOT NULL THEN TRY_CAST(el ->> 'valueInteger' AS DOUBLE) END AS value,
+                           AND isfinite(TRY_CAST(vq ->> 'value' AS DOUBLE)) AND TRY_CAST(vq ->> 'value' AS DOUBLE) >= 0
+                           THEN TRY_CAST(vq ->> 'value' AS DOUBLE) END
+                    WHEN (el -> 'valueInteger') IS NOT NULL AND TRY_CAST(el ->> 'valueInteger' AS DOUBLE) >= 0
+                      THEN TRY_CAST(el ->> 'valueInteger' AS DOUBLE) END AS value,
                CASE WHEN vq IS NOT NULL AND NULLIF(vq ->> 'comparator', '') IS NULL THEN qunit(vq) END AS unit,
                CASE WHEN vq IS NULL AND (el -> 'valueInteger') IS NULL AND (vcc IS NOT NULL OR vstr IS NOT NULL) THEN
                  list_distinct(list_filter(
@@ -525,6 +527,13 @@ def _observations(reg: Registry) -> None:
            FROM r"""
     )
     con.execute("DROP TABLE fhir_obs")
+    for field, given in (
+        ("valueQuantity.value", "s.vq IS NOT NULL AND NULLIF(s.vq ->> 'comparator', '') IS NULL AND (s.vq -> 'value')"),
+        ("valueInteger", "s.vq IS NULL AND (s.el -> 'valueInteger')"),
+    ):
+        raw = f"(s.el -> '{field.split('.')[0]}')" + (" -> 'value'" if "." in field else "")
+        _reject(con, "fhir_obs2", f"{given} IS NOT NULL AND s.value IS NULL",
+                f"{MEASURE_REASON} (kept as unknown)", field, f"left(CAST({raw} AS VARCHAR), 200)", True)  # fmt: skip
     con.execute(
         """CREATE OR REPLACE TEMP TABLE fhir_obs3 AS
            SELECT *, TRY_CAST(rng -> 'low' ->> 'value' AS DOUBLE) AS low_v, qunit(rng -> 'low') AS low_u,

@@ -39,7 +39,7 @@ import sqlglot.expressions as exp
 from ..errors import InputError
 from ..patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
 
-ColumnKind = Literal["id", "text", "date", "number", "sex", "result", "status"]
+ColumnKind = Literal["id", "text", "date", "number", "measure", "sex", "result", "status"]
 
 SEXES = ("male", "female", "other", "unknown")
 RESULTS = ("positive", "negative")
@@ -66,7 +66,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
     "observations": (
         Column("patient_id", "id"),
         *_DESCRIPTOR,
-        Column("value", "number"),
+        Column("value", "measure"),  # a number at or above zero (patient.BELOW_ZERO)
         Column("unit", "text"),
         Column("result", "result"),
         Column("effective", "date"),
@@ -91,7 +91,7 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
 RECORD_TABLES = ("observations", "conditions", "medications", "procedures")
 OPTIONAL_COLUMNS = frozenset({"concept", "text"})
 
-_SQL_TYPE = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE"}
+_SQL_TYPE = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "measure": "DOUBLE"}
 _SQL_TYPE.update({"sex": "VARCHAR", "result": "VARCHAR", "status": "VARCHAR"})
 
 
@@ -289,12 +289,10 @@ def _empty(con: duckdb.DuckDBPyConnection, table: str) -> None:
 # Parquet column types read as they are: the text round trip (CAST AS VARCHAR, TRY_CAST back) gives
 # exactly the same value for these, so it is skipped. FLOAT and DECIMAL do take the text route (a
 # FLOAT 0.1 reads as the double 0.1 through its text, not as 0.100000001).
-_NATIVE = {
-    "date": frozenset({"DATE", "TIMESTAMP"}),
-    "number": frozenset(
-        {"DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
-    ),
-}
+_NUMERIC = frozenset(
+    {"DOUBLE", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT"}
+)
+_NATIVE = {"date": frozenset({"DATE", "TIMESTAMP"}), "number": _NUMERIC, "measure": _NUMERIC}
 
 
 @dataclass(frozen=True)
@@ -380,16 +378,19 @@ def _typed(c: Column, types: dict[str, str]) -> tuple[str, str | None, str | Non
         raw = _text(c, types)
         typed = f"COALESCE(TRY_CAST({raw} AS DATE), TRY_CAST(TRY_CAST({raw} AS TIMESTAMP) AS DATE))"
         return typed, f"CASE WHEN ({typed}) IS NULL THEN {raw} END", "not a date (YYYY-MM-DD)"
-    if c.kind == "number":
+    if c.kind in ("number", "measure"):
+        floor, reason = ("", "not a finite number") if c.kind == "number" else (" >= 0", MEASURE_REASON)
         if native:
+            ok = f"isfinite({col}) AND {col}{floor}" if floor else f"isfinite({col})"
             return (
-                f"CASE WHEN isfinite({col}) THEN CAST({col} AS DOUBLE) END",
-                f"CASE WHEN NOT isfinite({col}) THEN CAST({col} AS VARCHAR) END",
-                "not a finite number",
+                f"CASE WHEN {ok} THEN CAST({col} AS DOUBLE) END",
+                f"CASE WHEN NOT ({ok}) THEN CAST({col} AS VARCHAR) END",
+                reason,
             )
         raw = _text(c, types)
-        typed = f"CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) THEN TRY_CAST({raw} AS DOUBLE) END"
-        return typed, f"CASE WHEN ({typed}) IS NULL THEN {raw} END", "not a finite number"
+        number = f"TRY_CAST({raw} AS DOUBLE)"
+        typed = f"CASE WHEN isfinite({number}){f' AND {number}{floor}' if floor else ''} THEN {number} END"
+        return typed, f"CASE WHEN ({typed}) IS NULL THEN {raw} END", reason
     raw = _text(c, types)
     if c.kind in ("sex", "result", "status"):
         allowed = {"sex": SEXES, "result": RESULTS, "status": STATUSES}[c.kind]
@@ -402,6 +403,10 @@ def _typed(c: Column, types: dict[str, str]) -> tuple[str, str | None, str | Non
         return f"CASE WHEN lower({raw}) IN ({values}) THEN lower({raw}) END", bad, reason
     return raw, None, None
 
+
+#: A ``measure`` value that is not a finite number, or is negative (see patient.BELOW_ZERO: no analyte
+#: the vocabulary knows can be below zero).
+MEASURE_REASON = "not a finite number at or above zero"
 
 _KEY = "CAST(hash(system, code, concept, text) >> 1 AS BIGINT)"
 

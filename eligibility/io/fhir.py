@@ -51,6 +51,7 @@ from ..concepts import Vocabulary, default_vocabulary
 from ..errors import InputError, UnitError
 from ..evaluate import KNOWN_SYSTEMS, normalise_system
 from ..patient import (
+    BELOW_ZERO,
     AllergyRecord,
     ConditionRecord,
     MedicationRecord,
@@ -262,6 +263,10 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _fmt_number(value: float) -> str:
+    return f"{value:g}"
 
 
 def _status_code(cc: Any) -> str | None:
@@ -521,6 +526,9 @@ class _Mapper:
                     self.note("Observation quantity without a value", source)
         elif element.valueInteger is not None:
             value = float(element.valueInteger)
+        if value is not None and value < 0:
+            self.note(f"Observation value {BELOW_ZERO} (kept without a value)", f"{label}: {_fmt_number(value)}")
+            value = None
         elif element.valueCodeableConcept is not None or element.valueString is not None:
             result = self.qualitative(element.valueCodeableConcept, element.valueString)
             if result is None:
