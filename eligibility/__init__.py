@@ -8,7 +8,20 @@ Compile once, screen many::
 """
 
 from .api import ScreeningResult, load_patient, screen
+from .library import LibraryTrial, Match, Question, TrialCoverage, TrialLibrary, questions
 from .trial import Trial, load_trial
 
-__all__ = ["ScreeningResult", "Trial", "load_patient", "load_trial", "screen"]
+__all__ = [
+    "LibraryTrial",
+    "Match",
+    "Question",
+    "ScreeningResult",
+    "Trial",
+    "TrialCoverage",
+    "TrialLibrary",
+    "load_patient",
+    "load_trial",
+    "questions",
+    "screen",
+]
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ from .api import ScreeningResult, load_patient_with_format, screen
 from .errors import EligibilityError
 from .patient import patient_schema
 from .render import render
-from .trial import Trial, draft_rule_file, load_trial, load_trials
+from .trial import Trial, coverage_counts, draft_rule_file, load_trial, load_trials
 
 app = typer.Typer(
     add_completion=False,
@@ -131,7 +131,7 @@ def parse_cmd(
         try:
             for trial in load_trials(f):
                 trials += 1
-                counts = Counter(c.coverage for c in trial.criteria)
+                counts = coverage_counts(trial)
                 totals.update(counts)
                 if fmt == "json":
                     typer.echo(json.dumps(_trial_json(trial, summary), ensure_ascii=False))
@@ -150,7 +150,7 @@ def parse_cmd(
 
 
 def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:
-    counts = Counter(c.coverage for c in trial.criteria)
+    counts = coverage_counts(trial)
     out: dict[str, Any] = {"trial": trial.id, "coverage": {k: counts[k] for k in ("full", "partial", "none")}}
     out["unscreened"] = [u.model_dump() for u in trial.unscreened]
     if not summary:
@@ -244,6 +244,10 @@ from .batch.cli import batch_cmd, explain_cmd  # noqa: E402  (registry screening
 
 app.command("batch")(batch_cmd)
 app.command("explain")(explain_cmd)
+
+from .library_cli import match_cmd  # noqa: E402  (a patient against a trial library, ranked)
+
+app.command("match")(match_cmd)
 
 from .store.cli import users_app  # noqa: E402  (worksheet accounts; SQLAlchemy loads lazily)
 

@@ -7,6 +7,8 @@ computable. Every mistake in a rule file is reported, not only the first.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator
 from functools import cached_property
 from importlib import resources
@@ -78,6 +80,8 @@ class Trial(BaseModel):
     notes: tuple[str, ...] = ()
     origin: str = ""
     unscreened: tuple[Unscreened, ...] = ()
+    conditions: tuple[str, ...] = ()
+    version: str | None = None
 
 
 def _clip(text: str, width: int = 120) -> str:
@@ -85,6 +89,27 @@ def _clip(text: str, width: int = 120) -> str:
 
 
 REVIEW = "review"
+
+
+def coverage_counts(trial: Trial) -> Counter[Coverage]:
+    """How many criteria read fully, partly or not at all (``parse --summary`` and the trial library)."""
+    counts: Counter[Coverage] = Counter({"full": 0, "partial": 0, "none": 0})
+    counts.update(c.coverage for c in trial.criteria)
+    return counts
+
+
+# A trial id that names a file in rules/: letters, digits, '-' and '_' only, so that '../x' or '/etc/x'
+# can never leave the folder (issue 15 item 21).
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def _rule_file_for_id(spec: str) -> Path | None:
+    """The rule file in rules/ for a trial id, or None; never a path outside rules/."""
+    if not _SAFE_ID.fullmatch(spec):
+        return None
+    folder = rules_dir().resolve()
+    candidate = (folder / f"{spec}.yaml").resolve()
+    return candidate if candidate.parent == folder and candidate.is_file() else None
 
 
 def rules_dir() -> Path:
@@ -112,8 +137,8 @@ def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
         if len(studies) != 1:
             raise InputError(f"holds {len(studies)} studies; pass one study (or use 'parse' for many)", str(path))
         return trial_from_study(studies[0], vocab, origin=str(path))
-    candidate = rules_dir() / f"{spec}.yaml"
-    if candidate.exists():
+    candidate = _rule_file_for_id(str(spec))
+    if candidate is not None:
         return load_rule_file(candidate, vocab)
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in rules_dir().glob("*.yaml"))) or "none"
@@ -178,7 +203,21 @@ def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Tr
     if errors:
         raise InputError(f"{len(errors)} problem(s):\n  " + "\n  ".join(errors), str(p))
     notes = tuple(str(x) for x in data.get("notes", []) or [])
-    return Trial(id=str(trial_id), title=data.get("title"), criteria=tuple(criteria), notes=notes, origin=str(p))
+    conditions = data.get("conditions") or []
+    if not isinstance(conditions, list) or not all(isinstance(x, str) for x in conditions):
+        raise InputError("expected a list of strings", str(p), "conditions")
+    version = data.get("version")
+    if version is not None and (not isinstance(version, str | int | float) or isinstance(version, bool)):
+        raise InputError("expected a version string", str(p), "version")
+    return Trial(
+        id=str(trial_id),
+        title=data.get("title"),
+        criteria=tuple(criteria),
+        notes=notes,
+        origin=str(p),
+        conditions=tuple(conditions),
+        version=None if version is None else str(version),
+    )
 
 
 def _criterion_from_yaml(item: object, where: str, vocab: Vocabulary, errors: list[str]) -> Criterion | None:
@@ -289,6 +328,7 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
         notes=tuple(notes),
         origin=origin,
         unscreened=tuple(unscreened),
+        conditions=study.conditions,
     )
 
 

@@ -63,6 +63,7 @@ class StudyRecord(BaseModel):
     maximum_age: AgeLimit | None = None
     sex: Sex | None = None
     healthy_volunteers: bool | None = None
+    conditions: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
     def criteria(self) -> list[RawCriterion]:
@@ -256,8 +257,19 @@ def _read_study(study: Any, where: str, prefix: str) -> StudyRecord:
         maximum_age=maximum,
         sex=sex,
         healthy_volunteers=healthy_volunteers,
+        conditions=_read_conditions(protocol, where, ps_name),
         notes=tuple(notes),
     )
+
+
+def _read_conditions(protocol: dict[str, Any], where: str, ps_name: str) -> tuple[str, ...]:
+    """``conditionsModule.conditions``: what the trial studies, as the registry names it (for listing trials)."""
+    name = f"{ps_name}.conditionsModule"
+    module = _get_object(protocol, "conditionsModule", where, name, required=False)
+    items = module.get("conditions") or []
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        raise InputError("expected a list of strings", where, f"{name}.conditions")
+    return tuple(x.strip() for x in items if x.strip())
 
 
 def _read_age(elig: dict[str, Any], key: str, where: str, el_name: str, notes: list[str]) -> AgeLimit | None:

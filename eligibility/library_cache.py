@@ -1,0 +1,140 @@
+"""A cache of compiled library files, so that loading a trial library is fast after the first time.
+
+Reading the free text of 100 CT.gov studies takes seconds; reading back their compiled trials takes tens of
+milliseconds. An entry is keyed by everything the compiled result depends on, so it is never stale:
+
+- the file's bytes and its path (the path is part of the result: ``source`` and the trial's ``origin``);
+- the engine: a hash of the package's own source, grammar and data files (an edited reader or lexicon,
+  even without a version bump, compiles afresh);
+- the vocabulary: a hash of its concepts, products and history codes.
+
+Entries are JSON (pydantic validation on the way back, never pickle: a cache file cannot run code), written
+atomically. The folder is ``$ELIGIBILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/eligibility``, else
+``~/.cache/eligibility``; a cache that cannot be read or written is skipped, never an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path
+
+from pydantic import TypeAdapter, ValidationError
+
+from . import __version__
+from .concepts import Vocabulary
+from .library import LibraryTrial
+
+_ENTRIES = TypeAdapter(list[LibraryTrial])
+_ENGINE_SUFFIXES = (".py", ".lark", ".yaml", ".yml", ".txt", ".json")
+# Parts of the package that never change how a trial is compiled.
+_NOT_ENGINE = ("service", "web", "store", "batch", "__pycache__")
+
+
+def default_cache_dir() -> Path:
+    """Where compiled trials are kept unless a folder is given."""
+    explicit = os.environ.get("ELIGIBILITY_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "eligibility"
+
+
+@cache
+def engine_fingerprint() -> str:
+    """A hash of the code and data that compile trials (computed once per process)."""
+    package = Path(str(resources.files("eligibility")))
+    roots = [package]
+    checkout_grammars = package.parent / "grammars"
+    if checkout_grammars.is_dir():
+        roots.append(checkout_grammars)
+    digest = hashlib.sha256(__version__.encode())
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root)
+            if path.suffix not in _ENGINE_SUFFIXES or any(part in _NOT_ENGINE for part in rel.parts):
+                continue
+            if path.is_file():
+                digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=8)
+def vocabulary_fingerprint(vocabulary: Vocabulary) -> str:
+    """A hash of what a vocabulary knows (concepts, products, history codes)."""
+    payload = {
+        "concepts": [c.model_dump(mode="json") for c in vocabulary.concepts.values()],
+        "products": {k: v.model_dump(mode="json") for k, v in sorted(vocabulary.products.items())},
+        "history": vocabulary.history.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+Compile = Callable[[], list[LibraryTrial]]
+
+
+class TrialCache:
+    """Compiled library files by content key; ``folder=None`` caches nothing."""
+
+    def __init__(self, folder: Path | None, vocabulary: Vocabulary):
+        self.folder = folder
+        self.vocabulary = vocabulary
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def open(cls, setting: str | Path | bool, vocabulary: Vocabulary) -> TrialCache:
+        """``True``: the default folder; a path: that folder; ``False``: no cache."""
+        if setting is False:
+            return cls(None, vocabulary)
+        folder = default_cache_dir() if setting is True else Path(setting)
+        return cls(folder / "trials", vocabulary)
+
+    def key(self, file: Path, content: bytes) -> str:
+        digest = hashlib.sha256()
+        for part in (engine_fingerprint(), vocabulary_fingerprint(self.vocabulary), str(file.resolve())):
+            digest.update(part.encode() + b"\0")
+        digest.update(content)
+        return digest.hexdigest()
+
+    def get_or_compile(self, file: Path, source: str, compile_: Compile) -> list[LibraryTrial]:
+        """The compiled trials of ``file``: from the cache when its key matches, else compiled and stored."""
+        if self.folder is None:
+            return compile_()
+        try:
+            content = file.read_bytes()
+        except OSError:
+            return compile_()  # the compiler reports the unreadable file with its own message
+        entry = self.folder / f"{self.key(file, content)}.json"
+        cached = self._read(entry, source)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        compiled = compile_()
+        self._write(entry, compiled)
+        return compiled
+
+    @staticmethod
+    def _read(entry: Path, source: str) -> list[LibraryTrial] | None:
+        try:
+            trials = _ENTRIES.validate_json(entry.read_bytes())
+        except (OSError, ValidationError, ValueError):
+            return None
+        # The key holds the resolved path; the library-relative name is checked too (a moved root).
+        return trials if all(t.source == source for t in trials) else None
+
+    def _write(self, entry: Path, trials: list[LibraryTrial]) -> None:
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "wb") as out:
+                out.write(_ENTRIES.dump_json(trials))
+            os.replace(tmp, entry)
+        except OSError:
+            return
