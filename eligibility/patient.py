@@ -8,8 +8,8 @@ code with its system (``system`` + ``code``) that the vocabulary maps to concept
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +46,27 @@ def _finite(value: object) -> object:
 
 FiniteFloat = Annotated[float, BeforeValidator(_finite)]
 
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day(value: object) -> object:
+    """A native date is ``YYYY-MM-DD`` text (or a date): pydantic alone reads ``0`` and digit strings as
+    Unix timestamps ("0" is 1970-01-01) and accepts datetimes; a partial date ("1984") is not a day (it
+    could be wrong by a year, which decides an age limit)."""
+    if isinstance(value, date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _DAY_RE.fullmatch(value):
+        if value.startswith("0000"):
+            raise ValueError(f"'{value}': year 0 is not a date (years run 0001-9999)")
+        return value  # (pydantic checks the month and day)
+    if isinstance(value, str) and re.fullmatch(r"\d{4}(-\d{2})?", value):
+        raise ValueError(f"'{value}' is a partial date; a full date YYYY-MM-DD is needed")
+    shown = repr(value) if not isinstance(value, str) else f"'{value[:40]}'"
+    raise ValueError(f"{shown} is not a date: write YYYY-MM-DD")
+
+
+Day = Annotated[date, BeforeValidator(_day)]
+
 
 class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -70,14 +91,14 @@ class Observation(_Record):
     value: FiniteFloat | None = None
     unit: str | None = None
     result: Literal["positive", "negative"] | None = None
-    effective: date | None = None
+    effective: Day | None = None
     ref_low: FiniteFloat | None = Field(default=None, description="Reference range low, in the value's unit.")
     ref_high: FiniteFloat | None = Field(default=None, description="Reference range high, in the value's unit.")
 
 
 class ConditionRecord(_Record):
-    onset: date | None = None
-    abatement: date | None = None
+    onset: Day | None = None
+    abatement: Day | None = None
     status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved", "unknown"] = Field(
         default="active", description="Clinical status; 'unknown' when the source gave one that could not be read."
     )
@@ -92,16 +113,16 @@ class MedicationRecord(_Record):
     ``authored``, which is information for people and is never read as an exposure date.
     """
 
-    start: date | None = None
-    end: date | None = Field(default=None, description="Last day taken (inclusive); none = ongoing.")
-    authored: date | None = Field(
+    start: Day | None = None
+    end: Day | None = Field(default=None, description="Last day taken (inclusive); none = ongoing.")
+    authored: Day | None = Field(
         default=None,
         description="When the order or statement was written (FHIR authoredOn / dateAsserted); not an exposure date.",
     )
 
 
 class ProcedureRecord(_Record):
-    date: dt.date | None = None
+    date: Day | None = None
 
 
 class AllergyRecord(_Record):
@@ -113,7 +134,7 @@ class AllergyRecord(_Record):
     """
 
     criticality: Literal["low", "high", "unable-to-assess"] | None = None
-    onset: date | None = None
+    onset: Day | None = None
     status: Literal["active", "inactive", "resolved", "unknown"] = "active"
 
 
@@ -133,8 +154,21 @@ class Attestation(BaseModel):
     """Optionally the criterion text the answer was given for: if the trial's text for that id differs (a
     new protocol version), the answer is not used."""
     by: str | None = None
-    on: date | None = None
+    on: Day | None = None
     note: str | None = None
+
+
+class ObservationPeriod(BaseModel):
+    """A span of time in which the source would have recorded the patient's care (OMOP ``observation_period``).
+
+    Why the evaluator needs it: "no record of X" only shows absence while someone was recording. A patient
+    whose ``observation_periods`` are given (not None) is closed world only for a criterion whose window
+    lies inside one period; outside, absence is unknown.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: date
+    end: date
 
 
 class Patient(BaseModel):
@@ -142,7 +176,7 @@ class Patient(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str
-    birth_date: date | None = None
+    birth_date: Day | None = None
     sex: SexValue | None = None
     observations: tuple[Observation, ...] = ()
     conditions: tuple[ConditionRecord, ...] = ()
@@ -150,6 +184,12 @@ class Patient(BaseModel):
     procedures: tuple[ProcedureRecord, ...] = ()
     allergies: tuple[AllergyRecord, ...] = ()
     attestations: dict[str, Attestation] = Field(default_factory=dict)
+    observation_periods: tuple[ObservationPeriod, ...] | None = Field(
+        default=None,
+        description="When the source was recording this patient; None = not stated (absence is then read "
+        "as the criterion's closed or open world says, as before).",
+    )
+    death_date: date | None = Field(default=None, description="Date of death: never eligible from that day.")
     notes: tuple[str, ...] = Field(
         default=(),
         description="Data-quality notes from the adapter that built the profile (what it skipped or could "
@@ -182,16 +222,10 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def read_json(path: str | Path) -> object:
-    """Read one JSON file; every failure is an :class:`InputError` naming the file."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", str(p)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", str(p)) from None
+    """Read one JSON file (or a gzipped one, ``.gz``); every failure is an :class:`InputError` naming the file."""
+    from .io.files import parse_json, read_text  # (gzipped exports: Synthea bundles are shared that way)
+
+    return parse_json(read_text(path), str(Path(path)))
 
 
 def patient_from_data(data: object, origin: str) -> Patient:

@@ -256,3 +256,70 @@ def test_ndjson_numbers_that_are_not_measurements(tmp_path: Path, raw: str, valu
     sql, py, reasons = batch_statuses(folder, PLATELETS)
     assert sql == py == {"p1": "unknown"}
     assert reasons == ["Observation.ndjson:valueQuantity.value:not a finite number at or above zero (kept as unknown)"]
+
+
+# -- item 7: strings that are not dates -------------------------------------------------------------
+
+ADULT = one_criterion("inclusion", "Age >= 18 years")
+
+NATIVE_DATES = [
+    ("0", "'0' is not a date: write YYYY-MM-DD"),
+    ("20240101", "'20240101' is not a date: write YYYY-MM-DD"),
+    (1700000000, "1700000000 is not a date: write YYYY-MM-DD"),
+    ("epoch", "'epoch' is not a date: write YYYY-MM-DD"),
+    ("infinity", "'infinity' is not a date: write YYYY-MM-DD"),
+    ("0044-03-15 (BC)", "'0044-03-15 (BC)' is not a date: write YYYY-MM-DD"),
+    ("0000-01-01", "'0000-01-01': year 0 is not a date (years run 0001-9999)"),
+    ("10000-01-01", "'10000-01-01' is not a date: write YYYY-MM-DD"),
+    ("1984", "'1984' is a partial date; a full date YYYY-MM-DD is needed"),
+    ("1984-06", "'1984-06' is a partial date; a full date YYYY-MM-DD is needed"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), NATIVE_DATES)
+@pytest.mark.parametrize("field", ["birth_date", "observations.0.effective", "medications.0.end"])
+def test_native_refuses_what_is_not_a_date(value: object, message: str, field: str) -> None:
+    from eligibility.errors import InputError
+    from eligibility.patient import patient_from_data
+
+    data: dict[str, Any] = {"id": "p1", "birth_date": "1990-01-01"}
+    if field == "birth_date":
+        data["birth_date"] = value
+    elif field.startswith("observations"):
+        data["observations"] = [{"concept": "platelets", "value": 150, "unit": "10*9/L", "effective": value}]
+    else:
+        data["medications"] = [{"concept": "aspirin", "start": "2025-01-01", "end": value}]
+    with pytest.raises(InputError) as err:
+        patient_from_data(data, "native.json")
+    assert str(err.value) == f"native.json: field '{field}': Value error, {message}"
+
+
+REGISTRY_DATES = ["0", "20240101", "1700000000", "epoch", "infinity", "-infinity", "0044-03-15 (BC)", "0000-01-01",
+                  "10000-01-01", "1990-1-1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", REGISTRY_DATES)
+def test_registry_and_ndjson_refuse_what_is_not_a_date(tmp_path: Path, value: str) -> None:
+    patients = [["patient_id", "birth_date", "sex"], ["p1", value, "male"]]
+    sql, py, reasons = batch_statuses(write_registry(tmp_path / "csv", {"patients": patients}), ADULT)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["patients.csv:birth_date:not a date (YYYY-MM-DD) (kept as unknown)"]
+    bulk = write_ndjson(tmp_path / "bulk", [{**FHIR_PATIENT, "birthDate": value}])
+    sql, py, reasons = batch_statuses(bulk, ADULT)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["Patient.ndjson:birthDate:not a FHIR date (kept as unknown)"]
+
+
+@pytest.mark.parametrize("value", ["infinity", "-infinity", "0044-03-15 (BC)", "10000-01-01"])
+def test_registry_parquet_dates_outside_years_1_to_9999_are_refused(tmp_path: Path, value: str) -> None:
+    import duckdb
+
+    folder = tmp_path / "reg"
+    folder.mkdir()
+    target = str(folder / "patients.parquet")
+    duckdb.sql(
+        f"COPY (SELECT 'p1' AS patient_id, DATE '{value}' AS birth_date, 'male' AS sex) TO '{target}' (FORMAT parquet)"
+    )
+    sql, py, reasons = batch_statuses(folder, ADULT)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["patients.parquet:birth_date:not a date in years 0001-9999 (kept as unknown)"]

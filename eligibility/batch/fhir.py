@@ -90,7 +90,8 @@ def _macros(con: duckdb.DuckDBPyConnection) -> None:
         # strip (any white space at both ends)
         "trim_ws(s)": r"regexp_replace(s, '^\s+|\s+$', '', 'g')",
         # _day: a full date (or dateTime) -> its calendar day; partial or unreadable -> NULL
-        "fday(s)": f"CASE WHEN regexp_full_match(s, {lit(_DATETIME_RE)}) AND length(s) >= 10 "
+        # (year 0000 is not a FHIR year: DuckDB would read it as 1 BC)
+        "fday(s)": f"CASE WHEN regexp_full_match(s, {lit(_DATETIME_RE)}) AND length(s) >= 10 AND s[1:4] <> '0000' "
         "THEN TRY_CAST(s[1:10] AS DATE) END",
         "fpartial(s)": f"coalesce(regexp_full_match(s, {lit(_PARTIAL_RE)}), false)",
         "fbad(s)": "s IS NOT NULL AND NOT fpartial(s) AND fday(s) IS NULL",
