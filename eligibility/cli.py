@@ -1,26 +1,31 @@
 """The command line: thin wrappers over :mod:`eligibility.api`.
 
-Exit code 0 whatever the verdict; 2 with a one-line message on bad input.
+Exit code 0 whatever the verdict; 2 with a one-line message on bad input; 1 when a folder had some
+files that could not be read (each named on stderr) and the others were done.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from .api import ScreeningResult, load_patient_with_format, screen
+from .api import load_patient_with_format, screen
+from .cli_common import EXIT_PARTIAL
+from .cli_common import console as _console
+from .cli_common import day as _day
+from .cli_common import fail as _fail
+from .cli_common import print_result as _print_result
+from .cli_common import report as _report
 from .errors import EligibilityError
-from .patient import patient_schema
+from .patient import Patient, patient_schema
 from .render import render
-from .trial import Trial, coverage_counts, draft_rule_file, load_trial, load_trials
+from .trial import Trial, coverage_counts, draft_rule_file, load_trial, load_trials, trial_files
 
 app = typer.Typer(
     add_completion=False,
@@ -28,22 +33,10 @@ app = typer.Typer(
     help="Pre-screen patients for clinical trials: pass / fail / unknown, explained.",
 )
 
-_STATUS_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
-_VERDICT_STYLE = {"eligible": "bold green", "ineligible": "bold red", "needs-review": "bold yellow"}
-
-
-def _console() -> Console:
-    return Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
-
-
-def _fail(exc: Exception) -> NoReturn:
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(2)
-
 
 def _patients(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.glob("*.json"))
+        files = sorted(p for p in path.glob("*.json") if not p.name.startswith("."))
         if not files:
             _fail(EligibilityError(f"{path}: no patient files (*.json) in this folder"))
         return files
@@ -63,58 +56,38 @@ def screen_cmd(
     """Screen one patient (or each patient of a folder) against a trial."""
     if fmt not in ("table", "json"):
         _fail(EligibilityError(f"--format must be table or json, not '{fmt}'"))
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        _fail(EligibilityError(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'"))
+    day = _day(as_of)
     try:
         t = load_trial(trial)
-        loaded = [load_patient_with_format(p) for p in _patients(patient)]
+        files = _patients(patient)
+    except EligibilityError as exc:
+        _fail(exc)
+    # One bad file in a folder does not stop the others: each is named on stderr and the exit code is 1.
+    loaded: list[tuple[Patient, str]] = []
+    bad = 0
+    for f in files:
+        try:
+            loaded.append(load_patient_with_format(f))
+        except EligibilityError as exc:
+            if len(files) == 1:
+                _fail(exc)
+            _report(exc)
+            bad += 1
+    try:
         results = [screen(t, pat, as_of=day, open_world=open_world) for pat, _ in loaded]
     except EligibilityError as exc:
         _fail(exc)
     if fmt == "json":
         payload = [json.loads(r.model_dump_json()) for r in results]
-        typer.echo(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False))
-        return
-    console = _console()
-    for result, (_, kind) in zip(results, loaded, strict=True):
-        _print_result(console, t, result, from_record=kind == "fhir")
-
-
-def _print_result(console: Console, trial: Trial, result: ScreeningResult, from_record: bool = False) -> None:
-    table = Table(
-        title=f"{result.trial} · patient {result.patient} · as of {result.as_of}",
-        show_lines=False,
-        title_justify="left",
-    )
-    table.add_column("id", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("criterion", max_width=48, overflow="ellipsis", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("explanation", overflow="fold")
-    for c in result.criteria:
-        style = _STATUS_STYLE[c.status]
-        table.add_row(
-            c.id, "incl" if c.kind == "inclusion" else "excl", c.text, f"[{style}]{c.status}[/]", c.explanation
-        )
-    console.print(table)
-    unknown = [c.id for c in result.criteria if c.status == "unknown"]
-    line = f"verdict: [{_VERDICT_STYLE[result.verdict]}]{result.verdict}[/]"
-    if result.verdict == "needs-review":
-        open_ = [f"unknown: {', '.join(unknown)}"] if unknown else []
-        if trial.unscreened:
-            open_.append(f"{len(trial.unscreened)} piece(s) of source text not screened, see the notes")
-        if not result.criteria:
-            open_.append("no criteria")
-        line += f"  ({'; '.join(open_)})"
-    console.print(line)
-    if from_record:  # a FHIR record has no attestations: what it decided, it decided from the data
-        decided = sum(1 for c in result.criteria if c.status != "unknown")
-        console.print(f"decided {decided} of {len(result.criteria)} criteria from the record")
-    for note in result.notes:
-        console.print(f"note: {note}")
-    console.print()
+        single = len(files) == 1
+        typer.echo(json.dumps(payload[0] if single else payload, indent=2, ensure_ascii=False))
+    else:
+        console = _console()
+        for result, (_, kind) in zip(results, loaded, strict=True):
+            _print_result(console, t, result, from_record=kind == "fhir")
+    if bad:
+        _report(f"{bad} of {len(files)} patient files could not be read (named above); the others were screened")
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 @app.command("parse")
@@ -127,7 +100,9 @@ def parse_cmd(
     console = _console()
     totals: Counter[str] = Counter()
     trials = 0
-    for f in files:
+    paths = [child for f in files for child in trial_files(f)]
+    bad = 0
+    for f in paths:
         try:
             for trial in load_trials(f):
                 trials += 1
@@ -144,9 +119,15 @@ def parse_cmd(
                     for u in trial.unscreened:
                         console.print(f"note: {u.describe()}")
         except EligibilityError as exc:
-            _fail(exc)
+            if len(paths) == 1:
+                _fail(exc)
+            _report(exc)  # one bad file does not stop the others; the exit code says so
+            bad += 1
     if trials > 1 and fmt == "table":
         console.print(_coverage_line(f"all {trials} trials", totals))
+    if bad:
+        _report(f"{bad} of {len(paths)} files could not be read (named above); the others were parsed")
+        raise typer.Exit(EXIT_PARTIAL)
 
 
 def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:

@@ -833,7 +833,8 @@ def file_records(path: str | Path) -> list[dict[str, object]]:
         for study in read_ctgov_json(p):
             rows.extend(criterion_records(study.nct_id, study.criteria_text))
         return rows
+    from .io.files import read_text
+
     # exact characters as on disk (no newline translation), so spans index the file's text
-    with p.open(encoding="utf-8", newline="") as fh:
-        text = fh.read()
+    text = read_text(p)
     return criterion_records(p.stem, text)

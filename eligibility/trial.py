@@ -15,13 +15,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
 from . import nodes as n
 from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError, ParseError
 from .io.ctgov import AgeLimit, RawCriterion, StudyRecord, read_ctgov_json, split_criteria
+from .io.files import parse_yaml, read_text
 from .parse import parse_criterion, read_criterion
 from .parse.leadins import overridden, scope_items
 from .render import render
@@ -146,25 +146,36 @@ def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
     raise InputError("expected a rule file (.yaml) or a ClinicalTrials.gov study (.json)", str(spec))
 
 
+TRIAL_SUFFIXES = (".yaml", ".yml", ".json", ".txt")
+
+
+def trial_files(path: str | Path) -> list[Path]:
+    """The trial files under a folder in name order (hidden files skipped), or the path itself."""
+    p = Path(path)
+    if not p.is_dir():
+        return [p]
+    return [
+        c
+        for c in sorted(p.rglob("*"))
+        if c.suffix.lower() in TRIAL_SUFFIXES and c.is_file() and not c.name.startswith(".")
+    ]
+
+
 def load_trials(path: str | Path, vocabulary: Vocabulary | None = None) -> Iterator[Trial]:
     """Every trial in a file or folder: rule files, CT.gov JSON (all studies of an array), plain-text
     criteria documents (.txt, named after the file), walking folders in name order."""
     vocab = vocabulary or default_vocabulary()
     p = Path(path)
     if p.is_dir():
-        for child in sorted(p.rglob("*")):
-            if child.suffix.lower() in (".yaml", ".yml", ".json", ".txt") and child.is_file():
-                yield from load_trials(child, vocab)
+        for child in trial_files(p):
+            yield from load_trials(child, vocab)
         return
     suffix = p.suffix.lower()
     if suffix == ".json":
         for study in read_ctgov_json(p):
             yield trial_from_study(study, vocab, origin=str(p))
     elif suffix == ".txt":
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read: {exc}", str(p)) from None
+        text = read_text(p)
         yield trial_from_study(StudyRecord(nct_id=p.stem, criteria_text=text), vocab, origin=str(p))
     else:
         yield load_trial(p, vocab)
@@ -173,12 +184,7 @@ def load_trials(path: str | Path, vocabulary: Vocabulary | None = None) -> Itera
 def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
     vocab = vocabulary or default_vocabulary()
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc}", str(p)) from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", str(p)) from None
+    data = parse_yaml(read_text(p), str(p))
     if not isinstance(data, dict):
         raise InputError("expected a mapping with 'trial' and 'criteria'", str(p))
     errors: list[str] = []

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import shutil
+from pathlib import Path
+
 import pytest
+from typer.testing import CliRunner
 
 from eligibility import nodes as n
+from eligibility.cli import app
 from eligibility.errors import ParseError, UnitError
 from eligibility.parse import MAX_CRITERION_CHARS, parse_criterion, read_criterion
 from eligibility.units import canonical_unit
+
+from .conftest import ROOT
 
 # --- item 16: units -----------------------------------------------------------------------------
 
@@ -78,3 +88,140 @@ def test_criterion_at_the_length_limit_is_still_read() -> None:
     text = ("age >= 18 years and " * 400)[: MAX_CRITERION_CHARS - 20] + " age >= 18 years"
     assert len(text) <= MAX_CRITERION_CHARS
     assert not isinstance(parse_criterion(text), n.Unparsed) or "too long" not in parse_criterion(text).reason
+
+
+# --- items 16 and 17: input files -----------------------------------------------------------------
+
+runner = CliRunner()
+GOOD_PATIENT = ROOT / "examples" / "patient-eligible.json"
+FLAT_RULES = "trial: X1\ncriteria:\n  - id: A\n    kind: inclusion\n    text: Age 18 or over\n    rule: age >= 18 years\n"
+
+
+def _bad_files(tmp: Path) -> dict[str, Path]:
+    """Hostile input files, built fresh in ``tmp``."""
+    files: dict[str, bytes] = {
+        "deep.json": b"[" * 100_000 + b"]" * 100_000,
+        "bigint.json": b'{"id": "p1", "birth_date": ' + b"9" * 5000 + b"}",
+        "surrogate.json": b'{"id": "p\\ud800"}',
+        "latin1.json": b'{"id": "caf\xe9"}',
+        "corrupt.json.gz": b"not gzip at all",
+        "truncated.json.gz": gzip.compress(GOOD_PATIENT.read_bytes())[:200],
+        "bomb.json.gz": gzip.compress(b" " * 3_000_000),
+        "bomb.yaml": b'a: &a ["x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a]\ntrial: X\ncriteria: [*b]\n',
+        "latin1.yaml": FLAT_RULES.replace("Age", "\xc2ge").encode("latin-1"),
+        "hugeint.yaml": (FLAT_RULES + "version: " + "9" * 5000 + "\n").encode(),
+        "deep.yaml": b"[" * 100_000 + b"]" * 100_000,
+    }
+    out = {}
+    for name, data in files.items():
+        (tmp / name).write_bytes(data)
+        out[name] = tmp / name
+    fifo = tmp / "fifo.json"
+    os.mkfifo(fifo)
+    out["fifo.json"] = fifo
+    return out
+
+
+PATIENT_FILE_ERRORS = [
+    ("deep.json", "not readable JSON: nested too deeply"),
+    ("bigint.json", "not readable JSON: a number with more than 4,300 digits"),
+    ("surrogate.json", "not valid Unicode: a lone surrogate escape (\\ud800)"),
+    ("latin1.json", "not UTF-8 text (byte 0xe9 at offset 11)"),
+    ("corrupt.json.gz", "not a readable gzip file (Error -3 while decompressing data: incorrect header check)"),
+    ("truncated.json.gz", "truncated gzip file (the compressed data ends early)"),
+    ("fifo.json", "not a regular file (a pipe, socket or device): only regular files are read"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), PATIENT_FILE_ERRORS)
+def test_bad_patient_files_exit_2_naming_the_file(tmp_path: Path, name: str, message: str) -> None:
+    path = _bad_files(tmp_path)[name]
+    res = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient", str(path), "--as-of", "2025-01-01"])
+    assert res.exit_code == 2
+    assert res.stderr == f"error: {path}: {message}\n"
+
+
+RULE_FILE_ERRORS = [
+    ("bomb.yaml", "line 2: YAML aliases (*a) are not allowed in rule files; write the value out"),
+    ("latin1.yaml", "not UTF-8 text (byte 0xc2 at offset 60)"),
+    ("hugeint.yaml", "not readable YAML: a number with more than 4,300 digits"),
+    ("deep.yaml", "not readable YAML: nested too deeply"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), RULE_FILE_ERRORS)
+def test_bad_rule_files_exit_2_naming_the_file(tmp_path: Path, name: str, message: str) -> None:
+    path = _bad_files(tmp_path)[name]
+    res = runner.invoke(app, ["parse", str(path)])
+    assert res.exit_code == 2
+    assert res.stderr == f"error: {path}: {message}\n"
+
+
+def test_devices_and_oversize_files_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "small.yaml").write_text(FLAT_RULES, encoding="utf-8")
+    args = ["screen", "--trial", str(tmp_path / "small.yaml"), "--as-of", "2025-01-01", "--patient"]
+    res = runner.invoke(app, [*args, "/dev/zero"])
+    assert (res.exit_code, res.stderr) == (
+        2,
+        "error: /dev/zero: not a regular file (a pipe, socket or device): only regular files are read\n",
+    )
+    monkeypatch.setenv("ELIGIBILITY_MAX_INPUT_BYTES", "1000000")
+    bomb = _bad_files(tmp_path)["bomb.json.gz"]
+    res = runner.invoke(app, [*args, str(bomb)])
+    assert res.stderr == (
+        f"error: {bomb}: the decompressed content is larger than the input limit of 1,000,000 bytes"
+        " (raise it with ELIGIBILITY_MAX_INPUT_BYTES)\n"
+    )
+    size = GOOD_PATIENT.stat().st_size
+    monkeypatch.setenv("ELIGIBILITY_MAX_INPUT_BYTES", str(size - 1))
+    res = runner.invoke(app, [*args, str(GOOD_PATIENT)])
+    assert res.exit_code == 2
+    assert f"the file ({size:,} bytes) is larger than the input limit of {size - 1:,} bytes" in res.stderr
+    monkeypatch.setenv("ELIGIBILITY_MAX_INPUT_BYTES", str(size))  # raised: read again
+    assert runner.invoke(app, [*args, str(GOOD_PATIENT)]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [
+        ("0001-02-01", "--as-of must be between 1900-01-01 and 2999-12-31, not '0001-02-01'"),
+        ("9999-12-31", "--as-of must be between 1900-01-01 and 2999-12-31, not '9999-12-31'"),
+        ("2025-02-30", "--as-of must be a date YYYY-MM-DD, not '2025-02-30'"),
+    ],
+)
+def test_far_off_screening_dates_exit_2(as_of: str, message: str) -> None:
+    res = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient", str(GOOD_PATIENT), "--as-of", as_of])
+    assert (res.exit_code, res.stderr) == (2, f"error: {message}\n")
+
+
+# --- item 19: one bad file in a folder ------------------------------------------------------------
+
+
+def test_screen_folder_screens_the_good_files_and_names_the_bad_one(tmp_path: Path) -> None:
+    for example in sorted((ROOT / "examples").glob("*.json")):
+        shutil.copy(example, tmp_path / example.name)
+    (tmp_path / "broken.json").write_text('{"id": ', encoding="utf-8")
+    args = ["screen", "--trial", "NCT06352281", "--patient", str(tmp_path), "--as-of", "2025-01-01"]
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert res.exit_code == 1
+    assert res.stderr == (
+        f"error: {tmp_path / 'broken.json'}: not valid JSON (line 1, column 8: Expecting value)\n"
+        "error: 1 of 4 patient files could not be read (named above); the others were screened\n"
+    )
+    assert len(json.loads(res.stdout)) == 3
+
+
+def test_parse_folder_parses_the_good_files_and_names_the_bad_ones(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(FLAT_RULES, encoding="utf-8")
+    bad = _bad_files(tmp_path)
+    for name in list(bad):
+        if name not in ("bomb.yaml", "latin1.yaml"):
+            bad[name].unlink()
+    res = runner.invoke(app, ["parse", "--summary", str(tmp_path)])
+    assert res.exit_code == 1
+    assert res.stdout == "coverage X1: 1 fully, 0 partly, 0 not computable (of 1)\n"
+    assert res.stderr == (
+        f"error: {bad['bomb.yaml']}: line 2: YAML aliases (*a) are not allowed in rule files; write the value out\n"
+        f"error: {bad['latin1.yaml']}: not UTF-8 text (byte 0xc2 at offset 60)\n"
+        "error: 2 of 3 files could not be read (named above); the others were parsed\n"
+    )

@@ -6,33 +6,20 @@ does not import DuckDB until a batch command runs.
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..cli_common import console as _console
+from ..cli_common import day as _day
+from ..cli_common import fail as _fail
+from ..cli_common import print_result as _print_result
 from ..errors import EligibilityError
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
-
-
-def _day(as_of: str | None) -> date:
-    try:
-        return date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        _fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'")
-
-
-def _console() -> Console:
-    return Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
 
 
 def batch_cmd(
@@ -118,7 +105,6 @@ def explain_cmd(
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
 ) -> None:
     """Re-screen one registry patient with the Python evaluator and print every criterion's explanation."""
-    from ..cli import _print_result
     from ..trial import load_trial
     from .fhir import is_fhir_bulk, load_fhir_bulk
     from .registry import load_registry

@@ -8,7 +8,6 @@ single criteria is :mod:`eligibility.io.criteria_text` (re-exported here as :fun
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from eligibility.errors import InputError
 from eligibility.io.criteria_text import RawCriterion, split_criteria
+from eligibility.io.files import parse_json, read_text
 
 __all__ = [
     "AgeLimit",
@@ -138,14 +138,7 @@ def read_ctgov_json(path: str | Path) -> list[StudyRecord]:
     and the field (e.g. ``studies[3].protocolSection.identificationModule.nctId``) so the user can fix it.
     """
     where = str(path)
-    try:
-        raw_text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read file: {exc}", where) from exc
-    try:
-        data: Any = json.loads(raw_text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON: {exc}", where) from exc
+    data: Any = parse_json(read_text(path, "utf-8-sig"), where)
 
     items: list[tuple[str, Any]]
     if isinstance(data, list):
