@@ -8,6 +8,7 @@ code with its system (``system`` + ``code``) that the vocabulary maps to concept
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from datetime import date
@@ -158,19 +159,6 @@ class Attestation(BaseModel):
     note: str | None = None
 
 
-class ObservationPeriod(BaseModel):
-    """A span of time in which the source would have recorded the patient's care (OMOP ``observation_period``).
-
-    Why the evaluator needs it: "no record of X" only shows absence while someone was recording. A patient
-    whose ``observation_periods`` are given (not None) is closed world only for a criterion whose window
-    lies inside one period; outside, absence is unknown.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    start: date
-    end: date
-
-
 class Patient(BaseModel):
     """One patient's profile as the evaluator reads it."""
 
@@ -184,12 +172,6 @@ class Patient(BaseModel):
     procedures: tuple[ProcedureRecord, ...] = ()
     allergies: tuple[AllergyRecord, ...] = ()
     attestations: dict[str, Attestation] = Field(default_factory=dict)
-    observation_periods: tuple[ObservationPeriod, ...] | None = Field(
-        default=None,
-        description="When the source was recording this patient; None = not stated (absence is then read "
-        "as the criterion's closed or open world says, as before).",
-    )
-    death_date: date | None = Field(default=None, description="Date of death: never eligible from that day.")
     notes: tuple[str, ...] = Field(
         default=(),
         description="Data-quality notes from the adapter that built the profile (what it skipped or could "
@@ -222,10 +204,16 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def read_json(path: str | Path) -> object:
-    """Read one JSON file (or a gzipped one, ``.gz``); every failure is an :class:`InputError` naming the file."""
-    from .io.files import parse_json, read_text  # (gzipped exports: Synthea bundles are shared that way)
-
-    return parse_json(read_text(path), str(Path(path)))
+    """Read one JSON file; every failure is an :class:`InputError` naming the file."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no such file", str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", str(p)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", str(p)) from None
 
 
 def patient_from_data(data: object, origin: str) -> Patient:
