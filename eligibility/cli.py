@@ -234,6 +234,10 @@ from .store.cli import users_app  # noqa: E402  (worksheet accounts; SQLAlchemy 
 
 app.add_typer(users_app, name="users")
 
+from .service.cli import serve_cmd  # noqa: E402  (the CDS Hooks service; fastapi and uvicorn load lazily)
+
+app.command("serve")(serve_cmd)
+
 
 def main() -> None:  # pragma: no cover
     app()
