@@ -178,6 +178,10 @@ def screen(
         # Unknown criteria, source text that no criterion screens, or no criteria at all: a person must look.
         verdict = "needs-review"
     notes = [u.describe() for u in trial.unscreened]
+    if patient.death_date is not None and patient.death_date <= day:
+        # Whatever the criteria say: a deceased patient is never eligible (the statuses stay as read).
+        verdict = "ineligible"
+        notes.insert(0, f"the patient died on {patient.death_date}: not eligible for any trial")
     if not results:
         notes.append("the trial has no criteria to screen")
     notes += list(patient.notes)

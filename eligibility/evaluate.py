@@ -135,6 +135,26 @@ def _first_day(as_of: date, within: n.Duration) -> date:
     return as_of - timedelta(days=max(round(within.days), 1) - 1)
 
 
+def window_start(r: n.Node, as_of: date) -> date:
+    """First day of the span a closed-world criterion's absence is about (it ends on ``as_of``).
+
+    "Within N" is its window; a stable dose looks back over its duration; anything else ("current",
+    "history of") is about the patient as observed on ``as_of``. The batch compiler uses the same days.
+    """
+    within = getattr(r, "within", None)
+    if isinstance(within, n.Duration):
+        return _first_day(as_of, within)
+    if isinstance(r, n.StableDose):
+        return as_of - timedelta(days=round(r.duration.days))
+    return as_of
+
+
+def observed(patient: Patient, since: date, as_of: date) -> bool:
+    """Whether one observation period covers since..as_of; a patient without stated periods counts as observed."""
+    periods = patient.observation_periods
+    return periods is None or any(p.start <= since and p.end >= as_of for p in periods)
+
+
 class Context:
     """Everything the evaluator needs for one patient; record -> concept matching is done once."""
 
@@ -223,7 +243,7 @@ class Context:
     @cached_property
     def age_years(self) -> int | None:
         birth = self.patient.birth_date
-        return completed_years(birth, self.as_of) if birth else None
+        return completed_years(birth, self.as_of) if birth and birth <= self.as_of else None
 
     def name(self, concept: str) -> str:
         return self.vocab[concept].display if concept in self.vocab else concept
@@ -256,6 +276,9 @@ def visit_age(r: n.Age, ctx: Context) -> Verdict:
     birth = ctx.patient.birth_date
     if birth is None:
         return Verdict(Tri.UNKNOWN, "age unknown: no birth date", missing=("birth date",))
+    if birth > ctx.as_of:
+        why = f"age unknown: the birth date {birth} is after {ctx.as_of} (a data error)"
+        return Verdict(Tri.UNKNOWN, why, missing=("birth date",))
     age = completed_years(birth, ctx.as_of) if r.unit == "years" else completed_months(birth, ctx.as_of)
     ok = _compare(age, r.op, r.value, r.value2)
     bound = f"{_fmt(r.value)}-{_fmt(r.value2 or 0)}" if r.op == "between" else f"{r.op} {_fmt(r.value)}"
@@ -488,13 +511,22 @@ def visit_labresult(r: n.LabResult, ctx: Context) -> Verdict:
 
 
 def _closed(
-    ctx: Context, found: Tri, reason: str, name: str, evidence: tuple[Evidence, ...] = (), *, concept: str
+    ctx: Context,
+    found: Tri,
+    reason: str,
+    name: str,
+    evidence: tuple[Evidence, ...] = (),
+    *,
+    concept: str,
+    since: date | None = None,
 ) -> Verdict:
     """Closed world: not shown = false. Open world: not shown = unknown.
 
     Closed world is earned per concept: only a concept whose code set is reviewed as covering its
     meaning (``Vocabulary.complete``) turns "no (matching) record" into "absent"; for the others a
     record the code set does not cover may exist, so absence is unknown and the reason says why.
+    And per patient: when the source states when it observed the patient (OMOP observation periods),
+    absence counts only if one period covers the criterion's window ``since``..as_of.
     """
     if found is Tri.FALSE and ctx.open_world:
         return Verdict(
@@ -509,6 +541,15 @@ def _closed(
             f"{reason}, but the code set for {name} is not reviewed as complete, so absence is not proof",
             evidence=evidence,
             missing=(f"confirmation about {name} (a coded record, or a statement that the patient has none)",),
+        )
+    start = ctx.as_of if since is None else since
+    if found is Tri.FALSE and not observed(ctx.patient, start, ctx.as_of):
+        span = f"on {ctx.as_of}" if start == ctx.as_of else f"from {start} to {ctx.as_of}"
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{reason}, but no observation period of the patient covers {span}, so absence of a record is not proof",
+            evidence=evidence,
+            missing=(f"records about {name} {span} (the source was not observing the patient then)",),
         )
     if found is Tri.FALSE:
         return Verdict(Tri.FALSE, reason, evidence=evidence)
@@ -732,6 +773,7 @@ def _condition_result(
     by_test: Verdict | None,
 ) -> Verdict:
     what = _condition_phrase(r, name)
+    since = window_start(r, ctx.as_of)
     hits = [rec for t, rec in truths if t is Tri.TRUE]
     if hits:
         first = hits[0]
@@ -747,7 +789,7 @@ def _condition_result(
     if by_test is not None and by_test.truth is Tri.UNKNOWN and found is not Tri.UNKNOWN:
         return replace(by_test, evidence=(*by_test.evidence, *evidence))
     if not truths:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
     if found is Tri.UNKNOWN:
         return _closed(
             ctx,
@@ -757,7 +799,7 @@ def _condition_result(
             evidence,
             concept=r.concept,
         )
-    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence, concept=r.concept)
+    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence, concept=r.concept, since=since)
 
 
 def _condition_phrase(r: n.Condition, name: str) -> str:
@@ -810,8 +852,9 @@ def visit_medication(r: n.Medication, ctx: Context) -> Verdict:
 
 def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
     records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
+    since = window_start(r, ctx.as_of)
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
     evidence = _medication_evidence(r.concept, records, ctx)
     undated = [rec for rec in records if rec.start is None]
     first = _first_day(ctx.as_of, r.within) if r.within else None
@@ -850,7 +893,7 @@ def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
         reason += f" ({len(by_text)} record(s) matched by text: '{by_text[0].text}')"
     if truth is Tri.UNKNOWN:
         reason += f"; {len(undated)} record(s) without a start date"
-    return _closed(ctx, truth, reason, name, evidence, concept=r.concept)
+    return _closed(ctx, truth, reason, name, evidence, concept=r.concept, since=since)
 
 
 def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
@@ -879,8 +922,15 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
             evidence=evidence,
             missing=(f"start date of {name}",),
         )
-    if ctx.open_world or not ctx.vocab.complete(r.concept):
-        why = "open world" if ctx.open_world else f"the code set for {name} is not reviewed as complete"
+    covered = observed(ctx.patient, start, ctx.as_of)
+    if ctx.open_world or not ctx.vocab.complete(r.concept) or not covered:
+        why = (
+            "open world"
+            if ctx.open_world
+            else f"the code set for {name} is not reviewed as complete"
+            if not ctx.vocab.complete(r.concept)
+            else f"no observation period of the patient covers {start} to {ctx.as_of}"
+        )
         return Verdict(
             Tri.UNKNOWN,
             f"no recorded change of {name} since {start} ({why})",
@@ -901,8 +951,9 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
         for rec in ctx.matching(ctx.patient.procedures, r.concept, r.excluding)
         if rec.date is None or rec.date <= ctx.as_of
     ]
+    since = window_start(r, ctx.as_of)
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
     evidence = tuple(_record_evidence("procedure", r.concept, rec, ctx, date=rec.date) for rec in records)
     if r.within is None:
         first = records[0]
@@ -918,7 +969,9 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
     if any(rec.date is None for rec in records):
         return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence, concept=r.concept)
     last = max(rec.date for rec in records if rec.date is not None)
-    return _closed(ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence, concept=r.concept)
+    return _closed(
+        ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence, concept=r.concept, since=since
+    )
 
 
 def _merge(truth: Tri, reason: str, parts: Sequence[Verdict], decisive: Sequence[Verdict] | None = None) -> Verdict:

@@ -159,6 +159,19 @@ class Attestation(BaseModel):
     note: str | None = None
 
 
+class ObservationPeriod(BaseModel):
+    """A span of time in which the source would have recorded the patient's care (OMOP ``observation_period``).
+
+    Why the evaluator needs it: "no record of X" only shows absence while someone was recording. A patient
+    whose ``observation_periods`` are given (not None) is closed world only for a criterion whose window
+    lies inside one period; outside, absence is unknown.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: date
+    end: date
+
+
 class Patient(BaseModel):
     """One patient's profile as the evaluator reads it."""
 
@@ -172,6 +185,12 @@ class Patient(BaseModel):
     procedures: tuple[ProcedureRecord, ...] = ()
     allergies: tuple[AllergyRecord, ...] = ()
     attestations: dict[str, Attestation] = Field(default_factory=dict)
+    observation_periods: tuple[ObservationPeriod, ...] | None = Field(
+        default=None,
+        description="When the source was recording this patient; None = not stated (absence is then read "
+        "as the criterion's closed or open world says, as before).",
+    )
+    death_date: date | None = Field(default=None, description="Date of death: never eligible from that day.")
     notes: tuple[str, ...] = Field(
         default=(),
         description="Data-quality notes from the adapter that built the profile (what it skipped or could "

@@ -34,11 +34,12 @@ from .. import nodes as n
 from ..api import criterion_status
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import UnitError
-from ..evaluate import DEFAULT_LOOKBACK_DAYS, Context, normalise_system
+from ..evaluate import DEFAULT_LOOKBACK_DAYS, Context, normalise_system, window_start
 from ..logic import Tri
 from ..patient import Patient
 from ..trial import Trial
 from ..units import Affine, Conversion, conversion
+from .patients_sql import coverage_column, deceased, observed_only, pat_cte
 
 Dialect = Literal["duckdb", "spark"]
 
@@ -233,6 +234,8 @@ class _Leaf:
     # not the CTE's own ``t`` / ``v``.
     truth: exp.Expression | None = None
     value: exp.Expression | None = None
+    # The observation-period rule is already applied inside the leaf's CTE (condition leaves read with tests).
+    observed: bool = False
 
 
 class _Compiler:
@@ -263,6 +266,17 @@ class _Compiler:
         self._conditions: list[tuple[str, list[int], exp.Expression]] = []
         self._picks: dict[tuple[tuple[int, ...], date, str, tuple[str, ...]], str] = {}
         self.not_compiled: list[str] = []
+        # Registries stating observation periods (OMOP): window start -> index of its pat.cov_<i> column.
+        self.extras: frozenset[str] = frozenset(getattr(profile, "extras", frozenset()))
+        self.coverage: dict[date, int] = {}
+
+    def covered(self, r: n.Node) -> exp.Expression | None:
+        """pat.cov_<i> for the criterion's window (evaluate.window_start), or None without observation periods."""
+        if "observation_periods" not in self.extras:
+            return None
+        start = window_start(r, self.as_of)
+        index = self.coverage.setdefault(start, len(self.coverage))
+        return _col(coverage_column(index), "pat")
 
     # -- data-derived constants -----------------------------------------------------------------
 
@@ -342,6 +356,9 @@ class _Compiler:
                 truth = _case([(_is_null(_col("patient_id", found.cte)), found.default)], t)
             if found.has_value:
                 value = _col("v", found.cte)
+        covered = self.covered(r) if isinstance(r, n.Condition | n.Medication | n.Procedure | n.StableDose) else None
+        if covered is not None and not found.observed:
+            truth = observed_only(truth, covered, absence_is=isinstance(r, n.StableDose))
         if isinstance(r, n.Condition):
             truth = self._sex_guard(r, truth)
         return truth, value
@@ -922,6 +939,9 @@ class _Compiler:
             )
             return _Leaf(name, closed)
         b = _col("b", f"{name}_bt")
+        covered = self.covered(r)
+        if covered is not None:  # the CTE is FROM pat: absence outside coverage is unknown here already
+            closed = _case([(covered, closed)], _null_bool())
         a_or_0 = exp.Coalesce(this=a.copy() if keys else exp.Literal.number(0), expressions=[exp.Literal.number(0)])
         whens: list[tuple[exp.Expression, exp.Expression]] = []
         if keys:
@@ -957,7 +977,7 @@ class _Compiler:
             on_a = exp.EQ(this=_col("patient_id", agg_name), expression=_col("patient_id", "pat"))
             query = query.join(exp.to_table(agg_name), on=on_a, join_type="LEFT", copy=False)
         self._add(name, query)
-        return _Leaf(name, closed)
+        return _Leaf(name, closed, observed=True)
 
     def _medication(self, r: n.Medication, name: str, closed: exp.Expression) -> _Leaf:
         keys = self.rkeys("medications", r.concept, r.excluding)
@@ -1190,42 +1210,6 @@ def _lab_concepts(r: n.Node) -> set[str]:
     return found
 
 
-def _pat_cte(as_of: date) -> exp.Select:
-    """patients + age in completed years and months at as_of (evaluate.completed_years/_months)."""
-    b = _col("birth_date")
-    md = as_of.month * 100 + as_of.day
-    born_later = exp.GT(
-        this=exp.Add(
-            this=exp.Mul(this=exp.Month(this=b), expression=exp.Literal.number(100)), expression=exp.Day(this=b)
-        ),
-        expression=exp.Literal.number(md),
-    )
-    years = exp.Sub(
-        this=exp.Sub(this=exp.Literal.number(as_of.year), expression=exp.Year(this=b)),
-        expression=_case([(born_later, exp.Literal.number(1))], exp.Literal.number(0)),
-    )
-    months = exp.Sub(
-        this=exp.Add(
-            this=exp.Mul(
-                this=exp.paren(exp.Sub(this=exp.Literal.number(as_of.year), expression=exp.Year(this=b))),
-                expression=exp.Literal.number(12),
-            ),
-            expression=exp.Sub(this=exp.Literal.number(as_of.month), expression=exp.Month(this=b)),
-        ),
-        expression=_case(
-            [(exp.GT(this=exp.Day(this=b), expression=exp.Literal.number(as_of.day)), exp.Literal.number(1))],
-            exp.Literal.number(0),
-        ),
-    )
-    return exp.select(
-        _col("patient_id"),
-        _col("sex"),
-        _as(_case([(_is_null(b), exp.null())], years), "age_y"),
-        _as(_case([(_is_null(b), exp.null())], months), "age_m"),
-        copy=False,
-    ).from_(exp.to_table("patients"), copy=False)
-
-
 def status_column(criterion_id: str) -> str:
     return f"status_{criterion_id}"
 
@@ -1254,6 +1238,8 @@ def compile_trial(
         comp.lab_concepts |= _lab_concepts(c.rule)
     plans: list[CriterionPlan] = []
     crit_cols: list[exp.Expression] = [_col("patient_id", "pat")]
+    if "deaths" in comp.extras:
+        crit_cols.append(_col("death_date", "pat"))
     for i, c in enumerate(trial.criteria):
         before = len(comp.not_compiled)
         truth, value = comp.node(c.rule)
@@ -1280,6 +1266,8 @@ def compile_trial(
             copy=False,
         )
     status_cols: list[exp.Expression] = [_col("patient_id", "cr")]
+    if "deaths" in comp.extras:
+        status_cols.append(_col("death_date", "cr"))
     for i, (c, plan) in enumerate(zip(trial.criteria, plans, strict=True)):
         status_cols.append(_as(_status(c.kind, _col(f"t{i}", "cr")), f"s{i}", quoted=False))
         if plan.value_column is not None:
@@ -1291,7 +1279,10 @@ def compile_trial(
     if trial.unscreened or not statuses:
         # Source text no criterion screens (or no criteria at all): never "eligible", as in api.screen.
         all_pass = exp.false()
-    verdict = _case([(any_fail, _str("ineligible")), (all_pass, _str("eligible"))], _str("needs-review"))
+    whens = [(any_fail, _str("ineligible")), (all_pass, _str("eligible"))]
+    if "deaths" in comp.extras:
+        whens.insert(0, (deceased(as_of, _col("death_date", "st")), _str("ineligible")))
+    verdict = _case(whens, _str("needs-review"))
     unscreened = "; ".join(f"{u.id}: {u.reason}" for u in trial.unscreened)
     out: list[exp.Expression] = [
         _col("patient_id", "st"),
@@ -1301,12 +1292,15 @@ def compile_trial(
         _as(verdict, "verdict"),
         _as(_str(unscreened) if unscreened else exp.cast(exp.null(), "text"), "unscreened"),
     ]
+    if "deaths" in comp.extras:
+        died = _case([(deceased(as_of, _col("death_date", "st")), _col("death_date", "st"))])
+        out.append(_as(exp.cast(died, exp.DataType.build("DATE"), copy=False), "died"))
     for i, plan in enumerate(plans):
         out.append(_as(_col(f"s{i}", "st"), plan.status_column, quoted=True))
         if plan.value_column is not None:
             out.append(_as(_col(f"v{i}", "st"), plan.value_column, quoted=True))
     query: exp.Select = exp.select(*out, copy=False).from_(exp.to_table("st"), copy=False)
-    query = query.with_("pat", as_=_pat_cte(as_of), copy=False)
+    query = query.with_("pat", as_=pat_cte(as_of, comp.coverage, comp.extras), copy=False)
     for name, q in comp.ctes:
         query = query.with_(name, as_=q, copy=False)
     query = query.with_("crit", as_=crit, copy=False).with_("st", as_=st, copy=False)

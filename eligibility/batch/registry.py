@@ -37,7 +37,14 @@ import duckdb
 import sqlglot.expressions as exp
 
 from ..errors import InputError
-from ..patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
+from ..patient import (
+    ConditionRecord,
+    MedicationRecord,
+    Observation,
+    ObservationPeriod,
+    Patient,
+    ProcedureRecord,
+)
 
 ColumnKind = Literal["id", "text", "date", "number", "measure", "sex", "result", "status"]
 
@@ -115,6 +122,8 @@ class Registry:
     source: str
     files: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Optional staged tables this registry has (patients_sql.EXTRA_TABLES: OMOP observation periods, deaths).
+    extras: frozenset[str] = frozenset()
 
     def reject_count(self) -> int:
         row = self.con.execute("SELECT COUNT(*) FROM rejects").fetchone()
@@ -193,7 +202,23 @@ class Registry:
             conditions=tuple(conds),
             medications=tuple(meds),
             procedures=tuple(procs),
+            **self._extra_facts(patient_id),
         )
+
+    def _extra_facts(self, patient_id: str) -> dict[str, Any]:
+        """Observation periods and death of one patient, when the registry states them (OMOP)."""
+        facts: dict[str, Any] = {}
+        if "observation_periods" in self.extras:
+            rows = self.con.execute(
+                "SELECT start_date, end_date FROM observation_periods WHERE patient_id = ? "
+                "ORDER BY start_date, end_date",
+                [patient_id],
+            ).fetchall()
+            facts["observation_periods"] = tuple(ObservationPeriod(start=a, end=b) for a, b in rows)
+        if "deaths" in self.extras:
+            row = self.con.execute("SELECT death_date FROM deaths WHERE patient_id = ?", [patient_id]).fetchone()
+            facts["death_date"] = row[0] if row else None
+        return facts
 
 
 _RECORD_CLASS: dict[str, type[Any]] = {
@@ -249,14 +274,23 @@ def connect(
 def load_registry(
     directory: str | Path,
     con: duckdb.DuckDBPyConnection | None = None,
+    registry_format: Literal["auto", "long", "fhir", "omop"] = "auto",
 ) -> Registry:
-    """Stage a registry folder (patients.parquet|csv required; other tables optional) into DuckDB."""
+    """Stage a registry folder (patients.parquet|csv required; other tables optional) into DuckDB.
+
+    An OMOP CDM (folder, zip or DuckDB file with person and observation_period tables) is read by
+    :mod:`.omop`; a FHIR Bulk export by :mod:`.fhir`. ``registry_format`` forces one reader.
+    """
     path = Path(directory)
+    from .omop import is_omop, load_omop  # (an OMOP CDM: batch/omop.py)
+
+    if registry_format == "omop" or (registry_format == "auto" and is_omop(path)):
+        return load_omop(path, con)
     if not path.is_dir():
         raise InputError("not a folder", str(path))
     from .fhir import is_fhir_bulk, load_fhir_bulk  # (a FHIR Bulk Data NDJSON folder: batch/fhir.py)
 
-    if is_fhir_bulk(path):
+    if registry_format == "fhir" or (registry_format == "auto" and is_fhir_bulk(path)):
         return load_fhir_bulk(path, con)
     if _find(path, "patients") is None:
         raise InputError("no patients.parquet or patients.csv in this folder", str(path))
@@ -566,7 +600,7 @@ def as_of_ages(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple[str | 
     """Distinct (sex, completed years at as_of) in the registry, for the reference-range table."""
     y, md = as_of.year, as_of.month * 100 + as_of.day
     rows = con.execute(
-        f"""SELECT DISTINCT sex, CASE WHEN birth_date IS NULL THEN NULL ELSE
+        f"""SELECT DISTINCT sex, CASE WHEN birth_date IS NULL OR birth_date > DATE '{as_of.isoformat()}' THEN NULL ELSE
                 {y} - year(birth_date) - CASE WHEN {md} < month(birth_date) * 100 + day(birth_date) THEN 1 ELSE 0 END
             END FROM patients"""
     ).fetchall()
