@@ -159,14 +159,20 @@ def screen(
     open_world: bool = False,
     vocabulary: Vocabulary | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    context: Context | None = None,
 ) -> ScreeningResult:
     """Screen one patient: every criterion pass / fail / unknown, and the trial verdict.
 
     Ineligible if any criterion fails; eligible if all pass; otherwise needs-review.
+    ``context``: this patient's :class:`Context` from an earlier screen with the same date and options,
+    reused so that one patient against many trials matches each record to concepts once (the trial library).
     """
     vocab = vocabulary or default_vocabulary()
     day = as_of or date.today()
-    ctx = Context(patient, day, vocab, open_world=open_world, default_lookback_days=lookback_days)
+    ctx = context or Context(patient, day, vocab, open_world=open_world, default_lookback_days=lookback_days)
+    same = (ctx.patient is patient, ctx.vocab is vocab, ctx.as_of == day, ctx.open_world == open_world)
+    if not all(same) or ctx.default_lookback_days != lookback_days:
+        raise ValueError("the context was built for another patient, date, vocabulary or options")
     results = [screen_criterion(c, ctx, trial.id) for c in trial.criteria]
     statuses = {r.status for r in results}
     verdict: Literal["eligible", "ineligible", "needs-review"]

@@ -229,6 +229,19 @@ class Context:
         return tuple(seen)
 
     def matching(self, records: Sequence[Any], concept: str, excluding: tuple[str, ...] = ()) -> list[Any]:
+        """The records that name ``concept`` (and none of ``excluding``), remembered per context: screening
+        one patient against a library of trials asks for the same concepts again and again."""
+        memo: dict[tuple[int, str, tuple[str, ...]], tuple[Sequence[Any], list[Any]]]
+        memo = self.__dict__.setdefault("_matching_memo", {})
+        key = (id(records), concept, excluding)
+        hit = memo.get(key)
+        if hit is not None and hit[0] is records:  # the memo holds `records`, so its id is not reused
+            return list(hit[1])
+        found = self._matching(records, concept, excluding)
+        memo[key] = (records, found)
+        return list(found)
+
+    def _matching(self, records: Sequence[Any], concept: str, excluding: tuple[str, ...]) -> list[Any]:
         wanted = self.vocab.leaf_set(concept) if concept in self.vocab else frozenset({concept})
         unwanted: frozenset[str] = frozenset()
         for ex in excluding:

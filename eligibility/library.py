@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from .api import ScreeningResult, screen
 from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError
+from .evaluate import Context
 from .io.ctgov import read_ctgov_json
 from .patient import Patient
 from .trial import Trial, coverage_counts, load_rule_file, rules_dir, trial_from_study
@@ -230,10 +231,9 @@ class TrialLibrary:
         """Screen the patient against every trial (or those named) and rank the matches (see :func:`rank_key`)."""
         chosen = self.trials if trial_ids is None else tuple(self.get(t) for t in trial_ids)
         day = as_of or date.today()
-        matches = [
-            _match(e, screen(e.trial, patient, as_of=day, open_world=open_world, vocabulary=self.vocabulary))
-            for e in chosen
-        ]
+        # One context for all trials: matching the patient's records to concepts is done once.
+        ctx = Context(patient, day, self.vocabulary, open_world=open_world)
+        matches = [_match(e, screen(e.trial, patient, day, open_world, self.vocabulary, context=ctx)) for e in chosen]
         return sorted(matches, key=rank_key)
 
 
