@@ -240,6 +240,7 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
                 "outcome": "cards" if issued else "no trial fits",
                 "open_world": chart.open_world,
                 "unavailable": sorted(k for k, r in chart.results.items() if r.state == "failed"),
+                "resources": {k: len(r.resources) for k, r in chart.results.items()},
                 "trials": [{"id": m.trial, "verdict": m.verdict} for m in matches if m.trial in shown],
                 "hidden_by_feedback": sorted(hidden),
                 "cards": [{"uuid": i.card["uuid"], "sha256": card_digest(i.card)} for i in issued],
