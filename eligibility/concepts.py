@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -178,6 +178,9 @@ class RxNormProduct(BaseModel):
     ingredients: tuple[str, ...] = Field(min_length=1)
     source: str
 
+
+# Concept files loaded with concepts.yaml into the default vocabulary (same shape; see their headers).
+CONCEPT_FILES = ("drugs.yaml", "procedures.yaml")
 
 HIERARCHICAL_SYSTEMS = frozenset({"icd10cm", "atc"})
 KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})
@@ -390,7 +393,8 @@ def default_vocabulary() -> Vocabulary:
     products = load_products_text(
         data.joinpath("rxnorm_products.yaml").read_text(encoding="utf-8"), "eligibility/data/rxnorm_products.yaml"
     )
-    return load_vocabulary_text(text, "eligibility/data/concepts.yaml", products)
+    extra = {name: data.joinpath(name).read_text(encoding="utf-8") for name in CONCEPT_FILES}
+    return load_vocabulary_text(text, "eligibility/data/concepts.yaml", products, extra)
 
 
 def load_products_text(text: str, origin: str) -> dict[str, RxNormProduct]:
@@ -414,23 +418,38 @@ def load_products_text(text: str, origin: str) -> dict[str, RxNormProduct]:
     return out
 
 
-def load_vocabulary_text(text: str, origin: str, products: Mapping[str, RxNormProduct] | None = None) -> Vocabulary:
-    """Parse a vocabulary YAML document (a top-level ``concepts:`` list)."""
+def _concept_items(text: str, origin: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+    """A document's top-level mapping and its ``concepts:`` items, each with the file it came from."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{origin}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("concepts"), list):
         raise VocabularyError(f"{origin}: expected a mapping with a 'concepts' list")
+    return data, [(origin, item) for item in data["concepts"]]
+
+
+def load_vocabulary_text(
+    text: str,
+    origin: str,
+    products: Mapping[str, RxNormProduct] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> Vocabulary:
+    """Parse a vocabulary YAML document (a top-level ``concepts:`` list), plus ``extra`` documents of
+    the same shape (file name -> text; their concepts join the vocabulary, ``history_codes`` come from
+    the main document only)."""
+    data, items = _concept_items(text, origin)
+    for file_name, other in (extra or {}).items():
+        items.extend(_concept_items(other, f"eligibility/data/{file_name}")[1])
     concepts = []
-    for index, item in enumerate(data["concepts"]):
+    for index, (where, item) in enumerate(items):
         try:
             concepts.append(Concept.model_validate(item))
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
             name = item.get("id", index) if isinstance(item, dict) else index
-            raise VocabularyError(f"{origin}: concept {name}: field '{loc}': {first['msg']}") from None
+            raise VocabularyError(f"{where}: concept {name}: field '{loc}': {first['msg']}") from None
     history: HistoryCodes | None = None
     if data.get("history_codes") is not None:
         try:
