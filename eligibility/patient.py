@@ -13,7 +13,7 @@ import math
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeGuard
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,6 +25,18 @@ SexValue = Literal["male", "female", "other", "unknown"]
 #: concentrations, scores), so a negative number is a data error, and read literally it would pass every
 #: "< N" and fail every ">= N". Every input path uses this wording in its note or reject.
 BELOW_ZERO = "below zero: not a measurement"
+#: Why a reference range is not used: an inverted range (low > high), an upper limit at or below zero or a
+#: negative lower limit cannot be anyone's normal range, and "> 3 x ULN" against ULN 0 is met by any value.
+BAD_RANGE = "reference range is inverted or not above zero: not used (kept without the range)"
+
+
+def untrusted_range(low: float | None, high: float | None) -> bool:
+    """Whether a reference range (in the value's unit) cannot be trusted for ULN/LLN multiples."""
+    return (
+        (high is not None and high <= 0)
+        or (low is not None and low < 0)
+        or (low is not None and high is not None and low > high)
+    )
 
 
 def _finite(value: object) -> object:
@@ -46,6 +58,16 @@ def _finite(value: object) -> object:
 
 
 FiniteFloat = Annotated[float, BeforeValidator(_finite)]
+
+
+def _plain_number(value: object) -> TypeGuard[float]:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int past float range (the field's own validation refuses it)
+        return False
+
 
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -206,11 +228,19 @@ class Patient(BaseModel):
             return data
         observations, notes = [], []
         for i, obs in enumerate(data["observations"]):
-            value = obs.get("value") if isinstance(obs, dict) else None
-            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-                label = obs.get("concept") or obs.get("text") or f"{obs.get('system')} {obs.get('code')}"
+            if not isinstance(obs, dict):
+                observations.append(obs)
+                continue
+            label = obs.get("concept") or obs.get("text") or f"{obs.get('system')} {obs.get('code')}"
+            value = obs.get("value")
+            if _plain_number(value) and value < 0:
                 notes.append(f"observations.{i}.value {value} ({label}) is {BELOW_ZERO} (kept without a value)")
                 obs = {**obs, "value": None}
+            low, high = obs.get("ref_low"), obs.get("ref_high")
+            if all(b is None or _plain_number(b) for b in (low, high)) and untrusted_range(low, high):
+                shown = f"{'' if low is None else low}..{'' if high is None else high}"
+                notes.append(f"observations.{i} ({label}): {BAD_RANGE.replace('range', f'range {shown}', 1)}")
+                obs = {**obs, "ref_low": None, "ref_high": None}
             observations.append(obs)
         old = data.get("notes", ())
         if not notes or not isinstance(old, list | tuple):

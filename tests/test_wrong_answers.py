@@ -323,3 +323,100 @@ def test_registry_parquet_dates_outside_years_1_to_9999_are_refused(tmp_path: Pa
     sql, py, reasons = batch_statuses(folder, ADULT)
     assert sql == py == {"p1": "unknown"}
     assert reasons == ["patients.parquet:birth_date:not a date in years 0001-9999 (kept as unknown)"]
+
+
+# -- item 9: reference ranges that cannot be anyone's normal range ----------------------------------
+
+ALT_3_ULN = one_criterion("exclusion", "ALT > 3 x ULN")
+BAD_RANGES = [
+    # (low, high, what the note shows) -- ALT 100 U/L: with ULN 10 or 0 it would be "> 3 x ULN" (fail)
+    (40, 10, "40..10"),
+    (0, 0, "0..0"),
+    (None, 0, "..0"),
+    (-5, 40, "-5..40"),
+    (None, -1, "..-1"),
+]
+RANGE_NOTE = "reference range is inverted or not above zero: not used (kept without the range)"
+
+
+def alt_observation(low: float | None, high: float | None) -> dict[str, Any]:
+    rng = {k: {"value": v, "unit": "U/L"} for k, v in (("low", low), ("high", high)) if v is not None}
+    return {
+        "resourceType": "Observation",
+        "id": "o1",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1742-6"}]},
+        "effectiveDateTime": "2026-01-10",
+        "valueQuantity": {"value": 100, "unit": "U/L"},
+        "referenceRange": [rng],
+    }
+
+
+@pytest.mark.parametrize(("low", "high", "shown"), BAD_RANGES)
+def test_untrusted_reference_ranges_are_not_used_in_any_path(
+    tmp_path: Path, low: float | None, high: float | None, shown: str
+) -> None:
+    from eligibility.io.fhir import bundle_to_patient
+    from eligibility.patient import patient_from_data
+
+    # The vocabulary's ALT range (ULN 40 U/L) decides instead: 100 is not > 120, so the exclusion passes.
+    native = patient_from_data(
+        {
+            "id": "p1",
+            "birth_date": "1990-01-01",
+            "sex": "male",
+            "observations": [
+                {
+                    "system": "loinc",
+                    "code": "1742-6",
+                    "value": 100,
+                    "unit": "U/L",
+                    "effective": "2026-01-10",
+                    "ref_low": low,
+                    "ref_high": high,
+                }
+            ],
+        },
+        "native.json",
+    )
+    assert native.observations[0].ref_low is None and native.observations[0].ref_high is None
+    assert list(native.notes) == [f"observations.0 (loinc 1742-6): {RANGE_NOTE.replace('range', f'range {shown}', 1)}"]
+    bundle = bundle_to_patient(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": FHIR_PATIENT}, {"resource": alt_observation(low, high)}],
+        }
+    )
+    assert [n for n in bundle.notes if "range" in n] == [f"FHIR: {RANGE_NOTE} (e.g. loinc 1742-6: {shown} U/L)"]
+    assert screen(ALT_3_ULN, native, as_of=AS_OF).criteria[0].status == "pass"
+    assert screen(ALT_3_ULN, bundle, as_of=AS_OF).criteria[0].status == "pass"
+
+    cell = ["" if low is None else str(low), "" if high is None else str(high)]
+    obs = [
+        ["patient_id", "system", "code", "value", "unit", "effective", "ref_low", "ref_high"],
+        ["p1", "loinc", "1742-6", "100", "U/L", "2026-01-10", *cell],
+    ]
+    sql, py, reasons = batch_statuses(
+        write_registry(tmp_path / "csv", {"patients": PATIENTS, "observations": obs}), ALT_3_ULN
+    )
+    assert sql == py == {"p1": "pass"}
+    assert reasons == [f"observations.csv:ref_high:{RANGE_NOTE}"]
+    sql, py, reasons = batch_statuses(
+        write_ndjson(tmp_path / "bulk", [FHIR_PATIENT, alt_observation(low, high)]), ALT_3_ULN
+    )
+    assert sql == py == {"p1": "pass"}
+    assert reasons == [f"Observation.ndjson:referenceRange:{RANGE_NOTE}"]
+
+
+def test_a_sound_reference_range_is_used() -> None:
+    from eligibility.patient import patient_from_data
+
+    patient = patient_from_data(
+        {"id": "p1", "birth_date": "1990-01-01", "sex": "male",
+         "observations": [{"concept": "alt", "value": 100, "unit": "U/L", "effective": "2026-01-10", "ref_high": 20}]},
+        "native.json",
+    )  # fmt: skip
+    assert patient.notes == ()
+    assert screen(ALT_3_ULN, patient, as_of=AS_OF).criteria[0].status == "fail"  # 100 > 3 x 20

@@ -45,7 +45,8 @@ from ..io.fhir import (
     MAPPED_TYPES,
     _Mapper,
 )
-from .registry import MEASURE_REASON, SCHEMA, Registry, _create_rejects, _finish, connect, lit
+from ..patient import BAD_RANGE
+from .registry import MEASURE_REASON, SCHEMA, UNTRUSTED_RANGE, Registry, _create_rejects, _finish, connect, lit
 
 __all__ = ["MAPPED_PREFIXES", "is_fhir_bulk", "load_fhir_bulk"]
 
@@ -560,6 +561,11 @@ def _observations(reg: Registry) -> None:
 
     low, high = factor("o.low_u"), factor("o.high_u")
     bad = f"((o.low_v IS NOT NULL AND {low} IS NULL) OR (o.high_v IS NOT NULL AND {high} IS NULL))"
+    # (unit factors are positive, so the raw bounds decide patient.untrusted_range)
+    untrusted = f"coalesce({UNTRUSTED_RANGE.replace('ref_low', 's.low_v').replace('ref_high', 's.high_v')}, false)"
+    shown = "coalesce(CAST(s.low_v AS VARCHAR), '') || '..' || coalesce(CAST(s.high_v AS VARCHAR), '')"
+    _reject(con, "fhir_obs3", f"s.value IS NOT NULL AND {untrusted}", BAD_RANGE, "referenceRange", shown, True)
+    bad = f"({bad} OR {untrusted.replace('s.', 'o.')})"
     _stage(
         reg,
         "observations",

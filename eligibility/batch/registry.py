@@ -38,6 +38,7 @@ import sqlglot.expressions as exp
 
 from ..errors import InputError
 from ..patient import (
+    BAD_RANGE,
     ConditionRecord,
     MedicationRecord,
     Observation,
@@ -411,6 +412,9 @@ def _typed(c: Column, types: dict[str, str]) -> tuple[str, str | None, str | Non
     col = f'"{c.name}"'
     native = types.get(c.name) in _NATIVE.get(c.kind, ())
     if c.kind == "date":
+        # DuckDB also reads 'epoch', 'infinity', BC dates and years past 9999 as dates; none is a day a
+        # patient record can mean (and Python cannot hold them), so only YYYY-MM-DD[ time] in years
+        # 0001-9999 is read, in text and in DATE/TIMESTAMP columns alike.
         if native:
             ok = f"isfinite({col}) AND year({col}) BETWEEN 1 AND 9999"
             return (
@@ -555,6 +559,8 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
         )
         con.execute(f"DROP TABLE stage_{table}")
         return
+    if table == "observations":
+        _untrusted_ranges(con, label, line)
     con.execute(f"DELETE FROM stage_{table} s WHERE {drop}")
     con.execute(
         f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT rkey, system, code, concept, text FROM stage_{table}"
@@ -567,6 +573,23 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
     con.execute(f"ALTER TABLE stage_{table} RENAME TO {table}")
     if src.relation == f"src_{table}":
         con.execute(f"DROP TABLE src_{table}")
+
+
+#: SQL of patient.untrusted_range over columns ref_low, ref_high (the same test in every path).
+UNTRUSTED_RANGE = "(ref_high <= 0 OR ref_low < 0 OR ref_low > ref_high)"
+
+
+def _untrusted_ranges(con: duckdb.DuckDBPyConnection, label: str, line: str) -> None:
+    """Report and drop the reference ranges ULN/LLN multiples cannot use (patient.BAD_RANGE)."""
+    con.execute(
+        f"""INSERT INTO rejects SELECT {label}, {line}, 'ref_high',
+                   coalesce(CAST(ref_low AS VARCHAR), '') || '..' || coalesce(CAST(ref_high AS VARCHAR), ''),
+                   {lit(BAD_RANGE)}, true
+            FROM stage_observations WHERE coalesce({UNTRUSTED_RANGE}, false)"""
+    )
+    con.execute(
+        f"UPDATE stage_observations SET ref_low = NULL, ref_high = NULL WHERE coalesce({UNTRUSTED_RANGE}, false)"
+    )
 
 
 def _check_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -51,6 +51,7 @@ from ..concepts import Vocabulary, default_vocabulary
 from ..errors import InputError, UnitError
 from ..evaluate import KNOWN_SYSTEMS, normalise_system
 from ..patient import (
+    BAD_RANGE,
     BELOW_ZERO,
     AllergyRecord,
     ConditionRecord,
@@ -60,6 +61,7 @@ from ..patient import (
     ProcedureRecord,
     SexValue,
     read_json,
+    untrusted_range,
 )
 from ..units import canonical_unit, conversion_factor
 
@@ -600,6 +602,10 @@ class _Mapper:
                 )
                 return None, None
             bounds.append(float(q.value) * factor)
+        if untrusted_range(bounds[0], bounds[1]):
+            shown = "..".join("" if b is None else _fmt_number(b) for b in bounds)
+            self.note(BAD_RANGE, f"{label}: {shown} {unit or ''}".rstrip())
+            return None, None
         return bounds[0], bounds[1]
 
     @staticmethod
