@@ -1,9 +1,10 @@
 """A trial library: a folder of trials compiled once, then screened many times, one patient at a time.
 
-The folder holds reviewed rule files (``*.yaml``) and ClinicalTrials.gov API v2 study JSON (one study, an
-array, or ``{"studies": [...]}``). Reading free-text criteria is the slow part (seconds for 100 studies), so
-compiled trials are kept in a cache (:mod:`eligibility.library_cache`) keyed by the file's content, the
-engine's own source and the vocabulary: a changed file, engine or vocabulary is never served stale.
+The folder holds reviewed rule files (``*.yaml``), ClinicalTrials.gov API v2 study JSON (one study, an
+array, or ``{"studies": [...]}``) and plain criteria text (``*.txt``, the trial named after the file).
+Reading free-text criteria is the slow part (seconds for 100 studies), so compiled trials are kept in a
+cache (:mod:`eligibility.library_cache`) keyed by the file's content, the engine's own source and the
+vocabulary: a changed file, engine or vocabulary is never served stale.
 
 Trial ids resolve only to trials inside the library: :meth:`TrialLibrary.get` looks an id up among the
 loaded trials and never turns it into a path.
@@ -32,14 +33,14 @@ from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError
 from .evaluate import Context
 from .io.ctgov import read_ctgov_json
+from .io.files import read_bytes
 from .patient import Patient
-from .trial import Trial, coverage_counts, load_rule_file, rules_dir, trial_from_study
+from .trial import Trial, coverage_counts, load_rule_file, load_trials, rules_dir, trial_files, trial_from_study
 
 __all__ = ["LibraryTrial", "Match", "Question", "TrialCoverage", "TrialLibrary", "questions", "rules_dir"]
 
 Verdict = Literal["eligible", "ineligible", "needs-review"]
 _RULE_SUFFIXES = (".yaml", ".yml")
-_SUFFIXES = (*_RULE_SUFFIXES, ".json")
 
 
 class TrialCoverage(BaseModel):
@@ -186,7 +187,7 @@ class TrialLibrary:
         store = TrialCache.open(cache, vocab)
         found: dict[str, LibraryTrial] = {}
         errors: list[InputError] = []
-        for file in _library_files(root):
+        for file in trial_files(root):
             source = file.relative_to(base).as_posix()
             try:
                 compiled = store.get_or_compile(file, source, partial(compile_file, file, source, vocab))
@@ -237,37 +238,28 @@ class TrialLibrary:
         return sorted(matches, key=rank_key)
 
 
-def _library_files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix.lower() in _SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
+def _digest(data: bytes | str) -> str:
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
 
 
 def compile_file(path: Path, source: str, vocabulary: Vocabulary) -> list[LibraryTrial]:
-    """Read one library file into compiled trials (no cache). Errors name the file."""
-    if path.suffix.lower() in _RULE_SUFFIXES:
-        try:
-            content = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc}", str(path)) from None
+    """Read one library file into compiled trials (no cache). Errors name the file.
+
+    A rule file's version is its ``version:`` field, else its content hash; a CT.gov study's is the hash
+    of its normalised record, so that editing one study of an array leaves the others' versions alone.
+    """
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return [
+            _entry(trial_from_study(study, vocabulary, origin=str(path)), source, _digest(study.model_dump_json()))
+            for study in read_ctgov_json(path)
+        ]
+    content = read_bytes(path)
+    if suffix in _RULE_SUFFIXES:
         trial = load_rule_file(path, vocabulary)
         return [_entry(trial, source, trial.version or _digest(content))]
-    out = []
-    for study in read_ctgov_json(path):
-        # One study's version: its normalised record, so editing one study of an array leaves the others.
-        version = _digest(study.model_dump_json().encode("utf-8"))
-        out.append(_entry(trial_from_study(study, vocabulary, origin=str(path)), source, version))
-    return out
+    return [_entry(t, source, _digest(content)) for t in load_trials(path, vocabulary)]  # criteria text
 
 
 def _entry(trial: Trial, source: str, version: str) -> LibraryTrial:

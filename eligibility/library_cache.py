@@ -28,6 +28,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from . import __version__
 from .concepts import Vocabulary
+from .errors import InputError
+from .io.files import read_bytes
 from .library import LibraryTrial
 
 _ENTRIES = TypeAdapter(list[LibraryTrial])
@@ -107,8 +109,8 @@ class TrialCache:
         if self.folder is None:
             return compile_()
         try:
-            content = file.read_bytes()
-        except OSError:
+            content = read_bytes(file)
+        except InputError:
             return compile_()  # the compiler reports the unreadable file with its own message
         entry = self.folder / f"{self.key(file, content)}.json"
         cached = self._read(entry, source)
@@ -133,8 +135,11 @@ class TrialCache:
         try:
             entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".json")
+        except OSError:
+            return
+        try:
             with os.fdopen(fd, "wb") as out:
                 out.write(_ENTRIES.dump_json(trials))
             os.replace(tmp, entry)
         except OSError:
-            return
+            Path(tmp).unlink(missing_ok=True)

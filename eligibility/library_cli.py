@@ -10,27 +10,22 @@ list of ``{"patient": id, "file": path, "matches": [...]}``, one per patient fil
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .cli_common import VERDICT_STYLE, console, day
+from .cli_common import fail as _fail
 from .errors import EligibilityError
 from .library import Match, TrialLibrary
 
-_VERDICT_STYLE = {"eligible": "bold green", "ineligible": "bold red", "needs-review": "bold yellow"}
 _PATIENT_SUFFIXES = (".json", ".json.gz")
 _SHOWN_DECIDING = 3
-
-
-def _fail(message: object) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _patient_files(path: Path) -> list[Path]:
@@ -62,57 +57,55 @@ def match_cmd(
 
     if fmt not in ("table", "json"):
         _fail(f"--format must be table or json, not '{fmt}'")
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        _fail(f"--as-of must be a date YYYY-MM-DD, not '{as_of}'")
+    on = day(as_of)
     files = _patient_files(patient)
     try:
         lib = TrialLibrary.load(library, cache=False if no_cache else (cache or True))
         rankings = []
         for f in files:
             pat, _ = load_patient_with_format(f)
-            rankings.append((f, pat.id, lib.match(pat, as_of=day, open_world=open_world)[:top]))
+            rankings.append((f, pat.id, lib.match(pat, as_of=on, open_world=open_world)))
     except EligibilityError as exc:
         _fail(exc)
     if fmt == "json":
         payload: list[Any]
         if patient.is_dir():
-            payload = [{"patient": pid, "file": str(f), "matches": _dump(ms)} for f, pid, ms in rankings]
+            payload = [{"patient": pid, "file": str(f), "matches": _dump(ms[:top])} for f, pid, ms in rankings]
         else:
-            payload = _dump(rankings[0][2])
+            payload = _dump(rankings[0][2][:top])
         typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         return
-    console = Console(width=160 if not sys.stdout.isatty() else None, soft_wrap=False)
+    out = console()
     for _, pid, ms in rankings:
-        _print_ranking(console, lib, pid, day, ms)
+        _print_ranking(out, pid, on, ms, top)
 
 
 def _dump(matches: list[Match]) -> list[Any]:
     return [m.model_dump(mode="json") for m in matches]
 
 
-def _print_ranking(console: Console, lib: TrialLibrary, patient_id: str, day: date, matches: list[Match]) -> None:
+def _print_ranking(out: Console, patient_id: str, on: date, matches: list[Match], top: int | None) -> None:
+    shown_note = f" (best {top} shown)" if top is not None and top < len(matches) else ""
     table = Table(
-        title=f"patient {escape(patient_id)} · {len(lib)} trials · as of {day}", title_justify="left", show_lines=False
+        title=f"patient {escape(patient_id)} · {len(matches)} trials{shown_note} · as of {on}", title_justify="left"
     )
     for col in ("rank", "trial", "verdict", "open questions"):
         table.add_column(col, no_wrap=True)
     table.add_column("title", max_width=60, overflow="ellipsis", no_wrap=True)
     table.add_column("deciding", overflow="fold")
-    for rank, m in enumerate(matches, start=1):
+    for rank, m in enumerate(matches[:top], start=1):
         shown = ", ".join(m.deciding[:_SHOWN_DECIDING])
         if len(m.deciding) > _SHOWN_DECIDING:
             shown += f" (+{len(m.deciding) - _SHOWN_DECIDING})"
         table.add_row(
             str(rank),
             m.trial,
-            f"[{_VERDICT_STYLE[m.verdict]}]{m.verdict}[/]",
+            f"[{VERDICT_STYLE[m.verdict]}]{m.verdict}[/]",
             str(m.open_questions),
             escape(m.title),
             escape(shown),
         )
-    console.print(table)
+    out.print(table)
     counts = {v: sum(1 for m in matches if m.verdict == v) for v in ("eligible", "needs-review", "ineligible")}
-    console.print(", ".join(f"{n} {v}" for v, n in counts.items()))
-    console.print()
+    out.print(", ".join(f"{n} {v}" for v, n in counts.items()) + f" of {len(matches)} trials")
+    out.print()

@@ -150,14 +150,16 @@ TRIAL_SUFFIXES = (".yaml", ".yml", ".json", ".txt")
 
 
 def trial_files(path: str | Path) -> list[Path]:
-    """The trial files under a folder in name order (hidden files skipped), or the path itself."""
+    """The trial files under a folder in name order (hidden files and folders skipped), or the path itself."""
     p = Path(path)
     if not p.is_dir():
         return [p]
     return [
         c
         for c in sorted(p.rglob("*"))
-        if c.suffix.lower() in TRIAL_SUFFIXES and c.is_file() and not c.name.startswith(".")
+        if c.suffix.lower() in TRIAL_SUFFIXES
+        and c.is_file()
+        and not any(part.startswith(".") for part in c.relative_to(p).parts)
     ]
 
 

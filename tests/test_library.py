@@ -78,21 +78,25 @@ def mixed(tmp_path: Path) -> Path:
     studies = [_study("NCT90000001", CRITERIA_TEXT, title="First"), _study("NCT90000002", "", title="Second")]
     (root / "ctgov" / "two.json").write_text(json.dumps(studies), encoding="utf-8")
     (root / "ctgov" / "one.json").write_text(json.dumps(_study("NCT90000003", CRITERIA_TEXT)), encoding="utf-8")
+    (root / "notes.txt").write_text(CRITERIA_TEXT, encoding="utf-8")  # criteria text: trial "notes"
     (root / "README.md").write_text("not a trial", encoding="utf-8")
     (root / ".hidden.yaml").write_text("not: [valid", encoding="utf-8")
+    (root / ".git").mkdir()
+    (root / ".git" / "config.json").write_text("{", encoding="utf-8")  # hidden folders are skipped too
     return root
 
 
 def test_loads_rule_files_and_ctgov_arrays(mixed: Path) -> None:
     lib = TrialLibrary.load(mixed, cache=False)
     by_id = {t.id: t for t in lib}
-    assert sorted(by_id) == ["NCT90000001", "NCT90000002", "NCT90000003", "RULE-A", "RULE-B"]
+    assert sorted(by_id) == ["NCT90000001", "NCT90000002", "NCT90000003", "RULE-A", "RULE-B", "notes"]
     assert by_id["RULE-A"].source == "RULE-A.yaml" and by_id["NCT90000002"].source == "ctgov/two.json"
     assert by_id["NCT90000001"].title == "First"
     assert by_id["NCT90000001"].conditions == ["Made-up Condition", "Another One"]
     assert by_id["RULE-A"].conditions == ["Thing A"]
     assert by_id["RULE-B"].rule_version == "2.1"  # the rule file's own version field
     assert by_id["RULE-A"].rule_version.startswith("sha256:")
+    assert by_id["notes"].source == "notes.txt" and len(by_id["notes"].trial.criteria) == 2
     assert lib.get("RULE-A").trial.criteria[0].id == "age"
     assert lib.errors == ()
 
@@ -170,7 +174,7 @@ def test_a_bad_file_is_named(mixed: Path, name: str, content: str, says: str) ->
         TrialLibrary.load(mixed, cache=False)
     assert err.value.path == str(bad) and says in str(err.value)
     lenient = TrialLibrary.load(mixed, cache=False, strict=False)
-    assert len(lenient) == 5 and [e.path for e in lenient.errors] == [str(bad)]
+    assert len(lenient) == 6 and [e.path for e in lenient.errors] == [str(bad)]
 
 
 def test_missing_library_is_an_input_error(tmp_path: Path) -> None:
@@ -320,7 +324,7 @@ def _refuse_compiling(*args: object) -> None:
 def test_cache_is_used_and_never_stale(mixed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     first = TrialLibrary.load(mixed, cache=cache)
-    assert len(list((cache / "trials").glob("*.json"))) == 4  # one entry per library file
+    assert len(list((cache / "trials").glob("*.json"))) == 5  # one entry per library file
     with monkeypatch.context() as m:
         m.setattr("eligibility.library.compile_file", _refuse_compiling)
         again = TrialLibrary.load(mixed, cache=cache)
@@ -339,7 +343,7 @@ def test_cache_key_holds_engine_and_vocabulary(mixed: Path, tmp_path: Path, monk
     TrialLibrary.load(mixed, cache=cache)
     monkeypatch.setattr(library_cache, "engine_fingerprint", lambda: "another engine")
     TrialLibrary.load(mixed, cache=cache)
-    assert len(list((cache / "trials").glob("*.json"))) == 8
+    assert len(list((cache / "trials").glob("*.json"))) == 10
     vocab = eligibility.concepts.default_vocabulary()
     other = eligibility.concepts.Vocabulary(list(vocab.concepts.values())[:-1], vocab.products, vocab.history)
     assert library_cache.vocabulary_fingerprint(other) != library_cache.vocabulary_fingerprint(vocab)
@@ -356,7 +360,7 @@ def test_a_damaged_cache_entry_is_recompiled(mixed: Path, tmp_path: Path) -> Non
 def test_an_unwritable_cache_is_skipped(mixed: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x", encoding="utf-8")
-    assert len(TrialLibrary.load(mixed, cache=blocker)) == 5
+    assert len(TrialLibrary.load(mixed, cache=blocker)) == 6
 
 
 # ---------------------------------------------------------------------------------------------------------
