@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import nodes as n
 from .concepts import KNOWN_SYSTEMS, Concept, Vocabulary
+from .derived import DERIVABLE, Inputs, derive, derived_margin, lookback_start, newest_in_unit
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
 from .patient import ConditionRecord, MedicationRecord, Observation, Patient, ProcedureRecord
@@ -375,6 +376,9 @@ def visit_lab(r: n.Lab, ctx: Context) -> Verdict:
     lookback = r.lookback_days if r.lookback_days is not None else ctx.default_lookback_days
     inside, outside = _window_obs(ctx, r.concept, lookback, lambda o: o.value is not None)
     if not inside:
+        derived = _derived_lab(r, ctx, lookback, name)
+        if derived is not None:
+            return _unread_caveat(ctx, "observation", name, derived)
         return _unread_caveat(ctx, "observation", name, _no_value(ctx, name, lookback, outside))
     obs = inside[0]
     assert obs.value is not None
@@ -385,6 +389,51 @@ def visit_lab(r: n.Lab, ctx: Context) -> Verdict:
     if ctx.by_text(obs, r.concept):
         verdict = replace(verdict, reason=f"{verdict.reason} (result matched by text: '{obs.text}')")
     return verdict
+
+
+def _derived_lab(r: n.Lab, ctx: Context, lookback: int, name: str) -> Verdict | None:
+    """BMI, eGFR or creatinine clearance computed from its inputs (``derived.py``) when the record has no
+    value of its own; the reason names the formula and the inputs. An estimate within its margin of the
+    threshold (another equation could fall on the other side) is unknown."""
+    if r.concept not in DERIVABLE or r.relative is not None:
+        return None
+    start = lookback_start(ctx.as_of, lookback)
+    birth = ctx.patient.birth_date
+
+    def newest(concept: str, unit: str, adult_any_time: bool) -> tuple[Observation, float] | None:
+        records = ctx.matching(ctx.patient.observations, concept)
+        found = newest_in_unit(ctx.vocab, records, concept, unit, start, ctx.as_of)
+        if found is None and adult_any_time and birth is not None:
+            adult = date(birth.year + 18, birth.month, 1) + timedelta(days=birth.day - 1)  # 29 Feb safe
+            if adult <= ctx.as_of:
+                found = newest_in_unit(ctx.vocab, records, concept, unit, adult, ctx.as_of)
+        return found
+
+    made = derive(r.concept, Inputs(ctx.as_of, lookback, ctx.age_years, ctx.patient.sex, newest))
+    if made is None:
+        return None
+    obs = made.observation
+    assert obs.value is not None
+    verdict = _absolute(r, ctx, obs, obs.value, name)
+    inputs = tuple(_obs_evidence(o, o.concept or "", ctx) for o in made.inputs)
+    reason = f"{verdict.reason} ({obs.text})"
+    margin = derived_margin(r.concept)
+    converted = verdict.evidence[0].converted_value if verdict.evidence else None
+    if margin and verdict.truth is not Tri.UNKNOWN and converted is not None:
+        low, high = converted * (1 - margin), converted * (1 + margin)
+        ok = verdict.truth is Tri.TRUE
+        if _compare(low, r.op, r.value, r.value2) != ok or _compare(high, r.op, r.value, r.value2) != ok:
+            return Verdict(
+                Tri.UNKNOWN,
+                f"{reason}; a derived estimate within {round(margin * 100)} % of the threshold does not decide "
+                "(another equation or the lab's own value could fall on the other side)",
+                evidence=(*verdict.evidence, *inputs),
+                missing=(f"{name} as reported by the laboratory",),
+                notes=(f"{name} derived from its inputs",),
+            )
+    return replace(
+        verdict, reason=reason, evidence=(*verdict.evidence, *inputs), notes=(*verdict.notes, f"{name} derived")
+    )
 
 
 def _absolute(r: n.Lab, ctx: Context, obs: Observation, value: float, name: str) -> Verdict:
