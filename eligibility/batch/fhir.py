@@ -33,7 +33,8 @@ import duckdb
 from ..concepts import KNOWN_SYSTEMS, default_vocabulary
 from ..errors import InputError
 from ..evaluate import SYSTEM_ALIASES
-from ..io.fhir import (
+from ..io.fhir import _Mapper
+from ..io.fhir_values import (
     _ALLERGY_STATUSES,
     _ANSWER_CODES,
     _CONDITION_STATUSES,
@@ -43,7 +44,6 @@ from ..io.fhir import (
     _PREFERRED_SYSTEMS,
     _VOID_STATUS,
     MAPPED_TYPES,
-    _Mapper,
 )
 from ..patient import BAD_RANGE
 from .registry import MEASURE_REASON, SCHEMA, UNTRUSTED_RANGE, Registry, _create_rejects, _finish, connect, lit
@@ -82,7 +82,7 @@ def _sql_list(values: object) -> str:
 
 
 def _macros(con: duckdb.DuckDBPyConnection) -> None:
-    """SQL macros for FHIR datatypes, each the counterpart of a reader in eligibility.io.fhir."""
+    """SQL macros for FHIR datatypes, each the counterpart of a reader in eligibility.io.fhir_values."""
     pos = [f"{s}|{c}" for (s, c), r in _ANSWER_CODES.items() if r == "positive"]
     neg = [f"{s}|{c}" for (s, c), r in _ANSWER_CODES.items() if r == "negative"]
     aliases = ", ".join(f"({lit(k)}, {lit(v)})" for k, v in SYSTEM_ALIASES.items())

@@ -37,8 +37,6 @@ Mapping decisions (each keeps "never a confident wrong answer"):
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -64,98 +62,28 @@ from ..patient import (
     untrusted_range,
 )
 from ..units import canonical_unit, conversion_factor
+from .fhir_export import patient_to_bundle
+from .fhir_values import (
+    _ALLERGY_STATUSES,
+    _ANSWER_CODES,
+    _CONDITION_STATUSES,
+    _ONGOING_STATUS,
+    _PREFERRED_SYSTEMS,
+    _VOID_STATUS,
+    BUNDLE_TYPES,
+    MAPPED_TYPES,
+    _after,
+    _age_unit,
+    _concept_text,
+    _day,
+    _fmt_number,
+    _number,
+    _quantity_unit,
+    _status_code,
+    _text_result,
+)
 
 __all__ = ["MAPPED_TYPES", "bundle_to_patient", "is_fhir_bundle", "load_fhir_bundle", "patient_to_bundle"]
-
-UCUM = "http://unitsofmeasure.org"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-
-#: Resource types this adapter reads (Medication only as the target of a reference).
-MAPPED_TYPES = frozenset(
-    {
-        "Patient",
-        "Observation",
-        "Condition",
-        "MedicationRequest",
-        "MedicationStatement",
-        "MedicationAdministration",
-        "Procedure",
-        "AllergyIntolerance",
-        "Medication",
-    }
-)
-BUNDLE_TYPES = frozenset({"transaction", "collection", "searchset", "batch", "document"})
-
-_SYSTEM_URIS = {
-    "loinc": LOINC,
-    "snomed": SNOMED,
-    "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
-    "rxnorm": "http://www.nlm.nih.gov/research/umls/rxnorm",
-    "atc": "http://www.whocc.no/atc",
-}
-_PREFERRED_SYSTEMS: dict[str, tuple[str, ...]] = {
-    "Observation": ("loinc",),
-    "Condition": ("icd10cm", "snomed"),
-    "AllergyIntolerance": ("snomed", "rxnorm"),
-    "Medication": ("rxnorm", "atc"),
-    "Procedure": ("snomed",),
-}
-
-# Exact qualitative answers (lower case, single spaces). Anything else is kept without a result.
-_POSITIVE_TEXT = frozenset({"positive", "pos", "detected", "reactive", "present", "pregnant"})
-_NEGATIVE_TEXT = frozenset(
-    {
-        "negative",
-        "neg",
-        "not detected",
-        "undetected",
-        "non-reactive",
-        "nonreactive",
-        "non reactive",
-        "not reactive",
-        "absent",
-        "not present",
-        "not pregnant",
-    }
-)
-_ANSWER_CODES: dict[tuple[str, str], Literal["positive", "negative"]] = {
-    (SNOMED, "10828004"): "positive",
-    (SNOMED, "260385009"): "negative",
-    (SNOMED, "260373001"): "positive",  # detected
-    (SNOMED, "260415000"): "negative",  # not detected
-    (SNOMED, "11214006"): "positive",  # reactive
-    (SNOMED, "131194007"): "negative",  # non-reactive
-    (SNOMED, "52101004"): "positive",  # present
-    (SNOMED, "2667000"): "negative",  # absent
-    (SNOMED, "77386006"): "positive",  # pregnant (answer to LOINC 82810-3)
-    (SNOMED, "60001007"): "negative",  # not pregnant
-    (LOINC, "LA6576-8"): "positive",
-    (LOINC, "LA6577-6"): "negative",
-    (LOINC, "LA11882-0"): "positive",  # detected
-    (LOINC, "LA11883-8"): "negative",  # not detected
-    ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "POS"): "positive",
-    ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "NEG"): "negative",
-    ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "DET"): "positive",
-    ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "ND"): "negative",
-}
-_CONDITION_STATUSES = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
-_ALLERGY_STATUSES = frozenset({"active", "inactive", "resolved"})
-
-# Statuses whose resources are ignored: the event did not happen (or the record is void).
-_VOID_STATUS: dict[str, frozenset[str]] = {
-    "Observation": frozenset({"entered-in-error", "cancelled"}),
-    "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft"}),
-    "MedicationStatement": frozenset({"entered-in-error", "not-taken", "intended"}),
-    "MedicationAdministration": frozenset({"entered-in-error", "not-done"}),
-    "Procedure": frozenset({"entered-in-error", "not-done", "preparation"}),
-}
-# Statuses that say the drug is still being taken, so an open end means "ongoing".
-_ONGOING_STATUS = {
-    "MedicationRequest": "active",
-    "MedicationStatement": "active",
-    "MedicationAdministration": "in-progress",
-}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -205,84 +133,6 @@ def bundle_to_patient(
     resources = mapper.validate(entries, validate)
     bundle_id = data.get("id") if isinstance(data.get("id"), str) else None
     return mapper.patient(resources, default_id or bundle_id or "fhir-patient")
-
-
-# ------------------------------------------------------------------------------------------------
-# Small readers for FHIR datatypes
-# ------------------------------------------------------------------------------------------------
-
-
-def _day(value: object) -> date | None:
-    """A FHIR date/dateTime/instant as a calendar day; partial dates (kept as strings) give None."""
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return None
-
-
-def _add_months(start: date, months: int) -> date:
-    month0 = start.month - 1 + months
-    year, month = start.year + month0 // 12, month0 % 12 + 1
-    for day in range(start.day, 27, -1):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    return date(year, month, min(start.day, 28))
-
-
-def _after(start: date, amount: float, unit: str | None) -> date | None:
-    """``start`` + a FHIR Duration/Age; calendar units for months and years; None if unreadable."""
-    if not math.isfinite(amount) or amount < 0:
-        return None
-    unit = (unit or "").strip()
-    if unit in ("a", "year", "years", "yr"):
-        return _add_months(start, round(amount * 12))
-    if unit in ("mo", "month", "months"):
-        return _add_months(start, round(amount))
-    days = {"wk": 7.0, "week": 7.0, "weeks": 7.0, "d": 1.0, "day": 1.0, "days": 1.0, "h": 1 / 24, "min": 1 / 1440}
-    if unit in days:
-        return start + timedelta(days=math.ceil(amount * days[unit]))
-    return None
-
-
-def _age_unit(q: Any) -> str | None:
-    return str(q.code) if q.code else (str(q.unit) if q.unit else None)
-
-
-def _quantity_unit(q: Any) -> str | None:
-    """UCUM ``code`` when the quantity is UCUM (or says no system), else the display ``unit``."""
-    if q.code and (q.system is None or q.system == UCUM):
-        return str(q.code)
-    if q.unit:
-        return str(q.unit)
-    return str(q.code) if q.code else None
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _fmt_number(value: float) -> str:
-    return f"{value:g}"
-
-
-def _status_code(cc: Any) -> str | None:
-    """The code of a status CodeableConcept (clinicalStatus, verificationStatus)."""
-    if cc is None:
-        return None
-    for coding in cc.coding or ():
-        if coding.code:
-            return str(coding.code)
-    return str(cc.text).strip().lower() if cc.text else None
-
-
-def _normal_text(text: str) -> str:
-    return " ".join(text.strip().lower().replace("_", " ").split()).rstrip(".")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -840,26 +690,6 @@ class _Mapper:
         ]
 
 
-def _concept_text(cc: Any) -> str | None:
-    if cc is None:
-        return None
-    if cc.text:
-        return str(cc.text)
-    for coding in cc.coding or ():
-        if coding.display or coding.code:
-            return str(coding.display or coding.code)
-    return None
-
-
-def _text_result(text: str) -> Literal["positive", "negative"] | None:
-    t = _normal_text(text)
-    if t in _POSITIVE_TEXT:
-        return "positive"
-    if t in _NEGATIVE_TEXT:
-        return "negative"
-    return None
-
-
 def _allergy_condition(allergy: AllergyRecord) -> ConditionRecord:
     """The condition the evaluator matches for "history of allergy" (see AllergyRecord)."""
     return ConditionRecord(
@@ -871,132 +701,3 @@ def _allergy_condition(allergy: AllergyRecord) -> ConditionRecord:
         onset=allergy.onset,
         status=allergy.status,
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# Native -> FHIR (for round-trip tests and for users who want to hand a profile to a FHIR tool)
-# ------------------------------------------------------------------------------------------------
-
-
-def _coding(record: Any, vocab: Vocabulary, preferred: tuple[str, ...]) -> dict[str, Any]:
-    """A CodeableConcept for a native record; a concept-only record gets the vocabulary's code."""
-    system, code = record.system, record.code
-    if code is None and record.concept is not None and record.concept in vocab:
-        codes = vocab[record.concept].codes
-        for name in (*preferred, *codes):
-            if codes.get(name):
-                system, code = name, codes[name][0]
-                break
-    cc: dict[str, Any] = {}
-    if code is not None:
-        uri = _SYSTEM_URIS.get(normalise_system(system) or "", system)
-        cc["coding"] = [{"system": uri, "code": code} if uri else {"code": code}]
-    if record.text:
-        cc["text"] = record.text
-    if not cc:
-        raise ValueError(f"record {record!r} has no code, text or concept with a code: FHIR needs one")
-    return cc
-
-
-def patient_to_bundle(patient: Patient, vocabulary: Vocabulary | None = None) -> dict[str, Any]:
-    """A FHIR R4 collection Bundle that :func:`bundle_to_patient` reads back to the same screening.
-
-    Records that name only a ``concept`` get the vocabulary's first code for it (a code may map to more
-    concepts than the one named, so prefer records with codes when exact equality matters). Medications
-    become MedicationStatements (``effectivePeriod``; status ``active`` when the end is open). Attestations
-    have no FHIR form here and are left out.
-    """
-    vocab = vocabulary or default_vocabulary()
-    pid = patient.id
-    subject = {"reference": f"Patient/{pid}"}
-    entries: list[dict[str, Any]] = []
-
-    def add(resource: dict[str, Any]) -> None:
-        entries.append({"fullUrl": f"urn:uuid:{resource['resourceType'].lower()}-{len(entries)}", "resource": resource})
-
-    pat: dict[str, Any] = {"resourceType": "Patient", "id": pid}
-    if patient.birth_date:
-        pat["birthDate"] = patient.birth_date.isoformat()
-    if patient.sex:
-        pat["gender"] = patient.sex
-    add(pat)
-    for i, o in enumerate(patient.observations):
-        res: dict[str, Any] = {
-            "resourceType": "Observation",
-            "id": f"obs-{i}",
-            "status": "final",
-            "code": _coding(o, vocab, ("loinc",)),
-            "subject": subject,
-        }
-        if o.effective:
-            res["effectiveDateTime"] = o.effective.isoformat()
-        if o.value is not None:
-            res["valueQuantity"] = {"value": o.value, **({"unit": o.unit} if o.unit else {})}
-        elif o.result is not None:
-            answer = ("10828004", "Positive") if o.result == "positive" else ("260385009", "Negative")
-            res["valueCodeableConcept"] = {"coding": [{"system": SNOMED, "code": answer[0], "display": answer[1]}]}
-        if (o.ref_low is not None or o.ref_high is not None) and o.value is not None:
-            rng: dict[str, Any] = {}
-            for key, bound in (("low", o.ref_low), ("high", o.ref_high)):
-                if bound is not None:
-                    rng[key] = {"value": bound, **({"unit": o.unit} if o.unit else {})}
-            res["referenceRange"] = [rng]
-        add(res)
-    for i, c in enumerate(patient.conditions):
-        res = {
-            "resourceType": "Condition",
-            "id": f"cond-{i}",
-            "clinicalStatus": {
-                "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": c.status}]
-            },
-            "code": _coding(c, vocab, ("icd10cm", "snomed")),
-            "subject": subject,
-        }
-        if c.onset:
-            res["onsetDateTime"] = c.onset.isoformat()
-        if c.abatement:
-            res["abatementDateTime"] = c.abatement.isoformat()
-        add(res)
-    for i, m in enumerate(patient.medications):
-        res = {
-            "resourceType": "MedicationStatement",
-            "id": f"med-{i}",
-            "status": "active" if m.end is None else "completed",
-            "medicationCodeableConcept": _coding(m, vocab, ("rxnorm", "atc")),
-            "subject": subject,
-        }
-        period = {k: v.isoformat() for k, v in (("start", m.start), ("end", m.end)) if v is not None}
-        if period:
-            res["effectivePeriod"] = period
-        if m.authored:
-            res["dateAsserted"] = m.authored.isoformat()
-        add(res)
-    for i, p in enumerate(patient.procedures):
-        res = {
-            "resourceType": "Procedure",
-            "id": f"proc-{i}",
-            "status": "completed",
-            "code": _coding(p, vocab, ("snomed",)),
-            "subject": subject,
-        }
-        if p.date:
-            res["performedDateTime"] = p.date.isoformat()
-        add(res)
-    for i, a in enumerate(patient.allergies):
-        res = {
-            "resourceType": "AllergyIntolerance",
-            "id": f"allergy-{i}",
-            "clinicalStatus": {
-                "coding": [
-                    {"system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical", "code": a.status}
-                ]
-            },
-            "code": _coding(a, vocab, ("snomed",)),
-            "patient": subject,
-        }
-        if a.criticality:
-            res["criticality"] = a.criticality
-        if a.onset:
-            res["onsetDateTime"] = a.onset.isoformat()
-        add(res)
-    return {"resourceType": "Bundle", "id": f"bundle-{pid}", "type": "collection", "entry": entries}
