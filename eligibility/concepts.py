@@ -138,6 +138,12 @@ class Concept(BaseModel):
     plausible: Plausible | None = Field(
         default=None, description="Thresholds outside this range cannot be meant literally (a unit typo)."
     )
+    bare_exclusion: Literal["current", "either"] = Field(
+        default="current",
+        description="What an exclusion naming the condition with no tense word means. 'either' where clinicians "
+        "read it both as present now and as any history ('patients with malignancy': a cancer treated years ago "
+        "may or may not exclude), so a patient is decided only when both readings agree.",
+    )
     relative_limits: tuple[Literal["ULN", "LLN"], ...] = Field(
         default=("ULN", "LLN"),
         description="The limits results of this analyte are judged against. A clearance or an eGFR has no upper "

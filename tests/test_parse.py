@@ -60,6 +60,13 @@ def norm(rule: n.Node) -> n.Node:
     return type(stripped).model_validate(_blank(stripped.model_dump(mode="json")))
 
 
+def EITHER(concept: str) -> n.Ambiguous:
+    """A bare condition in an exclusion whose concept leaves the tense open: now, or any history."""
+    return n.Ambiguous(
+        readings=(n.Condition(concept=concept), n.Condition(concept=concept, timing="history")), reason="*"
+    )
+
+
 def _load(trial: str) -> list[dict[str, str]]:
     return list(yaml.safe_load((RULES_DIR / f"{trial}.yaml").read_text(encoding="utf-8"))["criteria"])
 
@@ -317,7 +324,11 @@ SENTENCES: list[tuple[str, str, Any]] = [
     ('thrombosis and/or heart failure', 'exclusion',
      n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure')))),
     ('thrombosis, heart failure, or malignancy', 'exclusion',
+     n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure'), EITHER('malignancy')))),
+    ('thrombosis, heart failure, or malignancy', 'inclusion',
      n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure'), n.Condition(concept='malignancy')))),
+    ('malignancy within the past 5 years', 'exclusion',
+     n.Condition(concept='malignancy', within=n.Duration(amount=5, unit='years'))),
     ('(heart failure or myocardial infarction) and thrombosis', 'exclusion',
      n.And(items=(n.Or(items=(n.Condition(concept='heart_failure'), n.Condition(concept='myocardial_infarction'))), n.Condition(concept='thrombosis')))),
     ('ALT < 3 x ULN and AST < 3 x ULN', 'inclusion',

@@ -24,7 +24,7 @@ from eligibility.parse import parse_criterion
 from eligibility.patient import Observation, Patient
 from eligibility.trial import Criterion
 
-from .test_parse import U, norm
+from .test_parse import EITHER, U, norm
 
 VOCAB = default_vocabulary()
 AS_OF = date(2026, 3, 1)
@@ -68,7 +68,7 @@ READINGS: list[tuple[str, str, Any]] = [
      n.Implies(condition=n.Medication(concept="warfarin"), then=Lab("inr", "between", 2.0, value2=3.0))),
     # exceptions and 'unless' are kept: an unread exception leaves the main clause deciding only 'no'
     ("Any malignancy except adequately treated basal cell carcinoma", "exclusion",
-     n.And(items=(n.Condition(concept="malignancy"), U("except adequately treated basal cell carcinoma")))),
+     n.And(items=(EITHER("malignancy"), U("except adequately treated basal cell carcinoma")))),
     ("Platelet count below 40 x 10^9/L unless caused by marrow infiltration", "exclusion",
      n.And(items=(Lab("platelets", "<", 40.0, "10^9/L"), n.Not(item=U("caused by marrow infiltration"))))),
     # another threshold under a condition: exactly (not M -> main) and (M -> alternative)

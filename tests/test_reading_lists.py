@@ -24,6 +24,8 @@ from eligibility.logic import Tri
 from eligibility.parse import parse_criterion
 from eligibility.patient import ConditionRecord, MedicationRecord, Observation, Patient
 
+from .test_parse import EITHER
+
 VOCAB = default_vocabulary()
 AS_OF = date(2026, 3, 1)
 T, F, U = Tri.TRUE, Tri.FALSE, Tri.UNKNOWN
@@ -239,7 +241,7 @@ READ_AS = [
     (
         "Malignancy (e.g. breast cancer)",
         "exclusion",
-        n.Or(items=(n.Condition(concept="malignancy"), n.Unparsed(text="breast malignancy", reason=""))),
+        n.Or(items=(EITHER("malignancy"), n.Unparsed(text="breast malignancy", reason=""))),
     ),
 ]
 

@@ -341,7 +341,7 @@ def _exception(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> 
         b0 = tokens[k].end_pos or 0
         other = _shifted(parse_criterion(text[b0:], "exclusion", vocab), b0)
         return n.And(items=(main, n.Not(item=other, span=other.span)), span=whole)
-    if any(isinstance(x, n.Not | n.Implies | n.Ambiguous) for x in n.walk(main)):
+    if any(isinstance(x, n.Not | n.Implies) for x in n.walk(main)):  # walks into every reading of an Ambiguous
         return None
     rest = n.Unparsed(text=text[e0:].strip(), reason="an exception the engine cannot check", span=(e0, len(text)))
     return n.And(items=(main, rest), span=whole)

@@ -303,7 +303,7 @@ class ToAst(Transformer[Token, Any]):
         if category == "COND":
             if consecutive is not None:
                 raise NotUnderstood("'consecutive days' on a condition", *clause.span)
-            return n.Condition(
+            cond = n.Condition(
                 concept=concept,
                 timing=timing,
                 within=within,
@@ -311,6 +311,17 @@ class ToAst(Transformer[Token, Any]):
                 excluding=excluding,
                 span=clause.span,
             )
+            if self._tense_open(concept, clause, timing, within, duration, current):
+                # "Patients with malignancy" as an exclusion: a cancer treated years ago may or may not
+                # count. Only a patient for whom both readings agree is decided.
+                history = cond.model_copy(update={"timing": "history"})
+                return n.Ambiguous(
+                    readings=(cond, history),
+                    reason="an exclusion naming a condition without 'current', 'active' or 'history of' may "
+                    "mean the condition now or any history of it",
+                    span=clause.span,
+                )
+            return cond
         if category == "DRUG":
             if duration is not None:
                 if consecutive is not None:
@@ -327,6 +338,28 @@ class ToAst(Transformer[Token, Any]):
         if duration is not None or consecutive is not None or current:
             raise NotUnderstood("a duration or 'current' on a procedure", *clause.span)
         return n.Procedure(concept=concept, within=within, excluding=excluding, span=clause.span)
+
+    def _tense_open(
+        self,
+        concept: str,
+        clause: Clause,
+        timing: str,
+        within: n.Duration | None,
+        duration: n.Bound | None,
+        current: bool,
+    ) -> bool:
+        """Whether an exclusion's bare condition leaves open "has it now" against "has ever had it".
+
+        Only for concepts whose data says so (``bare_exclusion: either``: a malignancy treated years ago
+        may or may not be meant); inclusions name the condition being enrolled ("patients with X": they
+        have it now); a window, a duration, a tense word or a qualifier of the present state ("active",
+        "uncontrolled") settles it.
+        """
+        if self.kind != "exclusion" or timing != "current" or current or within is not None or duration is not None:
+            return False
+        if any(t.type == "QUAL" for t in clause.prefixes):  # "active", "uncontrolled": a state now
+            return False
+        return self.vocab[concept].bare_exclusion == "either"
 
     def _category(self, concept: str) -> str:
         category = self.vocab[concept].category
