@@ -273,3 +273,24 @@ def test_a_leading_modifier_before_a_comma_keeps_the_list_unread() -> None:
         "For participants of the second arm only, heart failure or any cardiac condition (e.g. myocardial infarction)"
     )
     assert verdict(text, "exclusion", patient("heart_failure", "myocardial_infarction")) is U
+
+
+@pytest.mark.parametrize(
+    ("records", "truth"),
+    [
+        ((), Tri.FALSE),  # malignancy's code set is complete: no record is no cancer, now or ever
+        ((ConditionRecord(system="icd10cm", code="C50.911", onset=date(2025, 6, 1)),), Tri.TRUE),
+        ((ConditionRecord(system="icd10cm", code="C50.911", onset=date(2010, 6, 1), abatement=date(2011, 6, 1),
+                          status="resolved"),), Tri.UNKNOWN),
+        ((ConditionRecord(system="icd10cm", code="Z85.3", onset=date(2012, 1, 1)),), Tri.UNKNOWN),
+    ],
+    ids=["none", "active", "resolved", "history-code"],
+)
+def test_bare_malignancy_in_an_exclusion_decides_only_where_now_and_ever_agree(
+    records: tuple[ConditionRecord, ...], truth: Tri
+) -> None:
+    who = Patient(id="p", birth_date=date(1970, 1, 1), sex="female", conditions=records)
+    assert evaluate(parse_criterion("Patients with a malignancy", "exclusion"), Context(who, AS_OF, VOCAB)).truth is truth
+    # "history of" settles it: any record counts
+    history = evaluate(parse_criterion("History of malignancy", "exclusion"), Context(who, AS_OF, VOCAB)).truth
+    assert history is (Tri.FALSE if not records else Tri.TRUE)
