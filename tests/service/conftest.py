@@ -166,8 +166,12 @@ class Running:
         return f"{self.hook_url}/feedback"
 
 
-def start_service(settings: ServiceSettings, library: TrialLibrary) -> tuple[Running, Callable[[], None]]:
+def start_service(
+    settings: ServiceSettings, library: TrialLibrary, mount: Callable[[Any], None] | None = None
+) -> tuple[Running, Callable[[], None]]:
     app = create_app(settings, library)
+    if mount is not None:
+        mount(app)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -201,7 +205,9 @@ def service_factory(
 ) -> Iterator[Callable[..., Running]]:
     stops: list[Callable[[], None]] = []
 
-    def factory(lib: TrialLibrary | None = None, **overrides: Any) -> Running:
+    def factory(
+        lib: TrialLibrary | None = None, mount: Callable[[Any], None] | None = None, **overrides: Any
+    ) -> Running:
         issuers = overrides.pop(
             "issuers",
             (
@@ -218,7 +224,7 @@ def service_factory(
             "fhir_deadline_seconds": 2.0,
         }
         fields.update(overrides)
-        running, stop = start_service(ServiceSettings(**fields), lib or library)
+        running, stop = start_service(ServiceSettings(**fields), lib or library, mount)
         stops.append(stop)
         return running
 
