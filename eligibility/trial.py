@@ -24,6 +24,7 @@ from .io.ctgov import AgeLimit, RawCriterion, StudyRecord, read_ctgov_json, spli
 from .io.files import parse_yaml, read_text
 from .parse import parse_criterion, read_criterion
 from .parse.leadins import overridden, scope_items
+from .parse.scope import settle_age_boundaries
 from .render import render
 
 Coverage = Literal["full", "partial", "none"]
@@ -326,9 +327,12 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
             unscreened.append(Unscreened(id=raw.id, text=raw.text, reason=why))
             continue
         read.append((raw, parse_criterion(raw.text, raw.kind, vocab)))
+    bounds = [(a.value, a.unit) if a is not None and a.unit in ("years", "months") else None
+              for a in (study.minimum_age, study.maximum_age)]
     for raw, rule in _scoped(read, vocab):
         kind = "inclusion" if raw.kind == "inclusion" else "exclusion"
-        criteria.append(Criterion(id=raw.id, kind=kind, text=raw.text, rule=rule, source="parsed"))
+        rule, note = settle_age_boundaries(rule, kind, bounds[0], bounds[1])
+        criteria.append(Criterion(id=raw.id, kind=kind, text=raw.text, rule=rule, note=note, source="parsed"))
     return Trial(
         id=study.nct_id,
         title=study.title,

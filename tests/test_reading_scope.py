@@ -334,3 +334,32 @@ def test_an_unread_label_that_may_be_a_requirement_keeps_both_readings() -> None
     rule = parse_criterion("Alert adult patients: age >= 18 years", "inclusion")
     assert isinstance(rule, n.Ambiguous)
     assert isinstance(parse_criterion("Arm C: age >= 18 years", "inclusion"), n.Implies)
+
+
+# ---- strict age bounds settled by the registry's structured ages ------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "minimum", "maximum", "expected_op"),
+    [
+        ("Inclusion Criteria:\n\n- Aged > 21 years\n", 21, None, ">="),  # the structured minimum admits 21
+        ("Inclusion Criteria:\n\n- Aged > 21 years\n", 22, None, "ambiguous"),  # another value settles nothing
+        ("Inclusion Criteria:\n\n- Aged > 21 years\n", None, None, "ambiguous"),
+        ("Exclusion Criteria:\n\n- Older than 70 years\n", 18, 70, ">"),  # 70 admitted: only beyond excludes
+        ("Exclusion Criteria:\n\n- Older than 70 years\n", 70, None, "ambiguous"),  # a minimum says nothing of it
+    ],
+)
+def test_structured_ages_settle_a_strict_boundary_they_name(
+    text: str, minimum: int | None, maximum: int | None, expected_op: str
+) -> None:
+    from eligibility.io.ctgov import AgeLimit, StudyRecord
+    from eligibility.trial import trial_from_study
+
+    def limit(v: int | None) -> AgeLimit | None:
+        return None if v is None else AgeLimit(value=v, unit="years", text=f"{v} Years")
+
+    study = StudyRecord(nct_id="NCT00000001", criteria_text=text, minimum_age=limit(minimum), maximum_age=limit(maximum))
+    (crit,) = [c for c in trial_from_study(study).criteria if c.source == "parsed"]
+    if expected_op == "ambiguous":
+        assert isinstance(crit.rule, n.Ambiguous) and crit.note is None
+    else:
+        assert isinstance(crit.rule, n.Age) and crit.rule.op == expected_op
+        assert crit.note is not None and "structured" in crit.note

@@ -274,3 +274,35 @@ def _written_op(span_text: str, vocab: Vocabulary) -> str:
     if cmp is None:
         return ""
     return " ".join(span_text[cmp.start_pos or 0 : cmp.end_pos or 0].lower().split())
+
+
+def settle_age_boundaries(
+    rule: n.Node, kind: str, minimum: tuple[float, str] | None, maximum: tuple[float, str] | None
+) -> tuple[n.Node, str | None]:
+    """The age boundaries a registry's structured ages settle, and a note saying which; else ``rule`` as is.
+
+    ClinicalTrials.gov's minimum and maximum ages are inclusive and are the sponsor's own statement of
+    the boundary, so "> 18 years" over a structured minimum of 18 years admits an 18-year-old: an
+    inclusion keeps its inclusive reading, and an exclusion of the ages beyond an inclusive bound keeps
+    its strict one. Only the exact boundary value in the same unit is settled.
+    """
+    settled: list[str] = []
+
+    def visit(node: n.Node) -> n.Node:
+        if isinstance(node, n.Ambiguous) and node.reason == AGE_BOUNDARY_REASON:
+            strict = node.readings[0]
+            if isinstance(strict, n.Age) and strict.value2 is None:
+                lower = strict.op == ">"
+                # the structured bound that admits this very age
+                bound = (minimum if lower else maximum) if kind == "inclusion" else (maximum if lower else minimum)
+                if bound is not None and bound == (strict.value, strict.unit):
+                    which = "minimum" if bound is minimum else "maximum"
+                    settled.append(f"{which} age {bound[0]:g} {bound[1]}")
+                    return node.readings[1] if kind == "inclusion" else strict
+            return node
+        return n.rebuild(node, visit)
+
+    out = visit(rule)
+    if not settled:
+        return rule, None
+    return out, f"the age boundary was settled by the registry's structured {', '.join(settled)} (inclusive)"
