@@ -82,6 +82,8 @@ def screening_diff(db: Session, rows: list[Screening]) -> cw.Diff | None:
 def case_pages(ws: Worksheet) -> APIRouter:
     router = APIRouter()
 
+    folder_ids: dict[str, tuple[float, str]] = {}  # file name -> (mtime, patient id), so a folder is read once
+
     def store_document(ctx: Ctx, content: str, origin: str, source: str) -> PatientData:
         try:
             patient, fmt = cw.read_patient_document(content, origin)
@@ -98,13 +100,18 @@ def case_pages(ws: Worksheet) -> APIRouter:
     def find_in_folder(ctx: Ctx, patient_id: str) -> PatientData | None:
         """A card link names a patient id; look for that patient's file in the configured folder."""
         for name in folder_files(ws.settings.patients_dir):
-            if patient_id not in name and not name.startswith(patient_id):
-                continue
+            path = ws.settings.patients_dir / name
+            stamp = path.stat().st_mtime
+            known = folder_ids.get(name)
+            if known is not None and known[0] == stamp and known[1] != patient_id:
+                continue  # read before, another patient: not read again
             content, _ = from_folder(name)
             try:
                 patient, fmt = cw.read_patient_document(content, name)
             except EligibilityError:
+                folder_ids[name] = (stamp, "")
                 continue
+            folder_ids[name] = (stamp, patient.id)
             if patient.id == patient_id:
                 return rec.add_patient_data(ctx.db, patient.id, fmt, f"folder: {name}", content, ctx.user)
         return None
