@@ -191,17 +191,19 @@ class TrialLibrary:
             source = file.relative_to(base).as_posix()
             try:
                 compiled = store.get_or_compile(file, source, partial(compile_file, file, source, vocab))
-                for entry in compiled:
-                    if entry.id in found:
-                        raise InputError(
-                            f"trial {entry.id} is defined twice: in {found[entry.id].source} and in {source}",
-                            str(file),
-                        )
-                    found[entry.id] = entry
             except InputError as exc:
                 if strict:
                     raise
                 errors.append(exc)
+                continue
+            for entry in compiled:
+                if entry.id in found:
+                    twice = f"trial {entry.id} is defined twice: in {found[entry.id].source} and in {source}"
+                    if strict:
+                        raise InputError(twice, str(file))
+                    errors.append(InputError(twice + " (the first is kept)", str(file)))
+                    continue
+                found[entry.id] = entry
         return cls(found.values(), root=root, vocabulary=vocab, errors=errors)
 
     def __len__(self) -> int:

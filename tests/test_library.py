@@ -158,6 +158,16 @@ def test_duplicate_ids_across_files(mixed: Path) -> None:
     assert [e.path for e in lenient.errors] == [str(mixed / "ctgov" / "one.json")]
 
 
+def test_a_duplicate_inside_an_array_drops_only_itself(mixed: Path) -> None:
+    # NCT90000001 is also in two.json (which sorts after three.json)
+    studies = [_study(nct, CRITERIA_TEXT) for nct in ("NCT90000004", "NCT90000001", "NCT90000005")]
+    (mixed / "ctgov" / "three.json").write_text(json.dumps(studies), encoding="utf-8")
+    lenient = TrialLibrary.load(mixed, cache=False, strict=False)
+    assert {"NCT90000004", "NCT90000005"} <= {t.id for t in lenient}
+    assert lenient.get("NCT90000001").source == "ctgov/three.json"
+    assert len(lenient.errors) == 1 and "NCT90000001 is defined twice" in str(lenient.errors[0])
+
+
 @pytest.mark.parametrize(
     "name,content,says",
     [
