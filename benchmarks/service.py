@@ -115,8 +115,21 @@ def _wait(url: str, proc: subprocess.Popen[str], seconds: float) -> None:
     raise SystemExit(f"{url} did not come up in {seconds} s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to tell work from waiting on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _run(
-    name: str, hook_url: str, body: dict[str, Any], key: Any, clients: int, requests: int, max_seconds: float
+    name: str,
+    hook_url: str,
+    body: dict[str, Any],
+    key: Any,
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    server_pids: tuple[int, ...],
 ) -> None:
     now = int(time.time())
     tokens = [
@@ -155,16 +168,21 @@ def _run(
                         latencies.append(dt)
 
     wall = time.perf_counter()
+    cpu = [_cpu_seconds(p) for p in server_pids]
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(worker, range(clients)))
     wall = time.perf_counter() - wall
+    cpu = [_cpu_seconds(p) - c for p, c in zip(server_pids, cpu, strict=True)]
     if not latencies:
         print(f"{name}: no successful calls ({statuses})")
         return
     print(
         f"{name}: {len(latencies)} calls ({clients} clients, {wall:.1f} s, statuses {statuses}): "
         f"median {statistics.median(latencies):.0f} ms, p95 {_percentile(latencies, 0.95):.0f} ms, "
-        f"max {max(latencies):.0f} ms, {len(latencies) / wall:.1f} calls/s"
+        f"max {max(latencies):.0f} ms, {len(latencies) / wall:.1f} calls/s; server CPU per call "
+        + ", ".join(f"{1000 * c / (len(latencies) + clients):.0f} ms" for c in cpu)
+        + " (service"
+        + (", FHIR server)" if len(cpu) > 1 else ")")
     )
 
 
@@ -180,6 +198,7 @@ def main() -> None:
 
     path, pid, prefetch, n = _choose_patient(args.resources)
     print(f"patient: {path.name.split('_')[0]}... with {n} prefetched resources; library: {args.library.name}")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench-1", "alg": "ES384"}
     procs: list[subprocess.Popen[str]] = []
@@ -244,7 +263,8 @@ def main() -> None:
                 }
                 scenarios.append((f"FHIR fallback (page size {args.page_size})", fallback))
             for name, body in scenarios:
-                _run(name, hook_url, body, key, args.clients, args.requests, args.max_seconds)
+                pids = (serve.pid,) if "prefetch" in name else (serve.pid, procs[0].pid)
+                _run(name, hook_url, body, key, args.clients, args.requests, args.max_seconds, pids)
         finally:
             for proc in procs:
                 proc.terminate()

@@ -322,7 +322,8 @@ async def obtain_chart(
     """:func:`gather` then :func:`to_chart`; logs only counts and timings."""
     start = time.perf_counter()
     patient, results = await gather(prefetch, patient_id, fetcher, deadline_seconds)
-    chart = to_chart(patient, results, patient_id)
+    # Mapping is CPU work (FHIR validation); off the event loop, other calls' fetches keep moving.
+    chart = await asyncio.to_thread(to_chart, patient, results, patient_id)
     log.info(
         "chart obtained: %d keys fetched, %d failed, open_world=%s, %d invalid resources dropped, %.0f ms",
         len(chart.fetched),
