@@ -205,3 +205,25 @@ def test_current_answer_is_the_last_one_given(shared_store: Store, given_answers
         expected = {cid: ans for cid, ans in given_answers}
         assert {k: v.answer for k, v in r.current_answers(db, case).items()} == expected
         assert len(r.all_answers(db, case)) == len(given_answers)
+
+
+def test_users_add_reads_the_password_from_stdin_and_refuses_bad_input(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eligibility.cli import app
+
+    runner = CliRunner()
+    data = tmp_path / "site"
+    ok = runner.invoke(app, ["users", "add", "casey", "--role", "investigator", "--data", str(data)],
+                       input="a long enough password\n")
+    assert ok.exit_code == 0, ok.output
+    again = runner.invoke(app, ["users", "add", "casey", "--role", "admin", "--data", str(data)], input="x" * 12)
+    bad_role = runner.invoke(app, ["users", "add", "dana", "--role", "nurse", "--data", str(data)], input="x" * 12)
+    assert (again.exit_code, bad_role.exit_code) == (2, 2)
+    assert "already exists" in again.output and "nurse" in bad_role.output
+    listed = runner.invoke(app, ["users", "list", "--data", str(data)])
+    assert listed.output.split() == ["casey", "investigator", "active"]
+    s = open_store(data)
+    with s.session() as db:
+        assert authenticate(db, "casey", "a long enough password") is not None
+    s.close()

@@ -168,3 +168,16 @@ def test_access_log_lines_lose_their_query_string() -> None:
                                ("127.0.0.1:5", "GET", f"/screen?trial=NCT1&patient={TOM_ID}", "1.1", 303), None)
     RedactQuery().filter(record)
     assert TOM_ID not in record.getMessage() and "/screen?[redacted]" in record.getMessage()
+
+
+def test_the_package_ships_its_pages_htmx_and_migrations_and_loads_nothing_from_a_cdn() -> None:
+    import eligibility.store
+    import eligibility.web
+
+    web = Path(eligibility.web.__file__).parent
+    assert (web / "static" / "htmx.min.js").stat().st_size > 10_000
+    assert "Zero-Clause BSD" in (web / "static" / "htmx.LICENSE").read_text(encoding="utf-8")
+    assert (Path(eligibility.store.__file__).parent / "migrations" / "versions" / "0001_initial.py").is_file()
+    for template in (web / "templates").glob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), f"{template.name} loads from another site"
