@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from .errors import InputError
 
 SexValue = Literal["male", "female", "other", "unknown"]
+SEXES: tuple[SexValue, ...] = ("male", "female", "other", "unknown")
 
 #: Why a value below zero is not used: no analyte the vocabulary knows can be negative (counts,
 #: concentrations, scores), so a negative number is a data error, and read literally it would pass every

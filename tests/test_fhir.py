@@ -123,9 +123,13 @@ def test_partial_birth_date_is_not_guessed() -> None:
     assert any("not a full date" in n for n in p.notes)
 
 
-def test_deceased_patient_is_noted() -> None:
+def test_deceased_patient_has_a_death_date_or_a_note() -> None:
     pat = {"resourceType": "Patient", "id": "p1", "birthDate": "1940-01-01", "deceasedDateTime": "2016-04-05"}
-    assert any("deceased on 2016-04-05" in n for n in one(bundle(patient=pat)).notes)
+    assert one(bundle(patient=pat)).death_date == date(2016, 4, 5)  # (screening: never eligible from that day)
+    pat = {"resourceType": "Patient", "id": "p1", "birthDate": "1940-01-01", "deceasedBoolean": True}
+    found = one(bundle(patient=pat))
+    assert found.death_date is None
+    assert list(found.notes) == ["FHIR: the patient is recorded as deceased, date unknown: check before screening"]
 
 
 # ---- Observation ------------------------------------------------------------------------------

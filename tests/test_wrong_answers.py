@@ -420,3 +420,110 @@ def test_a_sound_reference_range_is_used() -> None:
     )  # fmt: skip
     assert patient.notes == ()
     assert screen(ALT_3_ULN, patient, as_of=AS_OF).criteria[0].status == "fail"  # 100 > 3 x 20
+
+
+# -- item 5: a Bundle resource about another patient; item 10: gender outside the value set --------
+
+HF_CODE = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I50.9"}]}
+OTHER = "FHIR: resource about another patient left out (this bundle's patient is Patient/p1) (e.g. Condition/c1 -> {})"
+
+
+def heart_failure(ref: str) -> dict[str, Any]:
+    return {"resourceType": "Condition", "id": "c1", "subject": {"reference": ref}, "code": HF_CODE}
+
+
+@pytest.mark.parametrize(
+    ("ref", "status", "notes"),
+    [
+        ("Patient/p2", "pass", [OTHER.format("Patient/p2")]),
+        ("urn:uuid:someone-else", "pass", [OTHER.format("urn:uuid:someone-else")]),
+        ("Patient/p1", "fail", []),
+        ("urn:uuid:p1", "fail", []),  # the Patient entry's fullUrl
+        ("https://fhir.example.org/r4/Patient/p1/_history/3", "fail", []),
+    ],
+)
+def test_bundle_routes_resources_by_subject_as_the_bulk_reader_does(
+    tmp_path: Path, ref: str, status: str, notes: list[str]
+) -> None:
+    from eligibility.io.fhir import bundle_to_patient
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "urn:uuid:p1", "resource": FHIR_PATIENT}, {"resource": heart_failure(ref)}],
+    }
+    patient = bundle_to_patient(bundle, "b.json")
+    assert screen(HEART_FAILURE, patient, as_of=AS_OF).criteria[0].status == status
+    assert list(patient.notes) == notes
+    other = {**FHIR_PATIENT, "id": "p2"}
+    sql, py, _ = batch_statuses(write_ndjson(tmp_path, [FHIR_PATIENT, other, heart_failure(ref)]), HEART_FAILURE)
+    assert sql["p1"] == py["p1"] == status
+
+
+def test_bundle_without_patient_naming_two_subjects_is_refused() -> None:
+    from eligibility.errors import InputError
+    from eligibility.io.fhir import bundle_to_patient
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": heart_failure("Patient/a")}, {"resource": {**heart_failure("Patient/b"), "id": "c2"}}],
+    }
+    with pytest.raises(InputError) as err:
+        bundle_to_patient(bundle, "b.json")
+    assert str(err.value) == (
+        "b.json: field 'entry[1]': the bundle has no Patient resource and its resources name different subjects "
+        "(Patient/a, Patient/b); one patient per bundle"
+    )
+
+
+@pytest.mark.parametrize("gender", ["F", "M", "Female", "intersex"])
+def test_gender_outside_the_value_set_is_reported_in_both_fhir_paths(tmp_path: Path, gender: str) -> None:
+    from eligibility.io.fhir import bundle_to_patient
+
+    resource = {**FHIR_PATIENT, "gender": gender}
+    patient = bundle_to_patient({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]})
+    assert patient.sex is None
+    assert list(patient.notes) == [
+        f"FHIR: Patient gender '{gender}' is not one of male, female, other, unknown (kept as unknown)"
+    ]
+    male = one_criterion("inclusion", "Male")
+    assert screen(male, patient, as_of=AS_OF).criteria[0].status == "unknown"
+    sql, py, reasons = batch_statuses(write_ndjson(tmp_path, [resource]), male)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["Patient.ndjson:gender:not one of male, female, other, unknown (kept as unknown)"]
+
+
+# -- item 8: a death date in FHIR is the patient's death date (never eligible from that day) --------
+
+
+@pytest.mark.parametrize(("died", "verdict"), [("2025-06-01", "ineligible"), ("2026-01-15T08:00:00Z", "ineligible"),
+                                               ("2026-06-01", "eligible")])  # fmt: skip
+def test_fhir_death_date_makes_the_patient_ineligible_in_both_fhir_paths(
+    tmp_path: Path, died: str, verdict: str
+) -> None:
+    from eligibility.io.fhir import bundle_to_patient
+
+    resource = {**FHIR_PATIENT, "deceasedDateTime": died}
+    patient = bundle_to_patient({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": resource}]})
+    result = screen(ADULT, patient, as_of=AS_OF)
+    assert result.verdict == verdict
+    if verdict == "ineligible":
+        assert result.notes[0] == f"the patient died on {died[:10]}: not eligible for any trial"
+    reg = load_registry(write_ndjson(tmp_path, [resource]))
+    run = run_batch(reg, [ADULT], AS_OF)
+    row = reg.con.execute(f"SELECT verdict FROM {run.tables[0]}").fetchall()
+    assert row == [(verdict,)]
+    assert screen(ADULT, reg.patient("p1"), as_of=AS_OF).verdict == verdict
+
+
+def test_birth_after_the_screening_date_is_unknown_in_every_path(tmp_path: Path) -> None:
+    from eligibility.patient import patient_from_data
+
+    patient = patient_from_data({"id": "p1", "birth_date": "2030-01-01"}, "native.json")
+    result = screen(ADULT, patient, as_of=AS_OF)
+    assert result.criteria[0].status == "unknown"
+    assert "age unknown: the birth date 2030-01-01 is after 2026-01-15" in result.criteria[0].explanation
+    patients = [["patient_id", "birth_date", "sex"], ["p1", "2030-01-01", "male"]]
+    sql, py, _ = batch_statuses(write_registry(tmp_path, {"patients": patients}), ADULT)
+    assert sql == py == {"p1": "unknown"}

@@ -270,10 +270,12 @@ def _patients(reg: Registry) -> None:
     con = reg.con
     con.execute(
         """CREATE OR REPLACE TEMP TABLE fhir_pat AS
-           SELECT fid, line, NULLIF(j ->> 'id', '') AS pid, (j ->> 'birthDate') AS birth, (j ->> 'gender') AS gender
+           SELECT fid, line, NULLIF(j ->> 'id', '') AS pid, (j ->> 'birthDate') AS birth, (j ->> 'gender') AS gender,
+                  (j ->> 'deceasedDateTime') AS death
            FROM fhir_res WHERE rtype = 'Patient'"""
     )
     _date_check(reg, "fhir_pat", {"birthDate": "s.birth"}, date_only=True)
+    _date_check(reg, "fhir_pat", {"deceasedDateTime": "s.death"})
     _reject(
         con,
         "fhir_pat",
@@ -302,6 +304,14 @@ def _patients(reg: Registry) -> None:
             FROM fhir_pat WHERE pid IS NOT NULL
             QUALIFY row_number() OVER (PARTITION BY pid ORDER BY fid, line) = 1"""
     )
+    # A death date, as the Bundle reader's Patient.death_date: never eligible from that day (patients_sql).
+    con.execute(
+        """CREATE OR REPLACE TABLE deaths AS
+           SELECT pid AS patient_id, fday(death) AS death_date FROM fhir_pat
+           WHERE pid IS NOT NULL AND fday(death) IS NOT NULL
+           QUALIFY row_number() OVER (PARTITION BY pid ORDER BY fid, line) = 1"""
+    )
+    reg.extras = reg.extras | {"deaths"}
     con.execute("DROP TABLE fhir_pat")
     _finish(con, "patients")
 

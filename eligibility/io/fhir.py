@@ -37,6 +37,7 @@ Mapping decisions (each keeps "never a confident wrong answer"):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -51,6 +52,7 @@ from ..evaluate import KNOWN_SYSTEMS, normalise_system
 from ..patient import (
     BAD_RANGE,
     BELOW_ZERO,
+    SEXES,
     AllergyRecord,
     ConditionRecord,
     MedicationRecord,
@@ -237,19 +239,25 @@ class _Mapper:
             )
         pid = default_id
         sex: SexValue | None = None
+        death: date | None = None
+        patient_urls: set[str] = set()
         if patients:
             index, pat = patients[0]
             pid = str(pat.id) if pat.id else default_id
+            patient_urls = {u for i, u, _, m in resources if i == index and u}
             self.birth = _day(pat.birthDate)
             if pat.birthDate is not None and self.birth is None:
                 self.note(f"birth date '{pat.birthDate}' is not a full date: age unknown")
-            sex = pat.gender if pat.gender in ("male", "female", "other", "unknown") else None
-            deceased = _day(pat.deceasedDateTime)
-            if deceased is not None or pat.deceasedBoolean:
-                when = f" on {deceased}" if deceased else ""
-                self.note(f"the patient is recorded as deceased{when}")
+            sex = pat.gender if pat.gender in SEXES else None
+            if pat.gender is not None and sex is None:  # (the Bulk reader reports the same value)
+                self.note(f"Patient gender '{pat.gender}' is not one of {', '.join(SEXES)} (kept as unknown)")
+            death = _day(pat.deceasedDateTime)
+            if death is None and (pat.deceasedBoolean or pat.deceasedDateTime is not None):
+                when = f" ('{pat.deceasedDateTime}', not a full date)" if pat.deceasedDateTime is not None else ""
+                self.note(f"the patient is recorded as deceased{when}, date unknown: check before screening")
         else:
             self.note("the bundle has no Patient resource: birth date and sex unknown")
+        resources = self.own(resources, pid if patients else None, patient_urls)
         for _, full_url, _, model in resources:
             if model.get_resource_type() == "Medication":
                 if model.id:
@@ -290,8 +298,51 @@ class _Mapper:
             medications=tuple(medications),
             procedures=tuple(procedures),
             allergies=tuple(allergies),
+            death_date=death,
             notes=self.rendered_notes(),
         )
+
+    def own(
+        self, resources: list[tuple[int, str, Any, Any]], pid: str | None, urls: set[str]
+    ) -> list[tuple[int, str, Any, Any]]:
+        """The resources about this bundle's patient: routed by ``subject`` (``patient`` for allergies) as
+        the Bulk reader routes NDJSON lines, so a resource about someone else is never this patient's record.
+
+        A reference names the patient by ``Patient/<id>`` (also absolute or versioned) or by the Patient
+        entry's ``fullUrl`` (``urn:uuid:...``). A resource without a subject is the bundle's own (a
+        single-patient Bundle says whose it is); with no Patient resource, resources naming different
+        subjects cannot be told apart and the bundle is refused.
+        """
+        kept: list[tuple[int, str, Any, Any]] = []
+        others: set[str] = set()
+        for item in resources:
+            index, _, _, model = item
+            rtype = model.get_resource_type()
+            holder = getattr(model, "patient" if rtype == "AllergyIntolerance" else "subject", None)
+            ref = (
+                str(holder.reference)
+                if rtype not in ("Patient", "Medication") and holder is not None and holder.reference
+                else None
+            )
+            if ref is None or ref in urls or (pid is not None and _reference_id(ref) == pid):
+                kept.append(item)
+                continue
+            if pid is None:
+                others.add(ref)
+                if len(others) > 1:
+                    raise InputError(
+                        f"the bundle has no Patient resource and its resources name different subjects "
+                        f"({', '.join(sorted(others))}); one patient per bundle",
+                        self.origin,
+                        f"entry[{index}]",
+                    )
+                kept.append(item)
+                continue
+            label = f"{rtype}/{model.id}" if model.id else f"{rtype} in entry {index}"
+            self.note(
+                f"resource about another patient left out (this bundle's patient is Patient/{pid})", f"{label} -> {ref}"
+            )
+        return kept
 
     # -- codes -----------------------------------------------------------------------------------
 
@@ -688,6 +739,14 @@ class _Mapper:
                 status=status,
             )
         ]
+
+
+def _reference_id(ref: str) -> str | None:
+    """The patient id a reference names (the Bulk reader's ``fpid`` macro, in Python)."""
+    if ref.startswith("urn:uuid:"):
+        return ref[9:] or None
+    found = re.search(r"(?:^|/)Patient/([^/]+?)(?:/_history/[^/]+)?$", ref)
+    return found.group(1) if found else None
 
 
 def _allergy_condition(allergy: AllergyRecord) -> ConditionRecord:
