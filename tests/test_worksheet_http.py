@@ -181,3 +181,15 @@ def test_the_package_ships_its_pages_htmx_and_migrations_and_loads_nothing_from_
     for template in (web / "templates").glob("*.html"):
         text = template.read_text(encoding="utf-8")
         assert not re.search(r'(src|href)="(https?:)?//', text), f"{template.name} loads from another site"
+
+
+def test_an_answer_against_the_records_is_shown_beside_them(worksheet: Running) -> None:
+    client, csrf = login(worksheet.url, "cora")
+    case = screen_tom(client, csrf)
+    r = client.post(f"{case}/answers",
+                    data={"criterion": "age", "answer": "no", "note": "ID card says 1950", "csrf_token": csrf})
+    assert r.status_code == 303
+    page = client.get(f"{case}/questions").text
+    row = re.search(r"<td>age</td>.*?</tr>", page, re.S)
+    assert row is not None and "the records say otherwise" in row[0] and "8-75 years" in row[0]
+    assert client.get(f"{case}/export.json").json()["verdict"] == "ineligible"

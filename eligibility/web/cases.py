@@ -207,7 +207,9 @@ def case_pages(ws: Worksheet) -> APIRouter:
         ][:10]
         return {
             "entry": entry, "patient": patient, "answers": answers, "current": current, "day": day,
-            "questions": cw.ranked_questions(ws.library, entry, patient, day, answers, current),
+            "questions": cw.ranked_questions(
+                ws.library, entry, patient, day, answers, current, [m.result for m in others]
+            ),
             "contradictions": cw.contradictions(records_only, answers), "others": others,
         }
 

@@ -7,6 +7,7 @@ Pure functions of their inputs (no database, no web): the routes store what thes
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
@@ -81,20 +82,32 @@ class QuestionView:
     if_no: str
     settles: int
     """How many of the two answers would settle the trial's verdict (0, 1 or 2)."""
+    also_open_in: list[str] = field(default_factory=list)
+    """Other trials of the library the candidate may fit where a criterion of the same text is open too."""
+
+
+def _same_text(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 def ranked_questions(
     library: TrialLibrary, entry: LibraryTrial, patient: Patient, as_of: date, answers: list[GivenAnswer],
-    current: ScreeningResult,
+    current: ScreeningResult, others: Sequence[ScreeningResult] = (),
 ) -> list[QuestionView]:
-    """The unknown criteria as questions, the ones whose answer would settle the verdict first.
+    """The unknown criteria as questions, the ones whose answer would settle the most first.
 
     For each, both answers are tried (what-if): a question either answer of which settles the verdict
-    comes first, then those one answer settles, then the rest; ties keep the trial's order. The count
-    of data that would decide it comes next (fewer missing data: the question is the whole story).
+    comes first, then those one answer settles, then the rest. Among equals, a question that is also open
+    (same criterion text) in more of the other trials the candidate may fit (``others``) comes first: the
+    patient is asked once. Then fewer missing data, then the trial's order.
     """
+    open_elsewhere: dict[str, list[str]] = {}
+    for other in others:
+        for oc in other.criteria:
+            if oc.status == "unknown":
+                open_elsewhere.setdefault(_same_text(oc.text), []).append(other.trial)
     out: list[QuestionView] = []
-    base = [a for a in answers]
+    base = list(answers)
     for c in current.criteria:
         if c.status != "unknown":
             continue
@@ -103,11 +116,15 @@ def ranked_questions(
             trial_answer = GivenAnswer(c.id, c.text, ans, "what-if", as_of)
             verdicts[ans] = run(library, entry, with_answers(patient, entry.id, [*base, trial_answer]), as_of).verdict
         settles = sum(1 for v in verdicts.values() if v != "needs-review")
+        elsewhere = sorted(set(open_elsewhere.get(_same_text(c.text), [])) - {entry.id})
         out.append(
-            QuestionView(c.id, c.kind, c.text, c.explanation, list(c.missing), verdicts["yes"], verdicts["no"], settles)
+            QuestionView(
+                c.id, c.kind, c.text, c.explanation, list(c.missing), verdicts["yes"], verdicts["no"], settles,
+                elsewhere,
+            )
         )
     order = {q.criterion: i for i, q in enumerate(out)}
-    return sorted(out, key=lambda q: (-q.settles, len(q.missing), order[q.criterion]))
+    return sorted(out, key=lambda q: (-q.settles, -len(q.also_open_in), len(q.missing), order[q.criterion]))
 
 
 @dataclass(frozen=True)
