@@ -95,7 +95,11 @@ def test_cli_batch_writes_results_and_prints_attrition(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "attrition" in res.output and "possibly eligible" in res.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.parquet", "results.parquet.rejects.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "results.parquet",
+        "results.parquet.manifest.json",
+        "results.parquet.rejects.csv",
+    ]
     rows = duckdb.connect().execute(f"SELECT trial, COUNT(*) FROM '{out}' GROUP BY trial ORDER BY trial").fetchall()
     assert rows == [("NCT06168851", 6), ("NCT06352281", 6)]
 

@@ -6,9 +6,15 @@ does not import DuckDB until a batch command runs.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.console import Console
@@ -19,7 +25,15 @@ from ..cli_common import console as _console
 from ..cli_common import day as _day
 from ..cli_common import fail as _fail
 from ..cli_common import print_result as _print_result
-from ..errors import EligibilityError
+from ..errors import EligibilityError, InputError
+from .interrupt import Interrupted, StopFlag, run_interruptible
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from ..trial import Trial
+    from .registry import Registry
+    from .run import BatchResult, Engine
 
 
 def batch_cmd(
@@ -29,49 +43,78 @@ def batch_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Screening date YYYY-MM-DD (default today).")] = None,
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark")] = "duckdb",
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--work-dir",
+            envvar="ELIGIBILITY_WORK_DIR",
+            help="Folder for the staged registry (default: the temp folder); a dead run's leftovers are removed.",
+        ),
+    ] = None,
 ) -> None:
-    """Screen every patient of a registry against one or more trials; print the attrition per criterion."""
+    """Screen every patient of a registry against one or more trials; print the attrition per criterion.
+
+    Writes OUT, OUT.rejects.csv and OUT.manifest.json together. Ctrl-C or SIGTERM stops the run with
+    nothing written (exit 130 / 143); a second run on the same OUT fails while the first one runs.
+    """
     from ..trial import load_trial
-    from .fhir import is_fhir_bulk, load_fhir_bulk
-    from .registry import lit, load_registry
-    from .run import run_batch
+    from .outputs import OutputLock, check_target
+    from .registry import connect
+    from .staging import remove_stale_staging
 
     if engine not in ("duckdb", "spark"):
         _fail(f"--engine must be duckdb or spark, not '{engine}'")
     day = _day(as_of)
-    console = _console()
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("loading registry", total=len(trial) + 2)
+    try:
+        trials = [load_trial(t) for t in trial]
+        ids = [t.id for t in trials]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:  # the results would hold each of its patients twice
+            raise InputError(f"trial {', '.join(twice)} is given twice", "--trial")
+        inputs = [Path(t) for t in trial if Path(t).is_file()] + [Path(t.origin) for t in trials if t.origin]
+        target = check_target(out, registry, inputs)
+        work = _work_folder(work_dir)
+        remove_stale_staging(work)
+        lock = OutputLock(target).__enter__()
+    except EligibilityError as exc:
+        _fail(exc)
+    try:
+        con = connect(spill_directory=work)
+    except BaseException:
+        lock.__exit__(None, None, None)
+        raise
+    staging = _staging_folder(con)
+    try:
         try:
-            trials = [load_trial(t) for t in trial]
-            reg = load_fhir_bulk(registry) if is_fhir_bulk(registry) else load_registry(registry)
-            progress.advance(task)
-
-            def step(message: str) -> None:
-                progress.update(task, description=message, advance=1)
-
-            result = run_batch(reg, trials, day, out=out, open_world=open_world, engine=engine, on_step=step)  # type: ignore[arg-type]
+            reg, result = _run(con, registry, trials, day, target, open_world, cast("Engine", engine))
+        except Interrupted as exc:
+            typer.echo(f"error: {exc}: nothing written ({target} is as it was)", err=True)
+            raise typer.Exit(128 + exc.signum) from None
         except EligibilityError as exc:
-            _fail(str(exc))
+            _fail(exc)
+        finally:
+            lock.__exit__(None, None, None)
+        _report(reg, result, registry, day, engine, target)
+    finally:
+        con.close()  # the staged registry goes now, not at exit (it can be hundreds of MB)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _report(reg: Registry, result: BatchResult, registry: Path, day: date, engine: str, target: Path) -> None:
+    from .outputs import rejects_path
+
+    console = _console()
     console.print(f"{reg.patient_count():,} patients from {registry}; as of {day}; {engine}; {result.seconds:.2f} s")
     rejects = reg.reject_summary()
     if rejects:
-        table = Table(
-            title=f"input problems ({reg.reject_count():,} rows; see {out}.rejects.csv)", title_justify="left"
-        )
+        title = f"input problems ({reg.reject_count():,} rows; see {rejects_path(target)})"
+        table = Table(title=title, title_justify="left")
         for col in ("file", "problem", "rows"):
             table.add_column(col)
         for file, reason, count in rejects:
             table.add_row(file, reason, f"{count:,}")
         console.print(table)
-        target = lit(str(out) + ".rejects.csv")
-        reg.con.execute(f"COPY (SELECT * FROM rejects ORDER BY file, line) TO {target} (HEADER)")
     for note in reg.notes + result.notes:
         console.print(f"note: {note}")
     for att in result.attrition:
@@ -91,7 +134,85 @@ def batch_cmd(
         console.print(table)
         verdicts = ", ".join(f"{k} {att.verdicts.get(k, 0):,}" for k in ("eligible", "needs-review", "ineligible"))
         console.print(f"verdicts: {verdicts}")
-    console.print(f"wrote {out}")
+    console.print(f"wrote {target}")
+
+
+def _work_folder(work_dir: Path | None) -> Path:
+    folder = work_dir or Path(tempfile.gettempdir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the work folder: {exc.strerror or exc}", str(folder)) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError("the work folder is not writable", str(folder))
+    return folder
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    registry: Path,
+    trials: list[Trial],
+    day: date,
+    target: Path,
+    open_world: bool,
+    engine: Engine,
+) -> tuple[Registry, BatchResult]:
+    """Load, screen and write in a worker thread that SIGINT/SIGTERM can stop (see :mod:`.interrupt`)."""
+    import duckdb
+
+    from .fhir import is_fhir_bulk, load_fhir_bulk
+    from .registry import load_registry
+    from .run import run_batch
+    from .staging import duckdb_message
+
+    plain = not sys.stderr.isatty()  # logs and pipes get one line per step instead of a live bar
+
+    def work(stop: StopFlag) -> tuple[Registry, BatchResult]:
+        with _progress(plain, len(trials) + 2) as step:
+            step("loading registry")
+            try:
+                reg = load_fhir_bulk(registry, con) if is_fhir_bulk(registry) else load_registry(registry, con)
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as exc:
+                raise InputError(f"cannot read: {duckdb_message(exc)}", str(registry)) from None
+            stop.check()
+            step(f"loaded {reg.patient_count():,} patients")
+
+            def checked(message: str) -> None:
+                if not message.startswith("wrote "):  # once written, the run is complete
+                    stop.check()
+                step(message)
+
+            result = run_batch(reg, trials, day, out=target, open_world=open_world, engine=engine, on_step=checked)
+            return reg, result
+
+    return run_interruptible(con, work)
+
+
+@contextlib.contextmanager
+def _progress(plain: bool, total: int) -> Iterator[Callable[[str], None]]:
+    if plain:
+
+        def line(message: str) -> None:
+            typer.echo(f"batch: {message}", err=True)
+
+        yield line
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+    with Progress(*columns, TimeElapsedColumn(), console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("loading registry", total=total)
+
+        def bar(message: str) -> None:
+            progress.update(task, description=message, advance=1)
+
+        yield bar
+
+
+def _staging_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The folder of the connection's temporary registry database (see :func:`.registry.connect`)."""
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = 'registry'").fetchall()
+    return Path(rows[0][0]).parent if rows and rows[0][0] else None
 
 
 def explain_cmd(

@@ -24,6 +24,7 @@ loader registers a table by creating ``clean_<table>(rid, <SCHEMA targets>)`` an
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -46,6 +47,7 @@ from ..patient import (
     Patient,
     ProcedureRecord,
 )
+from .staging import STAGING_PREFIX, duckdb_message
 
 ColumnKind = Literal["id", "text", "date", "number", "measure", "sex", "result", "status"]
 
@@ -236,11 +238,13 @@ def lit(value: str) -> str:
 
 
 def _find(directory: Path, table: str) -> Path | None:
-    for suffix in (".parquet", ".csv", ".csv.gz"):
-        candidate = directory / f"{table}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
+    found = [
+        directory / f"{table}{s}" for s in (".parquet", ".csv", ".csv.gz") if (directory / f"{table}{s}").is_file()
+    ]
+    if len(found) > 1:  # one would silently win over the other
+        names = " and ".join(p.name for p in found)
+        raise InputError(f"both {names}: keep one file per table", str(directory))
+    return found[0] if found else None
 
 
 DEFAULT_MEMORY_LIMIT = "3GB"
@@ -258,7 +262,7 @@ def connect(
     spilling to the same folder when a join or sort needs more. ``preserve_insertion_order`` is off:
     every staged row carries its file position (``rn``) and every ordered output says its order.
     """
-    folder = Path(tempfile.mkdtemp(prefix="eligibility-registry-", dir=spill_directory))
+    folder = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=spill_directory))
     con = duckdb.connect(":memory:")
     weakref.finalize(con, shutil.rmtree, str(folder), True)
     con.execute(f"ATTACH {lit(str(folder / 'registry.duckdb'))} AS registry")
@@ -304,7 +308,12 @@ def load_registry(
             reg.notes.append(f"no {table} file: the table is empty")
             continue
         reg.files[table] = str(file)
-        stage_file(reg, table, _source(reg, table, file))
+        try:
+            stage_file(reg, table, _source(reg, table, file))
+        except duckdb.InterruptException:
+            raise
+        except duckdb.Error as exc:  # a corrupt Parquet file, an unreadable CSV: name the file, no traceback
+            raise InputError(f"cannot read: {duckdb_message(exc)}", str(file)) from None
     return reg
 
 
@@ -341,6 +350,22 @@ class _Source:
     line: Callable[[str], str]
 
 
+# DuckDB's default is 2 MB; a longer line is reported with the file name (one bad value, not the whole table).
+MAX_CSV_LINE = 32 * 1024 * 1024
+
+
+def _check_line_endings(file: Path) -> None:
+    """'\\r\\r\\n' (a file converted to Windows line endings twice) stops DuckDB's CSV sniffer."""
+    if file.suffix != ".csv":
+        return
+    with file.open("rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\r\r\n" in head:
+        raise InputError(
+            "lines end in '\\r\\r\\n' (converted to Windows line endings twice): convert to '\\n'", str(file)
+        )
+
+
 def _source(reg: Registry, table: str, file: Path) -> _Source:
     """The file as a relation: Parquet is scanned in place; CSV is read once as text (line numbers kept)."""
     con = reg.con
@@ -352,8 +377,10 @@ def _source(reg: Registry, table: str, file: Path) -> _Source:
         src = _Source(relation, "file_row_number", types, file.name, lambda rid: f"{rid} + 1")
     else:
         rej = f"csvrej_{table}"
+        _check_line_endings(file)
         reader = (
             f"read_csv({name}, header = true, all_varchar = true, store_rejects = true, "
+            f"max_line_size = {MAX_CSV_LINE}, "
             f"rejects_table = {lit(rej)}, rejects_scan = {lit('csvscan_' + table)})"
         )
         # rowid is the line order only when the table is filled in file order.
@@ -549,6 +576,14 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
                 WHERE p.patient_id IS NULL OR ({nothing})"""
         )
         drop = f"s.patient_id IS NULL OR s.patient_id NOT IN (SELECT patient_id FROM patients) OR ({nothing})"
+        unknown = _unknown_concept("s.concept")  # (a typo would make the row invisible, and closed world
+        reports.append(  # would then read "no record of ...")
+            f"""SELECT s.rid, 'concept' AS col, s.concept AS val, {lit(UNKNOWN_CONCEPT + " (row left out)")} AS reason,
+                       false AS kept
+                FROM stage_{table} s JOIN patients p ON p.patient_id = s.patient_id
+                WHERE NOT ({nothing}) AND {unknown}"""
+        )
+        drop = f"{drop} OR {unknown}"
     con.execute(
         f"INSERT INTO rejects SELECT {label}, {line}, col, val, reason, kept FROM (" + " UNION ALL ".join(reports) + ")"
     )
@@ -590,6 +625,17 @@ def _untrusted_ranges(con: duckdb.DuckDBPyConnection, label: str, line: str) -> 
     con.execute(
         f"UPDATE stage_observations SET ref_low = NULL, ref_high = NULL WHERE coalesce({UNTRUSTED_RANGE}, false)"
     )
+
+
+UNKNOWN_CONCEPT = "not a concept id of the vocabulary"
+
+
+def _unknown_concept(column: str) -> str:
+    """SQL: the column names a concept id the vocabulary does not have."""
+    from ..concepts import default_vocabulary
+
+    known = ", ".join(lit(c) for c in sorted(default_vocabulary().concepts))
+    return f"({column} IS NOT NULL AND NOT list_contains([{known}], {column}))"
 
 
 def _check_keys(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -1,7 +1,7 @@
 """Run compiled trials over a staged registry (DuckDB or Spark), write results, count attrition.
 
-Results are written to a temporary file in the output's folder and renamed at the end, so an
-interrupted run never leaves a half-written results file behind.
+Results, the rejects report and a manifest are written through temporary files and renamed together
+(:mod:`.outputs`), so an interrupted run never leaves a half-written or mismatched set behind.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -23,7 +23,9 @@ from ..errors import InputError
 from ..evaluate import DEFAULT_LOOKBACK_DAYS
 from ..trial import Trial
 from .compile import CompiledTrial, _as, compile_trial
+from .outputs import Written, write_outputs
 from .registry import RECORD_TABLES, Registry, lit
+from .staging import duckdb_message
 
 Engine = Literal["duckdb", "spark"]
 
@@ -118,7 +120,7 @@ class _SparkRunner:
             .config("spark.sql.shuffle.partitions", "4")
             .getOrCreate()
         )
-        for table in ("patients", *RECORD_TABLES):
+        for table in ("patients", *RECORD_TABLES, *sorted(reg.extras)):
             path = os.path.join(self.dir.name, f"{table}.parquet")
             reg.con.execute(f"COPY {table} TO {lit(path)} (FORMAT parquet)")
             self.spark.read.parquet(path).createOrReplaceTempView(table)
@@ -148,6 +150,11 @@ def run_batch(
     """Screen every patient of the registry against every trial; results in tables result_<i> (and ``out``)."""
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
+    seen: dict[str, int] = {}
+    for i, trial in enumerate(trials):
+        if trial.id in seen:  # the results would hold each of its patients twice
+            raise InputError(f"trial {trial.id} is given twice (trials {seen[trial.id] + 1} and {i + 1})", "--trial")
+        seen[trial.id] = i
     spark = _SparkRunner(reg) if engine == "spark" else None
     tables: list[str] = []
     compiled: list[CompiledTrial] = []
@@ -171,24 +178,31 @@ def run_batch(
             spark.close()
     target = Path(out) if out is not None else None
     if target is not None:
-        write_results(reg, tables, target)
+        step(f"writing {target}")
+        run = {
+            "trials": [t.id for t in trials],
+            "as_of": as_of.isoformat(),
+            "registry": reg.source,
+            "engine": engine,
+            "open_world": open_world,
+            "lookback_days": lookback_days,
+        }
+        write_results(reg, tables, target, run)
         step(f"wrote {target}")
     notes = [note for plan in compiled for note in plan.notes]
     return BatchResult(target, tables, compiled, attrition, time.perf_counter() - started, notes)
 
 
-def write_results(reg: Registry, tables: Sequence[str], target: Path) -> None:
-    """All result tables (columns unioned by name) to Parquet, atomically: temp file + rename."""
+def write_results(reg: Registry, tables: Sequence[str], target: Path, run: Mapping[str, Any] | None = None) -> Written:
+    """All result tables (columns unioned by name) to Parquet, with the rejects report and a manifest,
+    atomically: temporary files renamed together (see :mod:`.outputs`)."""
+    target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
-        reg.con.execute(f"COPY ({union} ORDER BY trial, patient_id) TO {lit(tmp)} (FORMAT parquet)")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
+    # A rejected value is quoted in full up to 200 characters: the report names the problem, it is not a copy.
+    val = "CASE WHEN length(val) > 200 THEN left(val, 200) || '...' ELSE val END AS val"
+    rejects = f"SELECT file, line, col, {val}, reason, kept FROM rejects ORDER BY file, line, col"
+    return write_outputs(reg.con, f"{union} ORDER BY trial, patient_id", rejects, target, run or {})
 
 
 def read_result_row(results: str | Path, trial: str, patient_id: str) -> dict[str, Any]:
@@ -196,10 +210,13 @@ def read_result_row(results: str | Path, trial: str, patient_id: str) -> dict[st
     import duckdb
 
     con = duckdb.connect()
-    cur = con.execute(
-        f"SELECT * FROM read_parquet({lit(str(results))}) WHERE trial = ? AND patient_id = ?", [trial, patient_id]
-    )
-    row = cur.fetchone()
+    try:
+        cur = con.execute(
+            f"SELECT * FROM read_parquet({lit(str(results))}) WHERE trial = ? AND patient_id = ?", [trial, patient_id]
+        )
+        row = cur.fetchone()
+    except duckdb.Error as exc:  # not Parquet, truncated, or without trial / patient_id columns
+        raise InputError(f"not a readable batch results file: {duckdb_message(exc)}", str(results)) from None
     if row is None:
         raise InputError(f"no row for trial {trial}, patient {patient_id}", str(results))
     names = [d[0] for d in cur.description]
