@@ -16,6 +16,7 @@ import pytest
 from eligibility.trial import load_rule_file
 from eligibility.web import RedactQuery
 
+from .pg_cluster import postgres_url  # noqa: F401  (fixture)
 from .worksheet_server import TOM, TOM_ID, USERS, Running, run_worksheet
 
 
@@ -193,3 +194,55 @@ def test_an_answer_against_the_records_is_shown_beside_them(worksheet: Running) 
     row = re.search(r"<td>age</td>.*?</tr>", page, re.S)
     assert row is not None and "the records say otherwise" in row[0] and "8-75 years" in row[0]
     assert client.get(f"{case}/export.json").json()["verdict"] == "ineligible"
+
+
+def test_the_worksheet_runs_on_postgresql(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    base_url = request.getfixturevalue("postgres_url")  # skips where PostgreSQL is not installed
+    name = "ws_" + uuid.uuid4().hex[:12]
+    with create_engine(base_url, isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = base_url.rsplit("/", 1)[0] + "/" + name
+    for running in run_worksheet(tmp_path, database_url=url):
+        client, csrf = login(running.url, "cora")
+        case = screen_tom(client, csrf)
+        client.post(f"{case}/answers", data={"criterion": "E5", "answer": "yes", "csrf_token": csrf})
+        exported = client.get(f"{case}/export.json").json()
+        assert exported["verdict"] == "ineligible" and exported["answers"][0]["at"].endswith("+00:00")
+        assert not (running.data / "worksheet.sqlite3").exists()  # the data went to PostgreSQL
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_no_patient_identifier_reaches_the_logs(tmp_path: Path) -> None:
+    collect = _Collect()
+    names = ["", "uvicorn", "uvicorn.access", "uvicorn.error", "sqlalchemy", "alembic", "httpx"]
+    for running in run_worksheet(tmp_path, log_level="debug"):
+        for n in names:
+            logging.getLogger(n).addHandler(collect)
+        try:
+            with httpx.Client(base_url=running.url, follow_redirects=False) as anonymous:
+                anonymous.get(f"/screen?trial=NCT06352281&patient={TOM_ID}")
+            client, csrf = login(running.url, "cora")
+            client.get(f"/screen?trial=NCT06352281&patient={TOM_ID}")
+            case = screen_tom(client, csrf)
+            client.get(case)
+            client.get(f"{case}/questions")
+            client.post(f"{case}/answers", data={"criterion": "E5", "answer": "no", "csrf_token": csrf})
+            client.get("/log.csv")
+        finally:
+            for n in names:
+                logging.getLogger(n).removeHandler(collect)
+    assert any("/screen" in line for line in collect.lines)  # the access log did record the requests
+    leaked = [line for line in collect.lines if TOM_ID in line or "Goodwin" in line]
+    assert leaked == []

@@ -44,7 +44,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_worksheet(tmp_path: Path) -> Iterator[Running]:
+@dataclass(frozen=True)
+class Settings:
+    """What ``mount_worksheet`` reads from the server's settings object."""
+
+    database_url: str | None = None
+
+
+def run_worksheet(tmp_path: Path, database_url: str | None = None, log_level: str = "warning") -> Iterator[Running]:
     """Start the server (a test module wraps this in its own ``worksheet`` fixture) and stop it after."""
     if not (SYNTHEA / TOM).is_file():
         pytest.skip("../shared/data/fhir/synthea is not beside this checkout")
@@ -53,7 +60,7 @@ def run_worksheet(tmp_path: Path) -> Iterator[Running]:
     shutil.copytree(ROOT / "rules", library)
     (data / "patients").mkdir(parents=True)
     shutil.copy(SYNTHEA / TOM, data / "patients" / TOM)
-    store = open_store(data)
+    store = open_store(data, database_url)
     with store.session() as db:
         for name, (role, password) in USERS.items():
             add_user(db, name, role, password)
@@ -64,9 +71,10 @@ def run_worksheet(tmp_path: Path) -> Iterator[Running]:
     def discovery() -> dict[str, list[object]]:
         return {"services": []}
 
-    mount_worksheet(app, library=TrialLibrary.load(library, cache=False), data_dir=data)
+    mount_worksheet(app, library=TrialLibrary.load(library, cache=False), data_dir=data,
+                    settings=Settings(database_url))
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     for _ in range(200):
