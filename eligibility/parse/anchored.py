@@ -309,6 +309,10 @@ def anchored_reading(text: str, kind: str, vocab: Vocabulary) -> n.Node | None:
                 return None
             return n.Or(items=tuple(readings), span=(0, len(text)))
     comps = extract_comparisons(text)
+    if _PAIR_RE.search(text) and not _PER_SEX_RE.search(text):
+        from .pairs import bp_pair_reading  # (pairs uses this module's checks of the words around)
+
+        return bp_pair_reading(text, kind, vocab)
     if not comps or _PAIR_RE.search(text) or _PER_SEX_RE.search(text):
         return None
     if any(c.op == "between" and _OPEN_UPPER_RE.search(text[c.span[0] : c.span[1]]) for c in comps):
