@@ -4,9 +4,15 @@ Reading the free text of 100 CT.gov studies takes seconds; reading back their co
 milliseconds. An entry is keyed by everything the compiled result depends on, so it is never stale:
 
 - the file's bytes and its path (the path is part of the result: ``source`` and the trial's ``origin``);
-- the engine: a hash of the package's own source, grammar and data files (an edited reader or lexicon,
-  even without a version bump, compiles afresh);
+- the engine: a hash of every file of the package (source, grammar, data such as the ICD-10-CM index)
+  but the service, worksheet, store and batch parts (an edited reader or lexicon, even without a version
+  bump, compiles afresh);
 - the vocabulary: a hash of its concepts, products and history codes.
+
+Reading may also *derive* concepts (a condition read through ICD-10-CM becomes ``icd10cm:…`` in the
+vocabulary on first mention). A trial from the cache was not read in this process, so its entry carries the
+derived concepts its rules name and they are derived again on the way back; an entry that still names a
+concept the vocabulary does not know is compiled afresh, never used.
 
 Entries are JSON (pydantic validation on the way back, never pickle: a cache file cannot run code), written
 atomically. The folder is ``$ELIGIBILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/eligibility``, else
@@ -24,16 +30,26 @@ from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import __version__
+from . import nodes as n
 from .concepts import Vocabulary
 from .errors import InputError
 from .io.files import read_bytes
 from .library import LibraryTrial
 
-_ENTRIES = TypeAdapter(list[LibraryTrial])
-_ENGINE_SUFFIXES = (".py", ".lark", ".yaml", ".yml", ".txt", ".json")
+
+class _Entry(BaseModel):
+    """One cached library file: its compiled trials and the displays of the derived concepts they name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    trials: list[LibraryTrial]
+    derived: dict[str, str] = {}
+
+
+_DERIVED_PREFIX = "icd10cm:"
+_NOT_ENGINE_SUFFIXES = (".pyc", ".pyo")
 # Parts of the package that never change how a trial is compiled.
 _NOT_ENGINE = ("service", "web", "store", "batch", "__pycache__")
 
@@ -59,7 +75,7 @@ def engine_fingerprint() -> str:
     for root in roots:
         for path in sorted(root.rglob("*")):
             rel = path.relative_to(root)
-            if path.suffix not in _ENGINE_SUFFIXES or any(part in _NOT_ENGINE for part in rel.parts):
+            if path.suffix in _NOT_ENGINE_SUFFIXES or any(part in _NOT_ENGINE for part in rel.parts):
                 continue
             if path.is_file():
                 digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
@@ -122,14 +138,28 @@ class TrialCache:
         self._write(entry, compiled)
         return compiled
 
-    @staticmethod
-    def _read(entry: Path, source: str) -> list[LibraryTrial] | None:
+    def _read(self, entry: Path, source: str) -> list[LibraryTrial] | None:
         try:
-            trials = _ENTRIES.validate_json(entry.read_bytes())
+            found = _Entry.model_validate_json(entry.read_bytes())
         except (OSError, ValidationError, ValueError):
             return None
         # The key holds the resolved path; the library-relative name is checked too (a moved root).
-        return trials if all(t.source == source for t in trials) else None
+        if not all(t.source == source for t in found.trials):
+            return None
+        derive = getattr(self.vocabulary, "derive_condition", None)
+        for concept_id, display in found.derived.items():
+            if concept_id not in self.vocabulary and derive is not None and concept_id.startswith(_DERIVED_PREFIX):
+                derive(tuple(concept_id.removeprefix(_DERIVED_PREFIX).split("+")), display)
+        unknown = [c for c in _named_concepts(found.trials) if c not in self.vocabulary]
+        return None if unknown else found.trials
+
+    def _derived(self, trials: list[LibraryTrial]) -> dict[str, str]:
+        """The concepts the trials name that reading derived (not among the vocabulary's own)."""
+        out = {}
+        for concept_id in sorted(_named_concepts(trials)):
+            if concept_id not in self.vocabulary.concepts and concept_id in self.vocabulary:
+                out[concept_id] = self.vocabulary[concept_id].display
+        return out
 
     def _write(self, entry: Path, trials: list[LibraryTrial]) -> None:
         try:
@@ -139,7 +169,20 @@ class TrialCache:
             return
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(_ENTRIES.dump_json(trials))
+                out.write(_Entry(trials=trials, derived=self._derived(trials)).model_dump_json().encode())
             os.replace(tmp, entry)
         except OSError:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _named_concepts(trials: list[LibraryTrial]) -> set[str]:
+    """Every concept id the trials' rules name (``concept`` and ``excluding`` of any node)."""
+    out: set[str] = set()
+    for entry in trials:
+        for criterion in entry.trial.criteria:
+            for node in n.walk(criterion.rule):
+                fields = node.__dict__  # a pydantic model's field values
+                if isinstance(fields.get("concept"), str):
+                    out.add(fields["concept"])
+                out.update(fields.get("excluding", ()))
+    return out

@@ -359,6 +359,40 @@ def test_cache_key_holds_engine_and_vocabulary(mixed: Path, tmp_path: Path, monk
     assert library_cache.vocabulary_fingerprint(other) != library_cache.vocabulary_fingerprint(vocab)
 
 
+def test_an_entry_naming_an_unknown_concept_is_not_used(tmp_path: Path) -> None:
+    root, cache = tmp_path / "lib", tmp_path / "cache"
+    root.mkdir()
+    _rule_file(root, "BLEED", [("E1", "exclusion", "hemostatic disorders")])
+    first = TrialLibrary.load(root, cache=cache)
+    concept = first.get("BLEED").trial.criteria[0].rule.concept  # type: ignore[union-attr]
+    (entry,) = (cache / "trials").glob("*.json")
+    text = entry.read_text(encoding="utf-8")
+    assert f'"concept":"{concept}"' in text
+    entry.write_text(text.replace(f'"concept":"{concept}"', '"concept":"no-such-concept"'), encoding="utf-8")
+    assert TrialLibrary.load(root, cache=cache).trials == first.trials
+
+
+def test_derived_concepts_survive_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A condition read through ICD-10-CM is a concept made while reading; from the cache nothing is read, so
+    the entry carries it and a vocabulary that never read the trial learns it again."""
+    vocab = eligibility.concepts.default_vocabulary()
+    if not hasattr(vocab, "derive_condition"):
+        pytest.skip("this engine derives no concepts while reading")
+    root, cache = tmp_path / "lib", tmp_path / "cache"
+    root.mkdir()
+    (root / "CRISIS.txt").write_text("Exclusion Criteria:\n\n* Hypertensive crisis\n", encoding="utf-8")
+    first = TrialLibrary.load(root, cache=cache)
+    concept = first.get("CRISIS").trial.criteria[0].rule.concept  # type: ignore[union-attr]
+    assert concept not in vocab.concepts  # derived, not one of the vocabulary's own
+    fresh = eligibility.concepts.Vocabulary(list(vocab.concepts.values()), vocab.products, vocab.history)
+    assert concept not in fresh
+    monkeypatch.setattr("eligibility.library.compile_file", _refuse_compiling)
+    again = TrialLibrary.load(root, vocabulary=fresh, cache=cache)
+    assert concept in fresh and again.trials == first.trials
+    patient = _person("p", "male", date(1970, 1, 1))
+    assert again.match(patient, as_of=AS_OF)[0].result == first.match(patient, as_of=AS_OF)[0].result
+
+
 def test_a_damaged_cache_entry_is_recompiled(mixed: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first = TrialLibrary.load(mixed, cache=cache)
