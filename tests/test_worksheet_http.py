@@ -246,3 +246,21 @@ def test_no_patient_identifier_reaches_the_logs(tmp_path: Path) -> None:
     assert any("/screen" in line for line in collect.lines)  # the access log did record the requests
     leaked = [line for line in collect.lines if TOM_ID in line or "Goodwin" in line]
     assert leaked == []
+
+
+def test_a_new_rule_version_shows_on_the_record_and_in_the_rescreen_diff(worksheet: Running) -> None:
+    cora, csrf = login(worksheet.url, "cora")
+    case = screen_tom(cora, csrf)
+    assert "rules changed" not in cora.get(f"{case}/record").text
+    rhea, rhea_csrf = login(worksheet.url, "rhea")
+    wrong = {"criterion": "age", "action": "wrong", "note": "bounds differ in protocol v3", "csrf_token": rhea_csrf}
+    assert rhea.post("/trials/NCT06352281/review", data=wrong).status_code == 303
+    assert "rules changed since" in cora.get(f"{case}/record").text
+    assert cora.post(f"{case}/rescreen", data={"csrf_token": csrf}).status_code == 303
+    page = cora.get(f"{case}/record").text
+    region = page[page.index('aria-label="What changed"'):]
+    assert "a new rule version of the trial" in region
+    row = re.search(r"<td>age</td>(.*?)</tr>", region, re.S)
+    assert row is not None and "pass" in row[1] and "unknown" in row[1]
+    exported = cora.get(f"{case}/export.json").json()
+    assert exported["screening"]["rule_version"].endswith("-r1")
