@@ -31,7 +31,11 @@ _SHOWN_DECIDING = 3
 def _patient_files(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_PATIENT_SUFFIXES))
+    files = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and p.name.lower().endswith(_PATIENT_SUFFIXES) and not p.name.startswith(".")
+    )
     if not files:
         _fail(f"{path}: no patient files (*.json, *.json.gz) in this folder")
     return files

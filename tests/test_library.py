@@ -455,6 +455,7 @@ def test_cli_patient_folder_gives_one_ranking_each(ranked_lib: TrialLibrary, tmp
     folder = tmp_path / "patients"
     _write_patient(folder, "a-girl", "female", "2016-01-01")
     _write_patient(folder, "b-man", "male", "1956-01-01")
+    (folder / ".c-editor-backup.json").write_text("{", encoding="utf-8")  # hidden: not a patient
     args = ("--library", str(ranked_lib.root), "--patient", str(folder), "--no-cache")
     data = json.loads(_match_cli(*args, "--format", "json").stdout)
     assert [(d["patient"], d["matches"][0]["trial"], d["matches"][0]["verdict"]) for d in data] == [
