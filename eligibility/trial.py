@@ -218,9 +218,12 @@ def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Tr
     version = data.get("version")
     if version is not None and (not isinstance(version, str | int | float) or isinstance(version, bool)):
         raise InputError("expected a version string", str(p), "version")
+    title = data.get("title")
+    if title is not None and not isinstance(title, str):
+        raise InputError(f"expected text, not {_yaml_kind(title)}", str(p), "title")
     return Trial(
         id=str(trial_id),
-        title=data.get("title"),
+        title=title,
         criteria=tuple(criteria),
         notes=notes,
         origin=str(p),
@@ -229,11 +232,21 @@ def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Tr
     )
 
 
+def _yaml_kind(value: object) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping"}
+    return next((name for t, name in kinds.items() if isinstance(value, t)), f"a {type(value).__name__}")
+
+
 def _criterion_from_yaml(item: object, where: str, vocab: Vocabulary, errors: list[str]) -> Criterion | None:
     if not isinstance(item, dict):
         errors.append(f"{where}: expected a mapping with id, kind, text, rule")
         return None
-    missing = [k for k in ("id", "kind", "text", "rule") if not isinstance(item.get(k), str) or not item.get(k)]
+    fields = ("id", "kind", "text", "rule", "note")
+    wrong = [f"{k} ({_yaml_kind(item[k])})" for k in fields if item.get(k) is not None and not isinstance(item[k], str)]
+    if wrong:  # a number, list or mapping where text belongs: say so, not "missing"
+        errors.append(f"{where}: field(s) must be text: {', '.join(wrong)}")
+        return None
+    missing = [k for k in fields[:4] if not item.get(k)]
     if missing:
         errors.append(f"{where}: missing or empty field(s) {', '.join(missing)}")
         return None

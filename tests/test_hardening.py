@@ -94,7 +94,9 @@ def test_criterion_at_the_length_limit_is_still_read() -> None:
 
 runner = CliRunner()
 GOOD_PATIENT = ROOT / "examples" / "patient-eligible.json"
-FLAT_RULES = "trial: X1\ncriteria:\n  - id: A\n    kind: inclusion\n    text: Age 18 or over\n    rule: age >= 18 years\n"
+FLAT_RULES = (
+    "trial: X1\ncriteria:\n  - id: A\n    kind: inclusion\n    text: Age 18 or over\n    rule: age >= 18 years\n"
+)
 
 
 def _bad_files(tmp: Path) -> dict[str, Path]:
@@ -111,6 +113,10 @@ def _bad_files(tmp: Path) -> dict[str, Path]:
         "latin1.yaml": FLAT_RULES.replace("Age", "\xc2ge").encode("latin-1"),
         "hugeint.yaml": (FLAT_RULES + "version: " + "9" * 5000 + "\n").encode(),
         "deep.yaml": b"[" * 100_000 + b"]" * 100_000,
+        "surrogate.yaml": FLAT_RULES.replace("Age 18 or over", '"Age \\ud800"').encode(),
+        "title.yaml": ("title: {a: 1}\n" + FLAT_RULES).encode(),
+        "types.yaml": b"trial: X\ncriteria:\n  - {id: [1], kind: 5, text: t, rule: age >= 18 years, note: {a: 1}}\n",
+        "dates.yaml": b"trial: 2024-01-01\ncriteria:\n  - {id: 2024-01-02, kind: inclusion, text: t, rule: x}\n",
     }
     out = {}
     for name, data in files.items():
@@ -142,6 +148,16 @@ def test_bad_patient_files_exit_2_naming_the_file(tmp_path: Path, name: str, mes
 
 
 RULE_FILE_ERRORS = [
+    ("surrogate.yaml", "not valid Unicode: a lone surrogate escape (\\ud800)"),
+    ("title.yaml", "field 'title': expected text, not a mapping"),
+    (
+        "types.yaml",
+        "1 problem(s):\n  criteria[0]: field(s) must be text: id (a list), kind (a number), note (a mapping)",
+    ),
+    (
+        "dates.yaml",
+        "2 problem(s):\n  field 'trial': a trial id is required\n  criteria[0]: field(s) must be text: id (a date)",
+    ),
     ("bomb.yaml", "line 2: YAML aliases (*a) are not allowed in rule files; write the value out"),
     ("latin1.yaml", "not UTF-8 text (byte 0xc2 at offset 60)"),
     ("hugeint.yaml", "not readable YAML: a number with more than 4,300 digits"),

@@ -110,7 +110,7 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
 def _no_lone_surrogates(data: Any, where: str) -> None:
     r"""JSON may escape half a character ("\ud800"); such a string cannot be printed or written back."""
     try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
     except UnicodeEncodeError as exc:
         bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode("ascii")
         raise InputError(f"not valid Unicode: a lone surrogate escape ({bad})", where) from None
@@ -153,7 +153,7 @@ class _NoAliasLoader(yaml.SafeLoader):
 def parse_yaml(text: str, where: str) -> Any:
     """YAML text -> data (safe loader, no aliases); errors name ``where``."""
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
     except InputError as exc:
         raise InputError(exc.message, where) from None
     except yaml.YAMLError as exc:
@@ -162,3 +162,5 @@ def parse_yaml(text: str, where: str) -> Any:
         raise InputError("not readable YAML: nested too deeply", where) from None
     except ValueError as exc:
         raise InputError(f"not readable YAML: {_value_problem(exc)}", where) from None
+    _no_lone_surrogates(data, where)  # YAML escapes "\ud800" too
+    return data
