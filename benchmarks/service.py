@@ -194,6 +194,7 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=1000, help="target chart size (prefetched resources)")
     parser.add_argument("--page-size", type=int, default=50, help="FHIR server page size for the fallback")
     parser.add_argument("--library", type=Path, default=LIBRARY)
+    parser.add_argument("--show-log", action="store_true", help="print the end of the service's log")
     args = parser.parse_args()
 
     path, pid, prefetch, n = _choose_patient(args.resources)
@@ -228,6 +229,7 @@ def main() -> None:
             port = _free_port()
             exe = Path(sys.executable).parent / "eligibility"
             env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+            log = Path(tmp, "serve.log").open("w")  # noqa: SIM115 (open for the whole run; a pipe nobody reads would stall the server)
             serve = subprocess.Popen(
                 [
                     str(exe),
@@ -240,7 +242,7 @@ def main() -> None:
                     f"{tmp}/service.toml",
                 ],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=log,
                 text=True,
                 env=env,
             )
@@ -265,6 +267,8 @@ def main() -> None:
             for name, body in scenarios:
                 pids = (serve.pid,) if "prefetch" in name else (serve.pid, procs[0].pid)
                 _run(name, hook_url, body, key, args.clients, args.requests, args.max_seconds, pids)
+            if args.show_log:
+                print(Path(tmp, "serve.log").read_text()[-4000:])
         finally:
             for proc in procs:
                 proc.terminate()
