@@ -630,7 +630,8 @@ def test_history_codes(vocab: Vocabulary, system: str, code: str, history: bool)
         ("E83.01", "liver_disease"),  # Wilson disease
         ("E83.110", "liver_disease"),  # haemochromatosis
         ("Z94.4", "liver_disease"),
-        ("K72.10", "liver_disease"),  # through the member hepatic_impairment
+        ("K72.10", "liver_disease"),
+        ("K76.0", "liver_disease"),  # fatty liver: a liver disease, but no hepatic impairment (below)
         ("N04.0", "renal_disease"),  # glomerular
         ("E11.22", "renal_disease"),  # diabetic CKD
         ("I12.9", "renal_disease"),  # hypertensive CKD
@@ -643,3 +644,13 @@ def test_history_codes(vocab: Vocabulary, system: str, code: str, history: bool)
 def test_broad_terms_have_broad_extents(vocab: Vocabulary, code: str, concept: str) -> None:
     assert vocab.concepts_for_code("icd10cm", code) & vocab.leaf_set(concept)  # itself or a member
     assert not vocab.complete(concept)
+
+
+@pytest.mark.parametrize(
+    ("code", "impairment"),
+    [("K72.10", True), ("K70.40", True), ("K76.7", True), ("K76.0", False), ("K76.89", False), ("K74.60", False)],
+)
+def test_hepatic_impairment_is_loss_of_function_not_any_liver_disease(code: str, impairment: bool) -> None:
+    """A fatty liver or a liver cyst must never exclude a patient from a trial that excludes hepatic impairment."""
+    vocab = default_vocabulary()
+    assert ("hepatic_impairment" in vocab.concepts_for_code("icd10cm", code)) is impairment

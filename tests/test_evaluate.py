@@ -1014,7 +1014,7 @@ def test_snomed_history_of_mi_is_a_history_only() -> None:
 
 @pytest.mark.parametrize(("concept", "kind", "truth"), [
     ("malignancy", "condition", Tri.FALSE),         # reviewed complete: no record = absent
-    ("hepatic_impairment", "condition", Tri.FALSE),
+    ("hepatic_impairment", "condition", Tri.UNKNOWN),  # graded by labs more than coded: partial
     ("liver_disease", "condition", Tri.UNKNOWN),    # broad group, not reviewed: absence is no proof
     ("renal_disease", "condition", Tri.UNKNOWN),
     ("substance_use_disorder", "condition", Tri.UNKNOWN),
