@@ -26,7 +26,7 @@ def worksheet(tmp_path: Path) -> Iterator[Running]:
 
 
 def login(base: str, name: str) -> tuple[httpx.Client, str]:
-    client = httpx.Client(base_url=base, follow_redirects=False)
+    client = httpx.Client(base_url=base, follow_redirects=False, timeout=120)
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert token is not None
@@ -45,16 +45,21 @@ def screen_tom(client: httpx.Client, csrf: str, trial: str = "NCT06352281") -> s
 
 
 def test_a_visitor_gets_the_login_form_and_the_hook_routes_stay_as_they_were(worksheet: Running) -> None:
-    with httpx.Client(base_url=worksheet.url) as c:
+    with httpx.Client(base_url=worksheet.url, timeout=120) as c:
         first = c.get("/", follow_redirects=False)
         assert first.status_code == 303 and first.headers["location"].startswith("/login")
         assert 'name="password"' in c.get("/login").text
-        assert c.get("/cds-services").json() == {"services": []}
+        hooks = c.get("/cds-services")
+        assert hooks.json() == {"services": []}
+        assert "content-security-policy" not in hooks.headers  # the app's own routes are left alone
         assert c.get("/worksheet-static/htmx.min.js").status_code == 200
+        login_page = c.get("/login")
+        assert login_page.headers["cache-control"] == "no-store" and login_page.headers["x-frame-options"] == "DENY"
+        assert "script-src 'self'" in login_page.headers["content-security-policy"]
 
 
 def test_wrong_password_and_missing_login_token_are_refused(worksheet: Running) -> None:
-    with httpx.Client(base_url=worksheet.url) as c:
+    with httpx.Client(base_url=worksheet.url, timeout=120) as c:
         token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
         assert token is not None
         bad = c.post("/login", data={"name": "cora", "password": "not-her-password", "csrf_token": token[1]})
@@ -110,7 +115,7 @@ def test_ids_outside_the_library_are_not_found(worksheet: Running, path: str) ->
 
 def test_a_card_link_opens_the_candidate_after_login(worksheet: Running) -> None:
     link = f"/screen?trial=NCT06352281&patient={TOM_ID}"
-    with httpx.Client(base_url=worksheet.url, follow_redirects=False) as c:
+    with httpx.Client(base_url=worksheet.url, follow_redirects=False, timeout=120) as c:
         first = c.get(link)
         assert first.status_code == 303
         target = first.headers["location"]
@@ -231,7 +236,7 @@ def test_no_patient_identifier_reaches_the_logs(tmp_path: Path) -> None:
         for n in names:
             logging.getLogger(n).addHandler(collect)
         try:
-            with httpx.Client(base_url=running.url, follow_redirects=False) as anonymous:
+            with httpx.Client(base_url=running.url, follow_redirects=False, timeout=120) as anonymous:
                 anonymous.get(f"/screen?trial=NCT06352281&patient={TOM_ID}")
             client, csrf = login(running.url, "cora")
             client.get(f"/screen?trial=NCT06352281&patient={TOM_ID}")
@@ -264,3 +269,27 @@ def test_a_new_rule_version_shows_on_the_record_and_in_the_rescreen_diff(workshe
     assert row is not None and "pass" in row[1] and "unknown" in row[1]
     exported = cora.get(f"{case}/export.json").json()
     assert exported["screening"]["rule_version"].endswith("-r1")
+
+
+def test_enrolment_needs_an_eligible_screening_signed_by_coordinator_and_investigator(worksheet: Running) -> None:
+    cora, csrf = login(worksheet.url, "cora")
+    case = screen_tom(cora, csrf)
+    enrol = {"status": "enrolled", "csrf_token": csrf}
+    assert cora.post(f"{case}/status", data=enrol).status_code == 409  # needs review
+    result = cora.get(f"{case}/export.json").json()["result"]
+    for c in result["criteria"]:
+        if c["status"] == "unknown":  # answer every open question the way that keeps the candidate in
+            value = "yes" if c["kind"] == "inclusion" else "no"
+            cora.post(f"{case}/answers", data={"criterion": c["id"], "answer": value, "csrf_token": csrf})
+    record = cora.get(f"{case}/record").text
+    assert "✓ eligible" in record and "Awaiting the signature of: coordinator, investigator" in record
+    screening = re.search(r'name="screening" value="(\d+)"', record)
+    assert screening is not None
+    cora.post(f"{case}/sign", data={"screening": screening[1], "password": USERS["cora"][1], "csrf_token": csrf})
+    refused = cora.post(f"{case}/status", data=enrol)
+    assert refused.status_code == 409 and "investigator" in refused.text
+    ivan, ivan_csrf = login(worksheet.url, "ivan")
+    ivan.post(f"{case}/sign", data={"screening": screening[1], "password": USERS["ivan"][1], "csrf_token": ivan_csrf})
+    assert cora.post(f"{case}/status", data=enrol).status_code == 303
+    signatures = cora.get(f"{case}/export.json").json()["signatures"]
+    assert [(s["role"], s["by"]) for s in signatures] == [("coordinator", "cora"), ("investigator", "ivan")]

@@ -9,6 +9,7 @@ worksheet's routes only.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
@@ -21,6 +22,11 @@ from .settings import WorksheetSettings, worksheet_settings
 from .state import HERE, STATIC_PREFIX, Worksheet
 
 __all__ = ["WorksheetSettings", "build_worksheet", "mount_worksheet"]
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
 
 
 class RedactQuery(logging.Filter):
@@ -55,6 +61,18 @@ def build_worksheet(library: TrialLibrary, data_dir: Path, settings: object | No
     sub.mount(STATIC_PREFIX, StaticFiles(directory=str(HERE / "static")), name="worksheet-static")
     for router in (auth_router(ws), trial_pages(ws), case_pages(ws), export_pages(ws)):
         sub.include_router(router)
+
+    @sub.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Pages hold patient data: never cached, never framed, scripts and forms only from this site."""
+        response = await call_next(request)
+        if not request.url.path.startswith(STATIC_PREFIX):
+            response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
 
     @sub.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from ..api import ScreeningResult
 from ..errors import EligibilityError
+from ..library import LibraryTrial
+from ..patient import Patient
 from ..store import records as rec
 from ..store.models import Case, PatientData, Screening, User
 from ..store.users import authenticate
@@ -52,7 +54,7 @@ def screen_case(ws: Worksheet, db: Session, case: Case, user: User, reason: str)
     data = rec.latest_patient_data(db, case.patient_id)
     if data is None:
         raise HTTPException(409, "no patient data for this candidate yet: upload a record first")
-    patient, _ = cw.read_patient_document(data.content, data.source)
+    patient = ws.patient_of(data)
     answers, ids = given_answers(db, case)
     day = today()
     result = cw.run(ws.library, entry, cw.with_answers(patient, entry.id, answers), day)
@@ -175,14 +177,17 @@ def case_pages(ws: Worksheet) -> APIRouter:
     ) -> Response:
         ctx.require("coordinator", "investigator")
         case = case_or_404(ctx.db, case_id)
-        raw = (await upload.read(MAX_UPLOAD + 1))[: MAX_UPLOAD + 1]
+        raw = await upload.read(MAX_UPLOAD + 1)
+        if len(raw) > MAX_UPLOAD:
+            raise HTTPException(413, "the file is larger than 50 MB")
         try:
-            patient, fmt = cw.read_patient_document(raw.decode("utf-8"), upload.filename or "upload")
+            content = raw.decode("utf-8")
+            patient, fmt = cw.read_patient_document(content, upload.filename or "upload")
         except (EligibilityError, UnicodeDecodeError) as exc:
             raise HTTPException(422, str(exc)) from None
         if patient.id != case.patient_id:
             raise HTTPException(422, "that record is of another patient than this candidate")
-        data = rec.add_patient_data(ctx.db, patient.id, fmt, f"upload: {upload.filename}", raw.decode(), ctx.user)
+        data = rec.add_patient_data(ctx.db, patient.id, fmt, f"upload: {upload.filename}", content, ctx.user)
         screen_case(ws, ctx.db, case, ctx.user, "new patient data: " + data.source)
         return RedirectResponse(f"/cases/{case.id}/record#changes", 303)
 
@@ -193,12 +198,14 @@ def case_pages(ws: Worksheet) -> APIRouter:
         screen_case(ws, ctx.db, case, ctx.user, "re-screen")
         return RedirectResponse(f"/cases/{case.id}/record#changes", 303)
 
-    def question_state(ctx: Ctx, case: Case) -> dict[str, Any]:
-        entry = ws.entry(case.trial_id)
+    def case_inputs(ctx: Ctx, case: Case) -> tuple[LibraryTrial, Patient, list[cw.GivenAnswer]]:
         data = rec.latest_patient_data(ctx.db, case.patient_id)
-        assert data is not None
-        patient, _ = cw.read_patient_document(data.content, data.source)
-        answers, _ = given_answers(ctx.db, case)
+        if data is None:
+            raise HTTPException(409, "no patient data for this candidate yet: upload a record first")
+        return ws.entry(case.trial_id), ws.patient_of(data), given_answers(ctx.db, case)[0]
+
+    def question_state(ctx: Ctx, case: Case) -> dict[str, Any]:
+        entry, patient, answers = case_inputs(ctx, case)
         day = today()
         current = cw.run(ws.library, entry, cw.with_answers(patient, entry.id, answers), day)
         records_only = cw.run(ws.library, entry, patient, day)
@@ -232,13 +239,14 @@ def case_pages(ws: Worksheet) -> APIRouter:
         crit = next((c for c in entry.trial.criteria if c.id == criterion), None)
         if crit is None:
             raise HTTPException(404, "no criterion of that id in the trial")
-        st = question_state(ctx, case)
-        now_verdict = st["current"].verdict
+        _, patient, answers = case_inputs(ctx, case)
+        day = today()
+        now_verdict = cw.run(ws.library, entry, cw.with_answers(patient, entry.id, answers), day).verdict
         if answer not in ("yes", "no", "unknown"):
             return ws.page(request, "_preview.html", ctx, verdict=None, before=now_verdict, criterion=criterion)
         choice = cast(cw.Answered, answer)  # checked just above
-        what_if = [*st["answers"], cw.GivenAnswer(criterion, crit.text, choice, ctx.user.name, today())]
-        after = cw.run(ws.library, entry, cw.with_answers(st["patient"], entry.id, what_if), today())
+        what_if = [*answers, cw.GivenAnswer(criterion, crit.text, choice, ctx.user.name, day)]
+        after = cw.run(ws.library, entry, cw.with_answers(patient, entry.id, what_if), day)
         return ws.page(request, "_preview.html", ctx, verdict=after.verdict, before=now_verdict, criterion=criterion)
 
     @router.post("/cases/{case_id}/answers")
@@ -258,6 +266,16 @@ def case_pages(ws: Worksheet) -> APIRouter:
         screen_case(ws, ctx.db, case, ctx.user, f"answer to {crit.id}: {answer}")
         return RedirectResponse(f"/cases/{case.id}/questions#answered", 303)
 
+    def missing_signatures(db: Session, case: Case, row: Screening, verdict: str) -> list[str]:
+        """Roles whose signature of the latest screening is still needed (investigator: for an eligible one)."""
+        sigs = rec.signatures(db, case)
+        withdrawn = {s.supersedes_id for s in sigs if s.withdrawn}
+        valid = {s.role for s in sigs if not s.withdrawn and s.id not in withdrawn and s.screening_id == row.id}
+        needed = ["coordinator"] + (
+            ["investigator"] if ws.settings.investigator_signature and verdict == "eligible" else []
+        )
+        return [r for r in needed if r not in valid]
+
     @router.get("/cases/{case_id}/record")
     def record(request: Request, ctx: CtxDep, case_id: int) -> Response:
         case = case_or_404(ctx.db, case_id)
@@ -267,11 +285,7 @@ def case_pages(ws: Worksheet) -> APIRouter:
         withdrawn = {s.supersedes_id for s in sigs if s.withdrawn}
         events = rec.status_events(ctx.db, case)
         entry = ws.entry(case.trial_id)
-        valid = [s for s in sigs if not s.withdrawn and s.id not in withdrawn and s.screening_id == row.id]
-        needed = ["coordinator"] + (
-            ["investigator"] if ws.settings.investigator_signature and result.verdict == "eligible" else []
-        )
-        missing = [r for r in needed if r not in {s.role for s in valid}]
+        missing = missing_signatures(ctx.db, case, row, result.verdict)
         return ws.page(
             request, "record.html", ctx, case=case, entry=entry, row=row, result=result, rows=rows, sigs=sigs,
             withdrawn=withdrawn, events=events, status=events[-1] if events else None, missing=missing,
@@ -307,7 +321,13 @@ def case_pages(ws: Worksheet) -> APIRouter:
     ) -> Response:
         ctx.require("coordinator", "investigator")
         case = case_or_404(ctx.db, case_id)
-        row, _ = latest(ctx.db, case)
+        row, result = latest(ctx.db, case)
+        if status == "enrolled":  # consent may come first: it is often a criterion itself
+            if result.verdict != "eligible":
+                raise HTTPException(409, f"the latest screening is {result.verdict}: only an eligible one enrols")
+            missing = missing_signatures(ctx.db, case, row, result.verdict)
+            if missing:
+                raise HTTPException(409, f"the latest screening still needs the signature of: {', '.join(missing)}")
         try:
             rec.add_status(ctx.db, case, status, reason, ctx.user,
                            rec.Versions(row.rule_version, row.engine_version, row.as_of))

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from ..errors import InputError
 from ..library import LibraryTrial, TrialLibrary
+from ..patient import Patient
 from ..store import Store
-from ..store.models import LoginSession, User
+from ..store.models import LoginSession, PatientData, User
 from ..store.records import Versions
 from ..store.users import session_user
-from .casework import ENGINE_VERSION
+from .casework import ENGINE_VERSION, read_patient_document
 from .reviews import load_reviewed, reviewed_path
 from .settings import WorksheetSettings
 
@@ -38,10 +39,22 @@ class Worksheet:
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals["static"] = STATIC_PREFIX
         self._reviewed: dict[str, LibraryTrial] = {}
+        self._patients: dict[int, Patient] = {}
         for entry in library.trials:
             path = reviewed_path(settings.data_dir, entry.id)
             if path.is_file():
                 self._reviewed[entry.id] = load_reviewed(path, entry)
+
+    def patient_of(self, data: PatientData) -> Patient:
+        """The stored document read as a Patient; documents never change (append-only), so the reading is
+        kept (a Synthea bundle takes a second to read, and every answer and preview re-screens)."""
+        found = self._patients.get(data.id)
+        if found is None:
+            found = read_patient_document(data.content, data.source)[0]
+            if len(self._patients) >= 64:
+                self._patients.pop(next(iter(self._patients)))
+            self._patients[data.id] = found
+        return found
 
     # trials -----------------------------------------------------------------------------------------------
     def trials(self) -> list[LibraryTrial]:
