@@ -186,7 +186,7 @@ class RxNormProduct(BaseModel):
 
 
 # Concept files loaded with concepts.yaml into the default vocabulary (same shape; see their headers).
-CONCEPT_FILES = ("drugs.yaml", "procedures.yaml")
+CONCEPT_FILES = ("drugs.yaml", "procedures.yaml", "labs.yaml")
 
 HIERARCHICAL_SYSTEMS = frozenset({"icd10cm", "atc"})
 KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})

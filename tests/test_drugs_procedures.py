@@ -56,7 +56,7 @@ def concepts_in(rule: n.Node) -> set[str]:
 
 
 def test_the_extra_concept_files_are_loaded() -> None:
-    assert CONCEPT_FILES == ("drugs.yaml", "procedures.yaml")
+    assert CONCEPT_FILES == ("drugs.yaml", "procedures.yaml", "labs.yaml")
     for concept in ("metformin", "statins", "investigational_drug", "dialysis", "cabg", "kidney_transplant"):
         assert concept in VOCAB
 
