@@ -58,7 +58,17 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _prefetch_of(bundle: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-    """(patient id, the prefetch an EHR would send for our templates, number of resources in it)."""
+    """(patient id, the prefetch an EHR would send for our templates, number of resources in it).
+
+    Synthea's transaction bundles refer to the patient by urn:uuid; an EHR's searches return Patient/<id>,
+    so the references are rewritten (otherwise the mapper drops every record as another patient's).
+    """
+    refs = {e["fullUrl"]: f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
+    text = json.dumps(bundle)
+    for urn, ref in refs.items():
+        if urn.startswith("urn:uuid:") and urn in text:
+            text = text.replace(f'"{urn}"', f'"{ref}"')
+    bundle = json.loads(text)
     keys: dict[str, list[dict[str, Any]]] = {k: [] for k in (*SEARCHED.values(), "labs", "vitals")}
     patient: dict[str, Any] = {}
     for entry in bundle["entry"]:

@@ -124,7 +124,8 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
         clients["fhir"] = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.fhir_deadline_seconds),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+            # idle connections are dropped before servers' usual 5 s keep-alive timeout closes them under us
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16, keepalive_expiry=2.0),
         )
         try:
             yield
@@ -241,6 +242,13 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
                 "open_world": chart.open_world,
                 "unavailable": sorted(k for k, r in chart.results.items() if r.state == "failed"),
                 "resources": {k: len(r.resources) for k, r in chart.results.items()},
+                "records": {
+                    "observations": len(chart.patient.observations),
+                    "conditions": len(chart.patient.conditions),
+                    "medications": len(chart.patient.medications),
+                    "procedures": len(chart.patient.procedures),
+                    "allergies": len(chart.patient.allergies),
+                },
                 "trials": [{"id": m.trial, "verdict": m.verdict} for m in matches if m.trial in shown],
                 "hidden_by_feedback": sorted(hidden),
                 "cards": [{"uuid": i.card["uuid"], "sha256": card_digest(i.card)} for i in issued],

@@ -122,7 +122,11 @@ class FhirFetcher:
     async def _get(self, url: str) -> dict[str, Any]:
         if not (url == self.base or url.startswith(self.base + "/") or url.startswith(self.base + "?")):
             raise _Failed("a page link pointed outside the FHIR server")  # the token is never sent elsewhere
-        response = await self.client.get(url, headers=self.headers)
+        try:
+            response = await self.client.get(url, headers=self.headers)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            # A kept-alive connection the server closed meanwhile: a GET is safe to send once more.
+            response = await self.client.get(url, headers=self.headers)
         if response.status_code == 404:
             raise _NotFound()
         if response.status_code != 200:

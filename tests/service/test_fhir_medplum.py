@@ -110,7 +110,9 @@ def medplum_service(service_factory: Any, medplum: tuple[str, Any], jwks_urls: d
     from .conftest import ISS
 
     issuer = TrustedIssuer(iss=ISS, jwks=jwks_urls["jwks"], fhir_servers=(medplum[0],))
-    running: Running = service_factory(issuers=(issuer,), fhir_deadline_seconds=20.0)
+    running: Running = service_factory(
+        issuers=(issuer,), fhir_deadline_seconds=60.0
+    )  # the in-memory server scans every resource per search; the machine is shared
     return running
 
 
@@ -125,21 +127,28 @@ def _last_audit(running: Running) -> dict[str, Any]:
     return line
 
 
-def _expected(bundle: dict[str, Any], library: TrialLibrary) -> tuple[dict[str, int], dict[str, str]]:
-    """Counts per template key, and the verdicts of the trials that fit, straight from the bundle."""
+def _expected(bundle: dict[str, Any], library: TrialLibrary) -> tuple[dict[str, int], dict[str, int], dict[str, str]]:
+    """Resources per template key, mapped records, and the verdicts of the trials that fit, from the bundle."""
     counts = dict.fromkeys(SEARCHES, 0)
     entries = []
     for entry in bundle["entry"]:
         resource = entry["resource"]
         key = _wanted(resource)
         if resource["resourceType"] == "Patient" or key is not None:
-            entries.append({"resource": resource})
+            entries.append({"fullUrl": entry["fullUrl"], "resource": resource})  # urn:uuid subjects resolve
         if key is not None:
             counts[key] += 1
     patient = bundle_to_patient({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    records = {
+        "observations": len(patient.observations),
+        "conditions": len(patient.conditions),
+        "medications": len(patient.medications),
+        "procedures": len(patient.procedures),
+        "allergies": len(patient.allergies),
+    }
     matches = library.match(patient)
     fitting = {m.trial: m.verdict for m in matches if m.verdict != "ineligible"}
-    return counts, fitting
+    return counts, records, fitting
 
 
 def test_everything_fetched_and_paged_from_medplum(
@@ -169,9 +178,10 @@ def test_everything_fetched_and_paged_from_medplum(
         assert response.status_code == 200, response.text
         assert response_problems(response.json()) == []
         audit = _last_audit(medplum_service)
-        counts, fitting = _expected(bundle, library)
+        counts, records, fitting = _expected(bundle, library)
         assert audit["unavailable"] == [] and audit["open_world"] is False
         assert {k: audit["resources"][k] for k in SEARCHES} == counts, pid
+        assert audit["records"] == records and records["observations"] > PAGE, pid  # none lost as strays
         assert audit["resources"]["patient"] == 1
         assert {t["id"]: t["verdict"] for t in audit["trials"]} == fitting
         paged += any(n > PAGE for n in counts.values())
