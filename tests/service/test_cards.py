@@ -13,7 +13,7 @@ from eligibility.service.cards import CardOptions, build_cards, summary_line
 
 from .card_rules import card_problems
 
-_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=300)
+_text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=300)
 
 
 @st.composite

@@ -147,7 +147,7 @@ def _expected(bundle: dict[str, Any], library: TrialLibrary) -> tuple[dict[str, 
         "allergies": len(patient.allergies),
     }
     matches = library.match(patient)
-    fitting = {m.trial: m.verdict for m in matches if m.verdict != "ineligible"}
+    fitting: dict[str, str] = {m.trial: m.verdict for m in matches if m.verdict != "ineligible"}
     return counts, records, fitting
 
 

@@ -74,6 +74,7 @@ def only_card(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert response_problems(body) == []
     [card] = body["cards"]
+    assert isinstance(card, dict)
     return card
 
 

@@ -128,7 +128,7 @@ def test_every_rejection_is_a_bare_401(
     case: str, service: Running, client: httpx.Client, keys: dict[str, Key], caplog: pytest.LogCaptureFixture
 ) -> None:
     make, reason = REJECTED[case]
-    authorization = make(keys, service)
+    authorization: str | None = make(keys, service)  # type: ignore[no-untyped-call]
     headers = {"Authorization": authorization} if authorization is not None else {}
     with caplog.at_level(logging.DEBUG, logger="eligibility.service"):
         response = client.post(service.hook_url, json=hook_body(empty_prefetch()), headers=headers)
