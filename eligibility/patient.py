@@ -267,12 +267,37 @@ def read_json(path: str | Path) -> object:
 
 
 def patient_from_data(data: object, origin: str) -> Patient:
-    """Validate already parsed native patient JSON; errors name ``origin`` and the field."""
+    """Validate already parsed native patient JSON; errors name ``origin`` and the field.
+
+    A record's ``concept`` must be a concept id of the vocabulary: a misspelt one would make the record
+    match nothing, and closed world would then read "no record of ..." -- so it is an input error.
+    """
     try:
-        return Patient.model_validate(data)
+        patient = Patient.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InputError(first["msg"], origin, _field_path(first["loc"])) from None
+    _check_concepts(patient, origin)
+    return patient
+
+
+def _check_concepts(patient: Patient, origin: str) -> None:
+    import difflib
+
+    from .concepts import default_vocabulary
+
+    vocab = default_vocabulary()
+    kinds = ("observations", "conditions", "medications", "procedures", "allergies")
+    for kind in kinds:
+        for i, rec in enumerate(getattr(patient, kind)):
+            if rec.concept is not None and rec.concept not in vocab:
+                close = difflib.get_close_matches(rec.concept, list(vocab.concepts), n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                raise InputError(
+                    f"unknown concept '{rec.concept}': not a concept id of the vocabulary{hint}",
+                    origin,
+                    f"{kind}.{i}.concept",
+                )
 
 
 def load_patient_json(path: str | Path) -> Patient:

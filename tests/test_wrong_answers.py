@@ -527,3 +527,37 @@ def test_birth_after_the_screening_date_is_unknown_in_every_path(tmp_path: Path)
     patients = [["patient_id", "birth_date", "sex"], ["p1", "2030-01-01", "male"]]
     sql, py, _ = batch_statuses(write_registry(tmp_path, {"patients": patients}), ADULT)
     assert sql == py == {"p1": "unknown"}
+
+
+# -- item 6: an unknown concept id is an input error (native) or a reported reject (registry) -------
+
+
+@pytest.mark.parametrize(
+    ("kind", "record", "message"),
+    [
+        ("observations", {"concept": "platlets", "value": 150, "unit": "10*9/L"}, "; did you mean 'platelets'?"),
+        ("conditions", {"concept": "heart_failur"}, "; did you mean 'heart_failure'?"),
+        ("medications", {"concept": "xyzzy-drug", "start": "2026-01-01"}, ""),
+    ],
+)
+def test_native_unknown_concept_id_is_an_input_error(kind: str, record: dict[str, Any], message: str) -> None:
+    from eligibility.errors import InputError
+    from eligibility.patient import patient_from_data
+
+    with pytest.raises(InputError) as err:
+        patient_from_data({"id": "p1", kind: [record]}, "native.json")
+    name = record["concept"]
+    assert str(err.value) == (
+        f"native.json: field '{kind}.0.concept': unknown concept '{name}': not a concept id of the vocabulary{message}"
+    )
+
+
+def test_registry_unknown_concept_id_is_a_reported_reject(tmp_path: Path) -> None:
+    conditions = [["patient_id", "system", "code", "concept", "onset", "abatement", "status"],
+                  ["p1", "", "", "heart_failur", "2020-01-01", "", "active"],
+                  ["p1", "", "", "heart_failure", "2020-01-01", "", "active"]]  # fmt: skip
+    sql, py, reasons = batch_statuses(
+        write_registry(tmp_path, {"patients": PATIENTS, "conditions": conditions}), HEART_FAILURE
+    )
+    assert sql == py == {"p1": "fail"}  # the good row still decides
+    assert reasons == ["conditions.csv:concept:not a concept id of the vocabulary (row left out)"]
