@@ -293,3 +293,22 @@ def test_enrolment_needs_an_eligible_screening_signed_by_coordinator_and_investi
     assert cora.post(f"{case}/status", data=enrol).status_code == 303
     signatures = cora.get(f"{case}/export.json").json()["signatures"]
     assert [(s["role"], s["by"]) for s in signatures] == [("coordinator", "cora"), ("investigator", "ivan")]
+
+
+def test_a_withdrawn_signature_is_superseded_not_erased(worksheet: Running) -> None:
+    cora, csrf = login(worksheet.url, "cora")
+    case = screen_tom(cora, csrf)
+    screening = re.search(r'name="screening" value="(\d+)"', cora.get(f"{case}/record").text)
+    assert screening is not None
+    cora.post(f"{case}/sign", data={"screening": screening[1], "password": USERS["cora"][1], "csrf_token": csrf})
+    [signed] = cora.get(f"{case}/export.json").json()["signatures"]
+    ivan, ivan_csrf = login(worksheet.url, "ivan")
+    other = {"password": USERS["ivan"][1], "reason": "not mine", "csrf_token": ivan_csrf}
+    assert ivan.post(f"{case}/signatures/{signed['id']}/withdraw", data=other).status_code == 403
+    mine = {"password": USERS["cora"][1], "reason": "signed the wrong candidate", "csrf_token": csrf}
+    assert cora.post(f"{case}/signatures/{signed['id']}/withdraw", data=mine).status_code == 303
+    sigs = cora.get(f"{case}/export.json").json()["signatures"]
+    assert [(s["id"], s["withdraws"]) for s in sigs] == [(signed["id"], None), (sigs[1]["id"], signed["id"])]
+    assert "signed the wrong candidate" in sigs[1]["meaning"]
+    assert "Awaiting the signature of: coordinator" in cora.get(f"{case}/record").text
+    assert cora.post(f"{case}/signatures/{signed['id']}/withdraw", data=mine).status_code == 404  # only once

@@ -315,6 +315,30 @@ def case_pages(ws: Worksheet) -> APIRouter:
         rec.add_signature(ctx.db, case, row, role, text, ctx.user, stamp)
         return RedirectResponse(f"/cases/{case.id}/record#signatures", 303)
 
+    @router.post("/cases/{case_id}/signatures/{signature_id}/withdraw")
+    def withdraw(
+        ctx: PostCtx, case_id: int, signature_id: int, password: Annotated[str, Form()],
+        reason: Annotated[str, Form()],
+    ) -> Response:
+        """A signer withdraws their own signature: a new row that supersedes it (both stay on the record)."""
+        case = case_or_404(ctx.db, case_id)
+        sigs = rec.signatures(ctx.db, case)
+        target = next((s for s in sigs if s.id == signature_id and not s.withdrawn), None)
+        if target is None or any(s.supersedes_id == signature_id for s in sigs):
+            raise HTTPException(404, "no signature of that number to withdraw")
+        if target.user_id != ctx.user.id:
+            raise HTTPException(403, "only the signer can withdraw a signature")
+        if not reason.strip():
+            raise HTTPException(400, "say why the signature is withdrawn")
+        if authenticate(ctx.db, ctx.user.name, password) is None:
+            return RedirectResponse(f"/cases/{case.id}/record?error=password#signatures", 303)
+        screening = ctx.db.get(Screening, target.screening_id)
+        assert screening is not None
+        stamp = rec.Versions(screening.rule_version, screening.engine_version, screening.as_of)
+        rec.add_signature(ctx.db, case, screening, target.role, f"withdrawn: {reason.strip()}", ctx.user, stamp,
+                          withdraw=target)
+        return RedirectResponse(f"/cases/{case.id}/record#signatures", 303)
+
     @router.post("/cases/{case_id}/status")
     def status(
         ctx: PostCtx, case_id: int, status: Annotated[str, Form()], reason: Annotated[str, Form()] = "",
