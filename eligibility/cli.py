@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .api import load_patient_with_format, screen
-from .cli_common import EXIT_PARTIAL
+from .cli_common import EXIT_PARTIAL, shown
 from .cli_common import console as _console
 from .cli_common import day as _day
 from .cli_common import fail as _fail
@@ -150,11 +150,11 @@ def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:
 
 
 def _print_trial(console: Console, trial: Trial) -> None:
-    table = Table(title=f"{trial.id}: {trial.title or ''}", title_justify="left")
+    table = Table(title=f"{shown(trial.id)}: {shown(trial.title or '')}", title_justify="left")
     for col in ("id", "kind", "coverage", "text", "read as"):
         table.add_column(col, overflow="fold")
     for c in trial.criteria:
-        table.add_row(c.id, c.kind, c.coverage, c.text, render(c.rule))
+        table.add_row(shown(c.id), c.kind, c.coverage, shown(c.text), shown(render(c.rule)))
     console.print(table)
 
 

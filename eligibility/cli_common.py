@@ -6,12 +6,14 @@ way ``screen`` does; with these helpers in ``cli`` the two modules imported each
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import date
 from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .api import ScreeningResult
@@ -58,9 +60,27 @@ def day(as_of: str | None) -> date:
     return value
 
 
+# C0 and C1 controls, DEL, line/paragraph separators and bidi controls: each could forge or hide a line
+# of the table (a newline in a patient id printed a fake "verdict: eligible" line).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def shown(text: object) -> str:
+    """Text from the input, safe for the terminal: control characters as escapes (``\\n``, ``\\x1b``,
+    ``\\u2028``) and rich markup inert (``[bold]`` prints as written)."""
+
+    def one(m: re.Match[str]) -> str:
+        ch = m.group()
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or (
+            f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+        )
+
+    return escape(_CONTROL.sub(one, str(text)))
+
+
 def print_result(console: Console, trial: Trial, result: ScreeningResult, from_record: bool = False) -> None:
     table = Table(
-        title=f"{result.trial} · patient {result.patient} · as of {result.as_of}",
+        title=f"{shown(result.trial)} · patient {shown(result.patient)} · as of {result.as_of}",
         show_lines=False,
         title_justify="left",
     )
@@ -71,11 +91,10 @@ def print_result(console: Console, trial: Trial, result: ScreeningResult, from_r
     table.add_column("explanation", overflow="fold")
     for c in result.criteria:
         style = STATUS_STYLE[c.status]
-        table.add_row(
-            c.id, "incl" if c.kind == "inclusion" else "excl", c.text, f"[{style}]{c.status}[/]", c.explanation
-        )
+        kind = "incl" if c.kind == "inclusion" else "excl"
+        table.add_row(shown(c.id), kind, shown(c.text), f"[{style}]{c.status}[/]", shown(c.explanation))
     console.print(table)
-    unknown = [c.id for c in result.criteria if c.status == "unknown"]
+    unknown = [shown(c.id) for c in result.criteria if c.status == "unknown"]
     line = f"verdict: [{VERDICT_STYLE[result.verdict]}]{result.verdict}[/]"
     if result.verdict == "needs-review":
         open_ = [f"unknown: {', '.join(unknown)}"] if unknown else []
@@ -89,5 +108,5 @@ def print_result(console: Console, trial: Trial, result: ScreeningResult, from_r
         decided = sum(1 for c in result.criteria if c.status != "unknown")
         console.print(f"decided {decided} of {len(result.criteria)} criteria from the record")
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {shown(note)}")
     console.print()

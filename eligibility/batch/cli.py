@@ -25,6 +25,7 @@ from ..cli_common import console as _console
 from ..cli_common import day as _day
 from ..cli_common import fail as _fail
 from ..cli_common import print_result as _print_result
+from ..cli_common import shown
 from ..errors import EligibilityError, InputError
 from .interrupt import Interrupted, StopFlag, run_interruptible
 
@@ -113,17 +114,17 @@ def _report(reg: Registry, result: BatchResult, registry: Path, day: date, engin
         for col in ("file", "problem", "rows"):
             table.add_column(col)
         for file, reason, count in rejects:
-            table.add_row(file, reason, f"{count:,}")
+            table.add_row(shown(file), shown(reason), f"{count:,}")
         console.print(table)
     for note in reg.notes + result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {shown(note)}")
     for att in result.attrition:
-        table = Table(title=f"{att.trial}: attrition over {att.patients:,} patients", title_justify="left")
+        table = Table(title=f"{shown(att.trial)}: attrition over {att.patients:,} patients", title_justify="left")
         for col in ("criterion", "kind", "pass", "fail", "unknown", "eligible after", "possibly eligible after"):
             table.add_column(col, justify="left" if col in ("criterion", "kind") else "right")
         for row in att.rows:
             table.add_row(
-                row.id,
+                shown(row.id),
                 row.kind[:4],
                 f"{row.passed:,}",
                 f"{row.failed:,}",
