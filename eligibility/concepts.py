@@ -253,19 +253,39 @@ class Vocabulary:
             if ("rxnorm", rxcui) in self._by_code:
                 raise VocabularyError(f"RxCUI {rxcui} is both a product and a concept code")
         self._by_text: dict[str, frozenset[str]] = {}
+        self.derived: dict[str, Concept] = {}
         self._synonym_re: re.Pattern[str] | None = None
         self._synonym_owner: dict[str, frozenset[str]] = {}
 
     def __getitem__(self, concept_id: str) -> Concept:
-        return self.concepts[concept_id]
+        found = self.concepts.get(concept_id)
+        return found if found is not None else self.derived[concept_id]
 
     def __contains__(self, concept_id: object) -> bool:
-        return concept_id in self.concepts
+        return concept_id in self.concepts or concept_id in self.derived
+
+    def derive_condition(self, codes: tuple[str, ...], display: str) -> str:
+        """The id of a condition read through ICD-10-CM (``terminology.py``), made on first mention.
+
+        Kept apart from the curated ``concepts`` (which tests review one by one): open world (extent
+        partial), no synonyms, the codes with their descendants. The display names the source.
+        """
+        concept_id = "icd10cm:" + "+".join(codes)
+        if concept_id not in self.derived:
+            from .terminology import block_categories, default_terminology
+
+            terms = default_terminology()
+            expanded = [c for code in codes for c in (block_categories(terms, code) if "-" in code else (code,))]
+            concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": tuple(expanded)})
+            for code in expanded:
+                self._by_code.setdefault(("icd10cm", _norm_code("icd10cm", code)), set()).add(concept_id)
+            self.derived[concept_id] = concept
+        return concept_id
 
     def leaves(self, concept_id: str) -> tuple[str, ...]:
         """The concept itself and, for a group, every member concept recursively."""
         out: list[str] = [concept_id]
-        for member in self.concepts[concept_id].members:
+        for member in self[concept_id].members:
             out.extend(m for m in self.leaves(member) if m not in out)
         return tuple(out)
 
@@ -371,7 +391,20 @@ class Vocabulary:
             coded = frozenset(self.concepts_for_code(system, code))
         if text and (not readable or (system == "rxnorm" and not coded)):
             return coded, self.concepts_for_text(text) - coded
+        if text and system == "snomed":
+            # No SNOMED CT hierarchy offline: a display that names an ICD-10-CM title or inclusion term
+            # in full ("Celiac disease (disorder)") is that code, for the concepts its codes do not list.
+            return coded, self.concepts_for_condition_text(text) - coded
         return coded, frozenset()
+
+    def concepts_for_condition_text(self, text: str) -> frozenset[str]:
+        """Concepts whose ICD-10-CM codes hold the code a whole record label names (``terminology``)."""
+        if set(_WORD.findall(text.lower())) & NEGATION_WORDS:
+            return frozenset()
+        from .terminology import default_terminology
+
+        codes = default_terminology().codes_for_text(text)
+        return frozenset(c for code in codes for c in self.concepts_for_code("icd10cm", code))
 
     def reference_range(self, concept_id: str, sex: str | None, age_years: float | None) -> RefRange | None:
         """The vocabulary's default range for this sex and age, or None when none fits.

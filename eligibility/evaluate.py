@@ -778,7 +778,26 @@ def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
             f"{name} does not apply to a {ctx.patient.sex} patient",
             evidence=(Evidence(kind="demographic", description="administrative sex", value=ctx.patient.sex),),
         )
-    return _unread_caveat(ctx, "condition", name, _condition_verdict(r, ctx, name, concept))
+    return _unmatched_note(ctx, name, _unread_caveat(ctx, "condition", name, _condition_verdict(r, ctx, name, concept)))
+
+
+def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:
+    """A condition verdict other than 'yes' names the SNOMED CT records that matched no concept, by code
+    or by text through ICD-10-CM: one of them could be the condition, so none is silently missed."""
+    if verdict.truth is Tri.TRUE:
+        return verdict
+    unmatched = [
+        rec for rec in ctx.patient.conditions if normalise_system(rec.system) == "snomed" and not ctx.concepts_of(rec)
+    ]
+    if not unmatched:
+        return verdict
+    listed = "; ".join(f"SNOMED {rec.code} '{rec.text or ''}'" for rec in unmatched[:3])
+    more = f" and {len(unmatched) - 3} more" if len(unmatched) > 3 else ""
+    note = (
+        f"{len(unmatched)} condition record(s) matched no concept by code or by text ({listed}{more}); "
+        f"not read as {name}"
+    )
+    return replace(verdict, notes=(*verdict.notes, note))
 
 
 def _condition_verdict(r: n.Condition, ctx: Context, name: str, concept: Concept | None) -> Verdict:

@@ -715,10 +715,18 @@ def test_e4_text_that_is_negated_or_narrower_does_not_match(text: str) -> None:
 
 
 def test_coded_record_is_not_read_by_its_text() -> None:
-    # a known system with an unknown code: the code decides (nothing), the text is not read
-    rec = ConditionRecord(system="snomed", code="999999", text="Myocardial infarction", onset=ago(30))
+    # an ICD-10-CM code decides (nothing here), its text is not read
+    rec = ConditionRecord(system="icd10cm", code="J45.909", text="Myocardial infarction", onset=ago(30))
     assert crit(patient(conditions=(rec,)), "E7").status == "unknown"  # only the review part
     assert "no record of Myocardial infarction" in crit(patient(conditions=(rec,)), "E7").explanation
+
+
+def test_snomed_record_with_an_unlisted_code_is_read_by_its_text_through_icd10cm() -> None:
+    # no SNOMED CT hierarchy offline: a display naming an ICD-10-CM title or inclusion term in full is that code
+    rec = ConditionRecord(system="snomed", code="999999", text="Myocardial infarction", onset=ago(30))
+    c = crit(patient(conditions=(rec,)), "E7")
+    assert c.status == "fail"
+    assert "(matched by text)" in c.explanation
 
 
 def test_unknown_code_system_is_reported_on_the_criteria_it_could_affect() -> None:

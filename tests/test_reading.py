@@ -34,6 +34,9 @@ def Lab(concept: str, op: str, value: float, unit: str | None = None, **kw: Any)
     return n.Lab(concept=concept, op=op, value=value, unit=unit, **kw)  # type: ignore[arg-type]
 
 
+# A condition the vocabulary does not name, read through ICD-10-CM (eligibility/terminology.py).
+GILBERT = n.Condition(concept="icd10cm:E80.4")
+
 READINGS: list[tuple[str, str, Any]] = [
     # prose around a single comparison that changes nothing
     ("Participants whose serum sodium level is 150 mmol/L or higher", "exclusion", Lab("sodium", ">=", 150.0, "mmol/L")),
@@ -73,15 +76,17 @@ READINGS: list[tuple[str, str, Any]] = [
      n.And(items=(Lab("platelets", "<", 40.0, "10^9/L"), n.Not(item=U("caused by marrow infiltration"))))),
     # another threshold under a condition: exactly (not M -> main) and (M -> alternative)
     ("Total bilirubin <= 1.5 x ULN (<= 3 x ULN in case of Gilbert syndrome)", "inclusion",
-     n.And(items=(n.Implies(condition=n.Not(item=U("Gilbert syndrome")), then=Lab("total_bilirubin", "<=", 1.5, relative="ULN")),
-                  n.Implies(condition=U("Gilbert syndrome"), then=Lab("total_bilirubin", "<=", 3.0, relative="ULN")),
+     n.And(items=(n.Implies(condition=n.Not(item=GILBERT), then=Lab("total_bilirubin", "<=", 1.5, relative="ULN")),
+                  n.Implies(condition=GILBERT, then=Lab("total_bilirubin", "<=", 3.0, relative="ULN")),
                   n.Or(items=(Lab("total_bilirubin", "<=", 1.5, relative="ULN"), Lab("total_bilirubin", "<=", 3.0, relative="ULN")))))),
     # a shared upper bound over listed labs holds for each
     ("AST and ALT below 3 x ULN", "inclusion",
      n.And(items=(Lab("ast", "<", 3.0, relative="ULN"), Lab("alt", "<", 3.0, relative="ULN")))),
     # lists
     ("Heart failure, thrombosis or psoriasis.", "exclusion",
-     n.Or(items=(n.Condition(concept="heart_failure"), n.Condition(concept="thrombosis"), U("psoriasis")))),
+     n.Or(items=(n.Condition(concept="heart_failure"), n.Condition(concept="thrombosis"), n.Condition(concept="icd10cm:L40")))),
+    ("Heart failure, thrombosis or frailty.", "exclusion",
+     n.Or(items=(n.Condition(concept="heart_failure"), n.Condition(concept="thrombosis"), U("frailty")))),
 ]
 
 

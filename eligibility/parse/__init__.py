@@ -96,6 +96,8 @@ def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
         why = f"unknown word '{word}'" if tok.type == "WORD" else f"unexpected '{word}'"
         if tok.type == "PERSON":
             why = f"'{word}' is another person than the participant"
+        if tok.type == "AMBIGUOUS":
+            why = f"ambiguous condition name {word}: several unrelated readings"
         raise NotUnderstood(why, start, end) from None
 
 

@@ -23,6 +23,7 @@ from lark import Token
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
+from .terms import resolve_conditions
 from .unitwords import EXTRA_UNITS, UNIT_WORD_RE, canonical_written
 
 CATEGORY_TOKEN = {"lab": "LAB", "condition": "COND", "medication": "DRUG", "procedure": "PROC", "finding": "COND"}
@@ -167,7 +168,8 @@ def _word_boundary_ok(text: str, pos: int) -> bool:
 def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     """All tokens of a criterion, in order; never raises on any string."""
     vocab = vocabulary or default_vocabulary()
-    return _merge_restated(list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan()))
+    tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
+    return _merge_restated(resolve_conditions(tokens, text, vocab))
 
 
 _CONCEPT_TYPES = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})

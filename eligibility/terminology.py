@@ -1,0 +1,234 @@
+"""Condition names -> ICD-10-CM codes, from a compact index of the tabular list.
+
+The hand-written vocabulary (``data/concepts.yaml``) cannot name every condition a criterion may
+mention; this module finds the ICD-10-CM code a condition phrase names, so that a phrase the
+vocabulary does not know still reads ("Celiac disease" -> K90.0 and descendants).
+
+The index (``data/icd10cm_index.json.gz``) is generated from simple-icd-10-cm by
+``benchmarks/build_icd10cm_index.py`` and loaded on first use, never at import (``eligibility
+screen`` start-up stays fast). It holds:
+
+- ``titles``: normalised phrase -> codes whose *title* (description) says exactly that phrase, after
+  dropping "unspecified", "NOS" and a leading "Other" (marked ``*``: "Other X" proves X, but a
+  record saying X is no "Other X"). A record of such a code proves the phrase, which is why only
+  titles serve to read criteria.
+- ``terms``: normalised inclusion term -> codes. An inclusion term is coded to its code, but the
+  code may be broader ("Intermittent claudication" is under I73.9 Peripheral vascular disease), so a
+  record of the code does not prove the term: inclusion terms serve only to read a record's text
+  (a SNOMED CT display "Nontropical sprue" is a K90.0 celiac disease), never a criterion.
+- ``codes``: code -> title, for explanations and the hierarchy (an ICD-10-CM code's descendants are
+  the codes it prefixes; a block "I70-I79" holds the categories in its range).
+
+Normalisation (:func:`normalise`) makes equal what differs only in case, plural, word order,
+"disease"/"disorder", hyphens, possessives and British/American spelling; it never cuts a word.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+INDEX_FILE = "icd10cm_index.json.gz"
+ABBREVIATIONS_FILE = "condition_abbreviations.yaml"
+
+# Words that join the next part of a hyphenated word ("non-Hodgkin" is one word, never "Hodgkin").
+_JOINING_PREFIXES = frozenset(
+    {"non", "pre", "post", "anti", "sub", "peri", "intra", "inter", "extra", "hyper", "hypo", "un", "semi",
+     "pseudo", "multi", "poly", "co", "re", "de", "self", "mid", "para", "trans", "ex"}
+)  # fmt: skip
+# Words dropped from the bag of words: they carry no meaning that word order would not also carry.
+_DROPPED = frozenset({"of", "the", "a", "an"})
+# British -> American spellings that a letter rule (ae/oe -> e) does not cover.
+_SPELLING = {
+    "tumour": "tumor", "tumours": "tumors", "behaviour": "behavior", "centre": "center", "fibre": "fiber",
+    "sulphate": "sulfate", "aluminium": "aluminum", "grey": "gray",
+}  # fmt: skip
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=65536)
+def _word(word: str) -> str:
+    word = _SPELLING.get(word, word)
+    if len(word) > 3:
+        word = word.replace("ae", "e").replace("oe", "e")
+        word = re.sub(r"is(ed|ing|ation)$", r"iz\1", word)
+    if word in ("disorder", "disorders", "diseases"):
+        return "disease"
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+@lru_cache(maxsize=65536)
+def words(text: str) -> tuple[str, ...]:
+    """The normalised words of a phrase, in order."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"'s\b|s'(?=\s|$)", "", text)
+    text = text.replace("'", "")
+
+    def hyphen(m: re.Match[str]) -> str:
+        return m.group(1) + ("" if m.group(1) in _JOINING_PREFIXES else " ")
+
+    text = re.sub(r"\b([a-z]+)\s*-\s*(?=[a-z0-9])", hyphen, text)
+    out = [_word(w) for w in _WORD_RE.findall(text)]
+    # "type II" is "type 2"
+    romans = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+    return tuple(romans[w] if i and out[i - 1] == "type" and w in romans else w for i, w in enumerate(out))
+
+
+def normalise(text: str) -> str:
+    """The index key of a phrase: its normalised words without articles, in sorted order."""
+    return " ".join(sorted(w for w in words(text) if w not in _DROPPED))
+
+
+@dataclass(frozen=True)
+class TermMatch:
+    """What a phrase names in ICD-10-CM: codes (each with its descendants) whose titles say it.
+
+    Several codes in one block ("Other epilepsy" G40.80, "Epilepsy, unspecified" G40.9) are one
+    condition: a record of any of them proves it. Codes in unrelated blocks ("Pain, not elsewhere
+    classified" G89, "Pain, unspecified" R52) may be different senses of the words: ``ambiguous``.
+    """
+
+    codes: tuple[str, ...]
+    titles: tuple[str, ...]
+    ambiguous: bool = False
+
+    @property
+    def source(self) -> str:
+        """The explanation's words: 'ICD-10-CM I73.9 Peripheral vascular disease, unspecified, and descendants'."""
+        named = ", ".join(f"{c} {t}" for c, t in zip(self.codes, self.titles, strict=True))
+        return f"ICD-10-CM {named}, and descendants"
+
+
+class Terminology:
+    """The ICD-10-CM index, with lookups by phrase (criteria) and by record text."""
+
+    def __init__(self, data: dict[str, Any], abbreviations: dict[str, str]):
+        self.titles: dict[str, list[str]] = data["titles"]
+        self.terms: dict[str, list[str]] = data["terms"]
+        self.codes: dict[str, str] = data["codes"]
+        self.version: str = data.get("version", "")
+        self.abbreviations = abbreviations
+        self.blocks: tuple[str, ...] = tuple(c for c in self.codes if "-" in c)
+        self._by_text: dict[str, tuple[str, ...]] = {}
+        self.known_words = frozenset(w for key in self.titles for w in key.split())
+
+    def may_name(self, word: str) -> bool:
+        """Whether a word can be part of a title phrase (cheap test before any lookup)."""
+        return word in self.abbreviations or all(w in self.known_words or w in _DROPPED for w in words(word))
+
+    def title(self, code: str) -> str:
+        return self.codes.get(code, "")
+
+    @lru_cache(maxsize=65536)  # noqa: B019 - one Terminology per process, kept for its lifetime
+    def lookup(self, phrase: str) -> TermMatch | None:
+        """The code a condition phrase names by an ICD-10-CM title, or None.
+
+        A phrase with a relative word ("other", "another") or a negation is never looked up: "other
+        malignancy" means one besides the trial's disease, not ICD-10-CM's "Other" residual codes.
+        Several codes that are not ancestor and descendant of each other make an ambiguous match.
+        """
+        expanded = self.abbreviations.get(phrase.strip(), phrase)
+        ws = words(expanded)
+        if not ws or any(w in _REFUSED for w in ws):
+            return None
+        found = self.titles.get(normalise(expanded))
+        if not found:
+            return None
+        codes = _roots([c.rstrip("*") for c in found])
+        return TermMatch(tuple(codes), tuple(self.title(c) for c in codes), not _one_block(codes))
+
+    def codes_for_text(self, text: str) -> tuple[str, ...]:
+        """ICD-10-CM codes a record's whole label names (a title or an inclusion term), for text matching.
+
+        A SNOMED CT semantic tag ("(disorder)") is dropped first. Only an unambiguous whole-label match
+        counts: a label naming codes in unrelated places gives nothing.
+        """
+        found = self._by_text.get(text)
+        if found is None:
+            found = self._by_text[text] = self._codes_for_text(text)
+        return found
+
+    def _codes_for_text(self, text: str) -> tuple[str, ...]:
+        label = re.sub(r"\s*\((disorder|finding|situation|morphologic abnormality|event|clinical finding)\)\s*$",
+                       "", text.strip(), flags=re.I)  # fmt: skip
+        ws = words(label)
+        if not ws or any(w in _REFUSED for w in ws):
+            return ()
+        key = normalise(label)
+        found = [c for c in self.titles.get(key, ()) if not c.endswith("*")] or self.terms.get(key)
+        if not found:
+            return ()
+        roots = _roots(found)
+        return tuple(roots) if _one_block(roots) else ()
+
+
+# A phrase containing one of these is not a condition name that a code could prove.
+_REFUSED = frozenset(
+    {"other", "another", "no", "not", "without", "history", "family", "suspected", "suspect", "possible",
+     "probable", "risk", "screening", "exclude", "excluded", "except", "nos", "unspecified", "encounter"}
+)  # fmt: skip
+
+
+def _contains(ancestor: str, code: str) -> bool:
+    """Whether ``code`` is ``ancestor`` or one of its descendants (codes with dots, blocks as 'A00-B99')."""
+    if ancestor == code:
+        return True
+    if "-" in ancestor:
+        low, high = ancestor.split("-")
+        if "-" in code:
+            inner_low, inner_high = code.split("-")
+            return low <= inner_low and inner_high <= high
+        return low <= code[:3] <= high
+    if "-" in code:
+        return False
+    return code.replace(".", "").startswith(ancestor.replace(".", ""))
+
+
+def _roots(codes: list[str]) -> list[str]:
+    """The codes not contained in another of the list (ancestors absorb their descendants)."""
+    return [c for c in codes if not any(o != c and _contains(o, c) for o in codes)]
+
+
+def _one_block(codes: list[str]) -> bool:
+    """Whether the codes share a category, or all lie in one block of the tabular list."""
+    if len({c[:3] for c in codes}) == 1:
+        return True
+    return _block_of(codes[0]) is not None and all(_block_of(c) == _block_of(codes[0]) for c in codes)
+
+
+def _block_of(code: str) -> str | None:
+    """The narrowest block holding a code (a block's own enclosing block)."""
+    head = code.split("-")[0][:3]
+    inner = [b for b in default_terminology().blocks if b != code and _contains(b, head)]
+    if not inner:
+        return None
+    low = max(b.split("-")[0] for b in inner)
+    narrowest: str = min((b for b in inner if b.startswith(low + "-")), key=lambda b: b.split("-")[1])
+    return narrowest
+
+
+def block_categories(terminology: Terminology, block: str) -> tuple[str, ...]:
+    """The categories (three-character codes) inside a block such as 'I70-I79'."""
+    low, high = block.split("-")
+    return tuple(c for c in terminology.codes if "-" not in c and len(c) == 3 and low <= c <= high)
+
+
+@cache
+def default_terminology() -> Terminology:
+    """The shipped index, read on first use (a few hundred milliseconds, never at import)."""
+    data_dir = resources.files("eligibility.data")
+    with data_dir.joinpath(INDEX_FILE).open("rb") as fh:
+        data = json.loads(gzip.decompress(fh.read()).decode("utf-8"))
+    abbreviations = yaml.safe_load(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
+    return Terminology(data, dict(abbreviations["abbreviations"]))
