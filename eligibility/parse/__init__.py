@@ -93,6 +93,11 @@ def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
         if tok is None or getattr(tok, "type", "") == "$END":
             raise NotUnderstood("the text ends before the rule is complete") from None
         word = str(tok)
+        at = next((k for k, t in enumerate(tokens) if t is tok), None)
+        if tok.type in ("COND", "DRUG", "PROC", "LAB", "QLAB") and at and tokens[at - 1].type == "WORD":
+            # the grammar stops at the concept after an unknown word ('suspected sarcoidosis'): name the word
+            tok = tokens[at - 1]
+            word, start, end = str(tok), tok.start_pos, tok.end_pos
         why = f"unknown word '{word}'" if tok.type == "WORD" else f"unexpected '{word}'"
         if tok.type == "PERSON":
             why = f"'{word}' is another person than the participant"
