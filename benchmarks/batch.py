@@ -2,6 +2,7 @@
 """Batch screening benchmark: a seeded synthetic registry, NCT06352281 over N patients.
 
     python benchmarks/batch.py --patients 100000 1000000
+    python benchmarks/batch.py --omop --patients 1000000     # a generated OMOP CDM (issue 14)
 
 Prints, per size: generation, load (+ rejects report) and screening (compile + run + sorted Parquet)
 times, peak memory (RSS of this process, DuckDB included), the Python evaluator's time on a seeded
@@ -303,13 +304,168 @@ def run(patients: int, sample: int) -> None:
     print(f"{'':>9}  verdicts {verdicts}; hand-written verdict agrees on {agree[1]:,} of {agree[0]:,} patients")
 
 
+# ---- OMOP CDM registries (issue 14) -----------------------------------------------------------------
+# (concept_id, name, domain, vocabulary, code, standard): real OMOP concept ids where they are well known
+# (LOINC labs, UCUM units, gender); the rest are ids of the same shape. Conditions come as SNOMED standard
+# concepts with ICD-10-CM source concepts that 'Maps to' them, as an ETL writes them; drugs as RxNorm
+# clinical drugs whose ingredient is reached through concept_ancestor.
+OMOP_CONCEPTS = [
+    (3024929, "Platelets [#/volume] in Blood", "Measurement", "LOINC", "777-3", "S"),
+    (3006923, "ALT [Enzymatic activity/volume]", "Measurement", "LOINC", "1742-6", "S"),
+    (3013721, "AST [Enzymatic activity/volume]", "Measurement", "LOINC", "1920-8", "S"),
+    (3016723, "Creatinine [Mass/volume]", "Measurement", "LOINC", "2160-0", "S"),
+    (3000963, "Hemoglobin [Mass/volume]", "Measurement", "LOINC", "718-7", "S"),
+    (8848, "thousand per microliter", "Unit", "UCUM", "10*3/uL", "S"),
+    (8645, "unit per liter", "Unit", "UCUM", "U/L", "S"),
+    (8840, "milligram per deciliter", "Unit", "UCUM", "mg/dL", "S"),
+    (8713, "gram per deciliter", "Unit", "UCUM", "g/dL", "S"),
+    (8749, "micromole per liter", "Unit", "UCUM", "umol/L", "S"),
+    (4000001, "Idiopathic thrombocytopenic purpura", "Condition", "SNOMED", "32273002", "S"),
+    (4329847, "Myocardial infarction", "Condition", "SNOMED", "22298006", "S"),
+    (4000003, "Malignant tumor of colon", "Condition", "SNOMED", "363406005", "S"),
+    (320128, "Essential hypertension", "Condition", "SNOMED", "59621000", "S"),
+    (201826, "Type 2 diabetes mellitus", "Condition", "SNOMED", "44054006", "S"),
+    (4000006, "Chronic congestive heart failure", "Condition", "SNOMED", "88805009", "S"),
+    (45000001, "Immune thrombocytopenic purpura", "Condition", "ICD10CM", "D69.3", None),
+    (45000002, "Acute myocardial infarction, unspecified", "Condition", "ICD10CM", "I21.9", None),
+    (45000003, "Malignant neoplasm of colon, unspecified", "Condition", "ICD10CM", "C18.9", None),
+    (1191, "aspirin", "Drug", "RxNorm", "1191", "S"),
+    (1310149, "warfarin", "Drug", "RxNorm", "11289", "S"),
+    (1551099, "prednisone", "Drug", "RxNorm", "8640", "S"),
+    (19000001, "aspirin 81 MG Oral Tablet", "Drug", "RxNorm", "243670", "S"),
+    (19000002, "warfarin sodium 5 MG Oral Tablet", "Drug", "RxNorm", "855332", "S"),
+    (19000003, "prednisone 20 MG Oral Tablet", "Drug", "RxNorm", "312617", "S"),
+    (4000010, "Splenectomy", "Procedure", "SNOMED", "234319005", "S"),
+]
+OMOP_MAPS = [(45000001, 4000001), (45000002, 4329847), (45000003, 4000003)]
+OMOP_ANCESTORS = [(1191, 19000001), (1310149, 19000002), (1551099, 19000003)]
+# measurement concept, unit concept, UCUM code, low, high
+OMOP_LABS = [(3024929, 8848, "10*3/uL", 5, 400), (3006923, 8645, "U/L", 5, 200), (3013721, 8645, "U/L", 5, 200),
+             (3016723, 8840, "mg/dL", 0.3, 3.0), (3000963, 8713, "g/dL", 8, 17)]  # fmt: skip
+
+
+def generate_omop(folder: Path, persons: int, seed: float = 0.42) -> None:
+    """A seeded OMOP CDM v5.4 as Parquet (DuckDB, no Python rows): person, observation_period (1-2 per
+    person; 15 % end before the screening date), death (1 %), 20 measurements per person (5 % unit only in
+    unit_source_value, 1 % concept 0 with the LOINC code as source value), 2 conditions (SNOMED standard,
+    ICD-10-CM source), 2 drug exposures (clinical drugs, end date or days_supply), 0.2 procedures, and the
+    vocabulary tables concept, concept_relationship ('Maps to') and concept_ancestor."""
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # random() is reproducible only on one thread
+    con.execute(f"SELECT setseed({seed})")
+    f = str(folder)
+    rows = ", ".join(
+        f"({c}, '{nm}', '{d}', '{v}', '{code}', {'NULL' if s is None else repr(s)})"
+        for c, nm, d, v, code, s in OMOP_CONCEPTS
+    )
+    con.execute(
+        "CREATE TABLE concept(concept_id, concept_name, domain_id, vocabulary_id, concept_code, standard_concept) "
+        f"AS VALUES {rows}"
+    )
+    con.execute(f"COPY concept TO '{f}/concept.parquet' (FORMAT parquet)")
+    maps = ", ".join(f"({a}, {b}, 'Maps to')" for a, b in OMOP_MAPS)
+    con.execute(f"COPY (SELECT * FROM (VALUES {maps}) t(concept_id_1, concept_id_2, relationship_id)) "
+                f"TO '{f}/concept_relationship.parquet' (FORMAT parquet)")  # fmt: skip
+    anc = ", ".join(f"({a}, {b}), ({a}, {a}), ({b}, {b})" for a, b in OMOP_ANCESTORS)
+    con.execute(f"COPY (SELECT DISTINCT * FROM (VALUES {anc}) t(ancestor_concept_id, descendant_concept_id)) "
+                f"TO '{f}/concept_ancestor.parquet' (FORMAT parquet)")  # fmt: skip
+    con.execute(
+        f"""CREATE TABLE person AS SELECT i + 1 AS person_id,
+                   CASE WHEN random() < 0.02 THEN 0 WHEN random() < 0.5 THEN 8532 ELSE 8507 END AS gender_concept_id,
+                   DATE '1940-01-01' + CAST(random() * 27000 AS INTEGER) AS b FROM range({persons}) t(i)"""
+    )
+    con.execute(
+        f"""COPY (SELECT person_id, gender_concept_id, year(b) AS year_of_birth, month(b) AS month_of_birth,
+                   day(b) AS day_of_birth, CAST(b AS TIMESTAMP) AS birth_datetime FROM person)
+            TO '{f}/person.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT row_number() OVER () AS observation_period_id, person_id,
+                   greatest(b, DATE '{AS_OF}' - CAST(2000 + random() * 4000 AS INTEGER)) AS observation_period_start_date,
+                   CASE WHEN random() < 0.15 THEN DATE '{AS_OF}' - CAST(30 + random() * 700 AS INTEGER)
+                        ELSE DATE '{AS_OF}' + 60 END AS observation_period_end_date, 44814724 AS period_type_concept_id
+                 FROM person, range(CASE WHEN person_id % 10 = 0 THEN 2 ELSE 1 END))
+            TO '{f}/observation_period.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT person_id, DATE '{AS_OF}' - CAST(random() * 900 AS INTEGER) AS death_date,
+                   32817 AS death_type_concept_id FROM person WHERE random() < 0.01)
+            TO '{f}/death.parquet' (FORMAT parquet)"""
+    )
+    labs = ", ".join(f"({c}, {u}, '{code}', {lo}, {hi})" for c, u, code, lo, hi in OMOP_LABS)
+    con.execute(f"CREATE TABLE labs(concept_id, unit_id, unit, lo, hi) AS VALUES {labs}")
+    con.execute(
+        f"""COPY (SELECT i + 1 AS measurement_id, i // 20 + 1 AS person_id,
+                   CASE WHEN r < 0.01 THEN 0 ELSE l.concept_id END AS measurement_concept_id,
+                   DATE '{AS_OF}' - CAST(random() * 200 AS INTEGER) AS measurement_date,
+                   round(l.lo + random() * (l.hi - l.lo), 2) AS value_as_number,
+                   CASE WHEN r BETWEEN 0.01 AND 0.06 THEN 0 ELSE l.unit_id END AS unit_concept_id, l.unit AS unit_source_value,
+                   NULL::DOUBLE AS range_low, CASE WHEN random() < 0.3 THEN 40.0 END AS range_high,
+                   c.concept_code AS measurement_source_value, 0 AS measurement_source_concept_id
+                 FROM (SELECT i, random() AS r FROM range({persons * 20}) t(i)) x
+                 JOIN labs l ON l.rowid = CAST(hash(i) % 5 AS BIGINT) JOIN concept c ON c.concept_id = l.concept_id)
+            TO '{f}/measurement.parquet' (FORMAT parquet)"""
+    )
+    conds = "[(4000001, 45000001), (4329847, 45000002), (4000003, 45000003), (320128, 0), (201826, 0), (4000006, 0)]"
+    con.execute(
+        f"""COPY (SELECT i + 1 AS condition_occurrence_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
+                   pair[1] AS condition_concept_id, pair[2] AS condition_source_concept_id,
+                   DATE '{AS_OF}' - CAST(random() * 3000 AS INTEGER) AS condition_start_date,
+                   CASE WHEN random() < 0.2 THEN DATE '{AS_OF}' - CAST(random() * 100 AS INTEGER) END AS condition_end_date
+                 FROM (SELECT i, {conds}[1 + CAST(floor(random() * 6) AS INT)] AS pair FROM range({persons * 2}) t(i)))
+            TO '{f}/condition_occurrence.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT i + 1 AS drug_exposure_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
+                   [19000001, 19000002, 19000003][1 + CAST(floor(random() * 3) AS INT)] AS drug_concept_id, s AS drug_exposure_start_date,
+                   CASE WHEN random() < 0.5 THEN s + CAST(random() * 60 AS INTEGER) END AS drug_exposure_end_date,
+                   30 AS days_supply
+                 FROM (SELECT i, DATE '{AS_OF}' - CAST(random() * 400 AS INTEGER) AS s FROM range({persons * 2}) t(i)))
+            TO '{f}/drug_exposure.parquet' (FORMAT parquet)"""
+    )
+    con.execute(
+        f"""COPY (SELECT i + 1 AS procedure_occurrence_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
+                   4000010 AS procedure_concept_id, DATE '{AS_OF}' - CAST(random() * 5000 AS INTEGER) AS procedure_date
+                 FROM range({max(persons // 5, 1)}) t(i))
+            TO '{f}/procedure_occurrence.parquet' (FORMAT parquet)"""
+    )
+
+
+def run_omop(persons: int) -> None:
+    """Load + screen of a generated OMOP CDM (NCT06352281), next to the long-format figures."""
+    trial = load_trial("NCT06352281")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        t0 = time.perf_counter()
+        generate_omop(folder, persons)
+        t_gen = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        reg = load_registry(folder)
+        t_load = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = run_batch(reg, [trial], AS_OF, out=folder / "results.parquet")
+        t_screen = time.perf_counter() - t0
+        rejects = reg.reject_summary()
+        verdicts = result.attrition[0].verdicts
+    print(
+        f"{persons:>9,} OMOP persons: generate {t_gen:5.1f} s | load (CDM -> staged, vocabulary, rejects) "
+        f"{t_load:5.1f} s | screen {t_screen:5.1f} s | load+screen {t_load + t_screen:5.1f} s | "
+        f"peak RSS {peak_mb():5.0f} MB"
+    )
+    print(f"{'':>9}  verdicts {verdicts}; rejects {[(r, k) for _, r, k in rejects]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--sample", type=int, default=500, help="patients screened by the Python evaluator")
+    parser.add_argument("--omop", action="store_true", help="an OMOP CDM registry instead of the long format")
     args = parser.parse_args()
     for size in args.patients:
-        run(size, args.sample)
+        if args.omop:
+            run_omop(size)
+        else:
+            run(size, args.sample)
 
 
 if __name__ == "__main__":

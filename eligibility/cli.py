@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from . import nodes as n
 from .api import load_patient_with_format, screen
+from .blockers import blocker, top_blockers
 from .cli_common import EXIT_PARTIAL, shown
 from .cli_common import console as _console
 from .cli_common import day as _day
@@ -97,17 +99,21 @@ def parse_cmd(
     summary: Annotated[bool, typer.Option("--summary", help="Only coverage per trial and for the corpus.")] = False,
 ) -> None:
     """Show how each criterion is read, and a coverage summary (fully / partly / not computable)."""
+    if fmt not in ("table", "json"):
+        _fail(EligibilityError(f"--format must be table or json, not '{fmt}'"))
     console = _console()
     totals: Counter[str] = Counter()
     trials = 0
     paths = [child for f in files for child in trial_files(f)]
     bad = 0
+    unread: list[n.Node] = []
     for f in paths:
         try:
             for trial in load_trials(f):
                 trials += 1
                 counts = coverage_counts(trial)
                 totals.update(counts)
+                unread.extend(c.rule for c in trial.criteria if c.coverage != "full")
                 if fmt == "json":
                     typer.echo(json.dumps(_trial_json(trial, summary), ensure_ascii=False))
                 elif summary:
@@ -123,6 +129,8 @@ def parse_cmd(
                 _fail(exc)
             _report(exc)  # one bad file does not stop the others; the exit code says so
             bad += 1
+    if summary and fmt == "table" and unread:
+        _print_blockers(console, unread)
     if trials > 1 and fmt == "table":
         console.print(_coverage_line(f"all {trials} trials", totals))
     if bad:
@@ -142,11 +150,24 @@ def _trial_json(trial: Trial, summary: bool) -> dict[str, Any]:
                 "text": c.text,
                 "coverage": c.coverage,
                 "rule": render(c.rule),
+                "blocker": None if (b := blocker(c.rule)) is None else {"class": b.cls, "detail": b.detail},
                 "ast": c.rule.model_dump(mode="json"),
             }
             for c in trial.criteria
         ]
     return out
+
+
+def _print_blockers(console: Console, rules: list[n.Node]) -> None:
+    """What keeps criteria from being read in full, by class and the most frequent ones (issue 11 item 6)."""
+    classes, top = top_blockers(rules, 15)
+    total = sum(classes.values())
+    console.print(
+        f"blockers of {total} criteria not read in full: "
+        + ", ".join(f"{cls} {count}" for cls, count in classes.most_common())
+    )
+    for detail, count in top:
+        console.print(f"  {count:5d}  {shown(detail)}")
 
 
 def _print_trial(console: Console, trial: Trial) -> None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from ..trial import Trial
-    from .registry import Registry
+    from .registry import Registry, RegistryFormat
     from .run import BatchResult, Engine
 
 
@@ -44,6 +44,10 @@ def batch_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help="Screening date YYYY-MM-DD (default today).")] = None,
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark")] = "duckdb",
+    registry_format: Annotated[
+        str,
+        typer.Option("--registry-format", help="auto, long, fhir or omop (OMOP CDM folder, zip or DuckDB)."),
+    ] = "auto",
     work_dir: Annotated[
         Path | None,
         typer.Option(
@@ -87,7 +91,7 @@ def batch_cmd(
     staging = _staging_folder(con)
     try:
         try:
-            reg, result = _run(con, registry, trials, day, target, open_world, cast("Engine", engine))
+            reg, result = _run(con, registry, trials, day, target, open_world, cast("Engine", engine), registry_format)
         except Interrupted as exc:
             typer.echo(f"error: {exc}: nothing written ({target} is as it was)", err=True)
             raise typer.Exit(128 + exc.signum) from None
@@ -149,6 +153,15 @@ def _work_folder(work_dir: Path | None) -> Path:
     return folder
 
 
+def _load(registry: Path, con: duckdb.DuckDBPyConnection | None, registry_format: str) -> Registry:
+    """The registry in the format asked for (``auto``: FHIR Bulk, OMOP CDM or long format, by content)."""
+    from .registry import load_registry
+
+    if registry_format not in ("auto", "long", "fhir", "omop"):
+        raise InputError(f"--registry-format must be auto, long, fhir or omop, not '{registry_format}'")
+    return load_registry(registry, con, registry_format=cast("RegistryFormat", registry_format))
+
+
 def _run(
     con: duckdb.DuckDBPyConnection,
     registry: Path,
@@ -157,12 +170,11 @@ def _run(
     target: Path,
     open_world: bool,
     engine: Engine,
+    registry_format: str = "auto",
 ) -> tuple[Registry, BatchResult]:
     """Load, screen and write in a worker thread that SIGINT/SIGTERM can stop (see :mod:`.interrupt`)."""
     import duckdb
 
-    from .fhir import is_fhir_bulk, load_fhir_bulk
-    from .registry import load_registry
     from .run import run_batch
     from .staging import duckdb_message
 
@@ -172,7 +184,7 @@ def _run(
         with _progress(plain, len(trials) + 2) as step:
             step("loading registry")
             try:
-                reg = load_fhir_bulk(registry, con) if is_fhir_bulk(registry) else load_registry(registry, con)
+                reg = _load(registry, con, registry_format)
             except duckdb.InterruptException:
                 raise
             except duckdb.Error as exc:
@@ -225,16 +237,18 @@ def explain_cmd(
         str | None, typer.Option("--as-of", help="Screening date (default: the batch's, else today).")
     ] = None,
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
+    registry_format: Annotated[
+        str,
+        typer.Option("--registry-format", help="auto, long, fhir or omop (OMOP CDM folder, zip or DuckDB)."),
+    ] = "auto",
 ) -> None:
     """Re-screen one registry patient with the Python evaluator and print every criterion's explanation."""
     from ..trial import load_trial
-    from .fhir import is_fhir_bulk, load_fhir_bulk
-    from .registry import load_registry
     from .run import explain_patient, read_result_row
 
     try:
         t = load_trial(trial)
-        reg = load_fhir_bulk(registry) if is_fhir_bulk(registry) else load_registry(registry)
+        reg = _load(registry, None, registry_format)
         day = _day(as_of)
         if as_of is None and results is not None:
             batch_day = read_result_row(results, t.id, patient).get("as_of")

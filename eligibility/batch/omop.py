@@ -50,6 +50,11 @@ def _text(col: str) -> str:
     return f"NULLIF(trim({col}), '')"
 
 
+def _id(col: str) -> str:
+    """SQL: a person_id as text, the same whichever type the source gave it ('6', 6, 6.0 -> '6')."""
+    return f"NULLIF(regexp_replace(trim({col}), '\\.0+$', ''), '')"
+
+
 class _Load:
     """One load: the connection, the source's tables and the data's end date."""
 
@@ -107,7 +112,8 @@ def load_omop(path: str | Path, con: duckdb.DuckDBPyConnection | None = None) ->
     if load.data_end is not None:
         reg.notes.append(f"OMOP CDM: data end {load.data_end} (latest observation period end or release date)")
     for t in list(src.tables):
-        reg.con.execute(f"DROP TABLE IF EXISTS cdm_{t}")
+        reg.con.execute(f"DROP VIEW IF EXISTS cdm_{t}")
+        reg.con.execute(f"DROP TABLE IF EXISTS raw_{t}")
     return reg
 
 
@@ -121,9 +127,9 @@ def _persons(load: _Load) -> None:
     end = f"DATE '{load.data_end}'" if load.data_end else "NULL::DATE"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE om_person AS
-            SELECT rid, {_text("person_id")} AS pid, TRY_CAST(gender_concept_id AS BIGINT) AS g,
+            SELECT rid, {_id("person_id")} AS pid, TRY_CAST(gender_concept_id AS BIGINT) AS g,
                    COALESCE({birth_dt}, {ymd}) AS birth, {_text("year_of_birth")} AS year,
-                   ROW_NUMBER() OVER (PARTITION BY {_text("person_id")} ORDER BY rid) AS k
+                   ROW_NUMBER() OVER (PARTITION BY {_id("person_id")} ORDER BY rid) AS k
             FROM cdm_person"""
     )
     load.report(
@@ -136,7 +142,7 @@ def _persons(load: _Load) -> None:
     )
     con.execute("DELETE FROM om_person WHERE pid IS NULL OR k > 1")
     death = (
-        f"(SELECT min({_day('death_date')}) FROM cdm_death d WHERE trim(d.person_id) = om_person.pid)"
+        f"(SELECT min({_day('death_date')}) FROM cdm_death d WHERE {_id('d.person_id')} = om_person.pid)"
         if load.src.has("death")
         else "NULL::DATE"
     )
@@ -176,7 +182,7 @@ def _periods(load: _Load) -> None:
     con = load.con
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE om_period AS
-            SELECT rid, {_text("person_id")} AS pid, {_day("observation_period_start_date")} AS s,
+            SELECT rid, {_id("person_id")} AS pid, {_day("observation_period_start_date")} AS s,
                    {_day("observation_period_end_date")} AS e FROM cdm_observation_period"""
     )
     load.report(
@@ -205,8 +211,8 @@ def _deaths(load: _Load) -> None:
         return
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE om_death AS
-            SELECT rid, {_text("person_id")} AS pid, COALESCE({_day("death_date")}, {_day("death_datetime")}) AS d,
-                   ROW_NUMBER() OVER (PARTITION BY {_text("person_id")}
+            SELECT rid, {_id("person_id")} AS pid, COALESCE({_day("death_date")}, {_day("death_datetime")}) AS d,
+                   ROW_NUMBER() OVER (PARTITION BY {_id("person_id")}
                                       ORDER BY COALESCE({_day("death_date")}, {_day("death_datetime")}), rid) AS k
             FROM cdm_death"""
     )
@@ -332,15 +338,19 @@ def _records(load: _Load) -> None:
 
     for table in ("observations", "conditions", "medications", "procedures"):
         cols = ", ".join(c.target for c in SCHEMA[table])
-        parts = staged.get(table)
-        if parts:
-            union = " UNION ALL ".join(f"SELECT rid, {cols} FROM {p}" for p in parts)
+        parts = staged.get(table, [])
+        if len(parts) == 1:  # one CDM table: its staged rows are clean_<table> as they are (no copy)
+            load.con.execute(f"ALTER TABLE {parts[0]} RENAME TO clean_{table}")
+            parts = []
         else:
-            nulls = ", ".join(f"NULL AS {c.target}" for c in SCHEMA[table])
-            union = f"SELECT 0::BIGINT AS rid, {nulls} LIMIT 0"
-        load.con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{table} AS {union}")
+            if parts:
+                union = " UNION ALL ".join(f"SELECT rid, {cols} FROM {p}" for p in parts)
+            else:
+                nulls = ", ".join(f"NULL AS {c.target}" for c in SCHEMA[table])
+                union = f"SELECT 0::BIGINT AS rid, {nulls} LIMIT 0"
+            load.con.execute(f"CREATE OR REPLACE TEMP TABLE clean_{table} AS {union}")
         _finish(load.con, table)
-        for p in parts or ():
+        for p in parts:
             load.con.execute(f"DROP TABLE {p}")
 
 
@@ -356,7 +366,7 @@ def _stage_records(load: _Load, spec: _Spec, offset: int) -> int:
     values = ", ".join(f"{sql} AS {col}" for col, sql in spec.values)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE om_base AS
-            SELECT t.rid, {_text("t.person_id")} AS pid, TRY_CAST(t.{p}_concept_id AS BIGINT) AS cid,
+            SELECT t.rid, {_id("t.person_id")} AS pid, TRY_CAST(t.{p}_concept_id AS BIGINT) AS cid,
                    TRY_CAST(t.{p}_source_concept_id AS BIGINT) AS scid, {_text(f"t.{p}_source_value")} AS sv,
                    c.concept_id IS NOT NULL AS known, sc.concept_id IS NOT NULL AS sknown,
                    CASE WHEN c.concept_id IS NOT NULL THEN c.system ELSE sc.system END AS system,

@@ -196,28 +196,22 @@ def _stage(con: duckdb.DuckDBPyConnection, src: CdmSource, table: str, rel: _Rel
     for col in COLUMNS[table]:
         q = columns.get(col)
         select.append(f"CAST({q} AS VARCHAR) AS {col}" if q else f"NULL::VARCHAR AS {col}")
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE cdm_{table} AS SELECT ({rel.rid})::BIGINT AS rid, {', '.join(select)} "
-            f"FROM {rel.sql}"
-        )
-    finally:
-        con.execute("SET preserve_insertion_order = false")
-    # A header row stored as data (the whole table, or repeated inside a CSV): reported, never read.
+    # A view, not a copy: the source is scanned by the queries that map it (a CSV was read into a table).
     key = COLUMNS[table][0]
+    keep = f"NOT (({rel.rid}) = 0)" if skip_header else "true"
     if key in columns:
-        header_rows = con.execute(
-            f"SELECT rid FROM cdm_{table} WHERE lower(trim({key})) = {lit(key)} ORDER BY rid"
-        ).fetchall()
-        for (rid,) in header_rows:
+        # A header row stored as data (repeated inside a CSV, or an empty table's only row): reported, never read.
+        is_header = f"lower(trim(CAST({columns[key]} AS VARCHAR))) = {lit(key)}"
+        for (rid,) in con.execute(f"SELECT {rel.rid} FROM {rel.sql} WHERE {is_header}").fetchall():
             con.execute(
                 "INSERT INTO rejects VALUES (?, ?, ?, ?, ?, false)",
                 [rel.label, int(rid) + offset, key, key, "header row stored as data (row left out)"],
             )
-        con.execute(f"DELETE FROM cdm_{table} WHERE lower(trim({key})) = {lit(key)}")
-    elif skip_header:
-        con.execute(f"DELETE FROM cdm_{table} WHERE rid = 0")
+        keep = f"{keep} AND NOT COALESCE({is_header}, false)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW cdm_{table} AS SELECT ({rel.rid})::BIGINT AS rid, {', '.join(select)} "
+        f"FROM {rel.sql} WHERE {keep}"
+    )
     missing = [c for c in COLUMNS[table] if c not in columns and table in ("person", "observation_period")]
     if missing:
         src.notes.append(f"{rel.label}: no column {', '.join(missing)} (read as empty)")
@@ -246,7 +240,6 @@ def _csv(con: duckdb.DuckDBPyConnection, src: CdmSource, table: str, file: Path)
         src.notes.append(f"{file.name}: {bad[0]} malformed line(s) left out; later line numbers may be approximate")
     columns = {c.lower(): f'"{c}"' for c in _describe(con, f"raw_{table}")}
     _stage(con, src, table, _Relation(f"raw_{table}", "rowid", columns, file.name), 2)
-    con.execute(f"DROP TABLE raw_{table}")
 
 
 def _parquet(con: duckdb.DuckDBPyConnection, src: CdmSource, table: str, file: Path) -> None:

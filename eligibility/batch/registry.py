@@ -276,10 +276,13 @@ def connect(
     return con
 
 
+RegistryFormat = Literal["auto", "long", "fhir", "omop"]
+
+
 def load_registry(
     directory: str | Path,
     con: duckdb.DuckDBPyConnection | None = None,
-    registry_format: Literal["auto", "long", "fhir", "omop"] = "auto",
+    registry_format: RegistryFormat = "auto",
 ) -> Registry:
     """Stage a registry folder (patients.parquet|csv required; other tables optional) into DuckDB.
 
