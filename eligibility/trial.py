@@ -209,9 +209,13 @@ def load_rule_file(path: str | Path, vocabulary: Vocabulary | None = None) -> Tr
             errors.append(f"{where}.id: duplicate id '{crit.id}'")
         seen.add(crit.id)
         criteria.append(crit)
+    raw_notes = data.get("notes") or []
+    if not isinstance(raw_notes, list) or not all(isinstance(x, str) for x in raw_notes):
+        # (a bare string was read one note per character)
+        errors.append("field 'notes': a list of strings is needed, one note per item")
     if errors:
         raise InputError(f"{len(errors)} problem(s):\n  " + "\n  ".join(errors), str(p))
-    notes = tuple(str(x) for x in data.get("notes", []) or [])
+    notes = tuple(raw_notes)
     conditions = data.get("conditions") or []
     if not isinstance(conditions, list) or not all(isinstance(x, str) for x in conditions):
         raise InputError("expected a list of strings", str(p), "conditions")

@@ -561,3 +561,56 @@ def test_registry_unknown_concept_id_is_a_reported_reject(tmp_path: Path) -> Non
     )
     assert sql == py == {"p1": "fail"}  # the good row still decides
     assert reasons == ["conditions.csv:concept:not a concept id of the vocabulary (row left out)"]
+
+
+# -- item 22: small silent manglings ----------------------------------------------------------------
+
+
+def test_rule_file_notes_must_be_a_list(tmp_path: Path) -> None:
+    from eligibility.errors import InputError
+    from eligibility.trial import load_trial
+
+    path = tmp_path / "t.yaml"
+    path.write_text("trial: T\ncriteria:\n  - id: I1\n    kind: inclusion\n    text: Age >= 18 years\n"
+                    "    rule: age >= 18 years\nnotes: hello\n", encoding="utf-8")  # fmt: skip
+    with pytest.raises(InputError) as err:
+        load_trial(path)
+    assert str(err.value) == f"{path}: 1 problem(s):\n  field 'notes': a list of strings is needed, one note per item"
+
+
+def test_parse_refuses_an_unknown_format(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from eligibility.cli import app
+
+    result = CliRunner().invoke(app, ["parse", "NCT06352281", "--format", "xml"])
+    assert result.exit_code == 2
+    assert "--format must be table or json, not 'xml'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("rtype", "message"),
+    [
+        (5, "b.json: field 'resourceType': not a FHIR Bundle (resourceType is 5, not a string)"),
+        (None, "b.json: field 'resourceType': not a FHIR Bundle (no resourceType)"),
+        ("Patient", "b.json: field 'resourceType': not a FHIR Bundle (a FHIR Patient resource)"),
+    ],
+)
+def test_bundle_resource_type_messages(rtype: object, message: str) -> None:
+    from eligibility.errors import InputError
+    from eligibility.io.fhir import bundle_to_patient
+
+    with pytest.raises(InputError) as err:
+        bundle_to_patient({"resourceType": rtype} if rtype is not None else {}, "b.json")
+    assert str(err.value) == message
+
+
+def test_registry_refuses_a_header_naming_a_column_twice(tmp_path: Path) -> None:
+    from eligibility.errors import InputError
+
+    (tmp_path / "patients.csv").write_text("patient_id,birth_date,sex,sex\np1,1990-01-01,male,female\n")
+    with pytest.raises(InputError) as err:
+        load_registry(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'patients.csv'}: the header names column(s) sex more than once: keep one of each"
+    )

@@ -379,6 +379,7 @@ def _source(reg: Registry, table: str, file: Path) -> _Source:
         types.pop("file_row_number", None)
         src = _Source(relation, "file_row_number", types, file.name, lambda rid: f"{rid} + 1")
     else:
+        _check_header(file)
         rej = f"csvrej_{table}"
         _check_line_endings(file)
         reader = (
@@ -423,6 +424,24 @@ def _source(reg: Registry, table: str, file: Path) -> _Source:
         if c.name not in src.types and c.name not in OPTIONAL_COLUMNS:
             reg.notes.append(f"{file.name}: no column '{c.name}' (read as empty)")
     return src
+
+
+def _check_header(file: Path) -> None:
+    """Refuse a CSV header that names a column twice: DuckDB would rename the second ('sex_1') and
+    the first would silently win."""
+    import csv
+    import gzip
+
+    opener = gzip.open if file.name.endswith(".gz") else open
+    try:
+        with opener(file, "rt", encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # (the CSV reader reports an unreadable file itself)
+    names = [h.strip() for h in header]
+    dups = sorted({h for h in names if names.count(h) > 1})
+    if dups:
+        raise InputError(f"the header names column(s) {', '.join(dups)} more than once: keep one of each", str(file))
 
 
 def _text(c: Column, types: dict[str, str]) -> str:

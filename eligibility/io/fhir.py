@@ -37,6 +37,7 @@ Mapping decisions (each keeps "never a confident wrong answer"):
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -121,7 +122,13 @@ def bundle_to_patient(
         raise InputError("not a FHIR Bundle: the document is not a JSON object", origin)
     rtype = data.get("resourceType")
     if rtype != "Bundle":
-        what = f"a FHIR {rtype} resource" if isinstance(rtype, str) else "no resourceType"
+        what = (
+            f"a FHIR {rtype} resource"
+            if isinstance(rtype, str)
+            else "no resourceType"
+            if rtype is None
+            else f"resourceType is {json.dumps(rtype)}, not a string"
+        )
         raise InputError(f"not a FHIR Bundle ({what})", origin, "resourceType")
     btype = data.get("type")
     if btype not in BUNDLE_TYPES:
