@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from eligibility.errors import InputError
 from eligibility.store import Store, open_store
 from eligibility.store import records as r
 from eligibility.store.db import current_revision, now
-from eligibility.store.models import Answer, LoginSession, User
+from eligibility.store.models import Answer, LoginSession, Screening, Signature, StatusEvent, User
 from eligibility.store.users import add_user, authenticate, end_session, session_user, start_session
 
 from .pg_cluster import postgres_url  # noqa: F401  (fixture)
@@ -132,7 +133,7 @@ def test_every_audit_row_names_user_utc_time_and_versions(store: Store) -> None:
         data = r.add_patient_data(db, "p-1", "native", "upload.json", '{"id": "p-1"}', user)
         assert r.add_patient_data(db, "p-1", "native", "again.json", '{"id": "p-1"}', user).id == data.id
         s = r.add_screening(db, case, data, user, V, "needs-review", "new data", "{}", [])
-        rows = [
+        rows: list[Screening | Answer | Signature | StatusEvent] = [
             s,
             r.add_answer(db, case, "E1", "x", "yes", "", user, V),
             r.add_signature(db, case, s, "coordinator", "I pre-screened this candidate", user, V),
@@ -140,14 +141,13 @@ def test_every_audit_row_names_user_utc_time_and_versions(store: Store) -> None:
         ]
     with store.session() as db:
         for row in rows:
-            fresh = db.get(type(row), row.id)
+            fresh = cast(Screening | Answer | Signature | StatusEvent | None, db.get(type(row), row.id))
             assert fresh is not None
             assert fresh.user_id == user.id
             assert (fresh.rule_version, fresh.engine_version, fresh.as_of) == ("abc123", "0.1.0", date(2026, 11, 30))
             stamp = fresh.created_at
-            if stamp.tzinfo is not None:
-                assert stamp.utcoffset() == timedelta(0)
-            assert abs((stamp.replace(tzinfo=None) - now().replace(tzinfo=None)).total_seconds()) < 3600
+            assert stamp.utcoffset() == timedelta(0)  # aware UTC, on SQLite too
+            assert abs((stamp - now()).total_seconds()) < 3600
 
 
 def test_screen_failure_needs_a_reason(store: Store) -> None:

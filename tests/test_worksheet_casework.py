@@ -172,7 +172,7 @@ def test_a_reviewed_trial_is_never_easier_to_call_eligible(born: date, platelets
         reviewed = write_reviewed(Path(tmp), entry, "I1", "confirm", "rhea", "", datetime.now(UTC))
     lib = TrialLibrary([entry])
     patient = Patient(
-        id="p", birth_date=born, sex=sex,  # type: ignore[arg-type]
+        id="p", birth_date=born, sex=sex,
         observations=(Observation(concept="platelets", value=platelets, unit="10^9/L", effective=DAY),),
     )
     before = cw.run(lib, entry, patient, DAY).verdict
