@@ -31,6 +31,11 @@ class Versions:
     as_of: date
 
 
+def _stamped(v: Versions) -> dict[str, object]:
+    """The columns every audit row shares, stamped now (UTC)."""
+    return {"created_at": now(), "rule_version": v.rule_version, "engine_version": v.engine_version, "as_of": v.as_of}
+
+
 def get_or_create_case(db: Session, trial_id: str, patient_id: str, user: User) -> Case:
     case = db.scalar(select(Case).where(Case.trial_id == trial_id, Case.patient_id == patient_id))
     if case is None:
@@ -69,8 +74,7 @@ def add_screening(
 ) -> Screening:
     row = Screening(
         case_id=case.id, patient_data_id=data.id, user_id=user.id, verdict=verdict, reason=reason[:200],
-        result_json=result_json, answers_used=json.dumps(answers_used), created_at=now(),
-        rule_version=v.rule_version, engine_version=v.engine_version, as_of=v.as_of,
+        result_json=result_json, answers_used=json.dumps(answers_used), **_stamped(v),
     )
     db.add(row)
     db.commit()
@@ -102,8 +106,7 @@ def add_answer(
     previous = current_answers(db, case).get(criterion_id)
     row = Answer(
         case_id=case.id, criterion_id=criterion_id, criterion_text=criterion_text, answer=answer,
-        note=note.strip()[:2000], user_id=user.id, supersedes_id=previous.id if previous else None,
-        created_at=now(), rule_version=v.rule_version, engine_version=v.engine_version, as_of=v.as_of,
+        note=note.strip()[:2000], user_id=user.id, supersedes_id=previous.id if previous else None, **_stamped(v),
     )
     db.add(row)
     db.commit()
@@ -120,8 +123,7 @@ def add_signature(
 ) -> Signature:
     row = Signature(
         case_id=case.id, screening_id=screening.id, role=role, meaning=meaning, user_id=user.id,
-        supersedes_id=withdraw.id if withdraw else None, withdrawn=withdraw is not None, created_at=now(),
-        rule_version=v.rule_version, engine_version=v.engine_version, as_of=v.as_of,
+        supersedes_id=withdraw.id if withdraw else None, withdrawn=withdraw is not None, **_stamped(v),
     )
     db.add(row)
     db.commit()
@@ -138,8 +140,7 @@ def add_status(db: Session, case: Case, status: str, reason: str, user: User, v:
     if status == "screen-failed" and not reason.strip():
         raise InputError("a screen failure needs its reason", field="reason")
     row = StatusEvent(
-        case_id=case.id, status=status, reason=reason.strip()[:2000], user_id=user.id, created_at=now(),
-        rule_version=v.rule_version, engine_version=v.engine_version, as_of=v.as_of,
+        case_id=case.id, status=status, reason=reason.strip()[:2000], user_id=user.id, **_stamped(v),
     )
     db.add(row)
     db.commit()
@@ -154,8 +155,7 @@ def add_review(
         raise InputError("action must be confirm or wrong", field="action")
     row = RuleReview(
         trial_id=trial_id, criterion_id=criterion_id, action=action, note=note.strip()[:2000], reading=reading,
-        new_rule_version=new_version, user_id=user.id, created_at=now(), rule_version=v.rule_version,
-        engine_version=v.engine_version, as_of=v.as_of,
+        new_rule_version=new_version, user_id=user.id, **_stamped(v),
     )
     db.add(row)
     db.commit()

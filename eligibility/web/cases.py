@@ -18,6 +18,7 @@ from ..patient import Patient
 from ..store import records as rec
 from ..store.models import Case, PatientData, Screening, User
 from ..store.users import authenticate
+from ..trial import Criterion
 from . import casework as cw
 from .state import Ctx, CtxDep, PostCtx, Worksheet, today
 
@@ -46,6 +47,13 @@ def case_or_404(db: Session, case_id: int) -> Case:
     if case is None:
         raise HTTPException(404, "no such case")
     return case
+
+
+def criterion_or_404(entry: LibraryTrial, criterion_id: str) -> Criterion:
+    found = next((c for c in entry.trial.criteria if c.id == criterion_id), None)
+    if found is None:
+        raise HTTPException(404, "no criterion of that id in the trial")
+    return found
 
 
 def screen_case(ws: Worksheet, db: Session, case: Case, user: User, reason: str) -> Screening:
@@ -236,9 +244,7 @@ def case_pages(ws: Worksheet) -> APIRouter:
     ) -> Response:
         case = case_or_404(ctx.db, case_id)
         entry = ws.entry(case.trial_id)
-        crit = next((c for c in entry.trial.criteria if c.id == criterion), None)
-        if crit is None:
-            raise HTTPException(404, "no criterion of that id in the trial")
+        crit = criterion_or_404(entry, criterion)
         _, patient, answers = case_inputs(ctx, case)
         day = today()
         now_verdict = cw.run(ws.library, entry, cw.with_answers(patient, entry.id, answers), day).verdict
@@ -257,9 +263,7 @@ def case_pages(ws: Worksheet) -> APIRouter:
         ctx.require("coordinator", "investigator")
         case = case_or_404(ctx.db, case_id)
         entry = ws.entry(case.trial_id)
-        crit = next((c for c in entry.trial.criteria if c.id == criterion), None)
-        if crit is None:
-            raise HTTPException(404, "no criterion of that id in the trial")
+        crit = criterion_or_404(entry, criterion)
         if answer not in rec.ANSWERS:
             raise HTTPException(400, "answer yes, no or not known")
         rec.add_answer(ctx.db, case, crit.id, crit.text, answer, note, ctx.user, ws.versions(entry, today()))

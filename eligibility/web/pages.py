@@ -8,6 +8,7 @@ from fastapi.responses import RedirectResponse, Response
 from ..render import render
 from ..store import records as rec
 from ..store.db import now
+from .cases import criterion_or_404
 from .reviews import write_reviewed
 from .state import CtxDep, PostCtx, Worksheet, today
 
@@ -53,9 +54,7 @@ def trial_pages(ws: Worksheet) -> APIRouter:
     ) -> Response:
         ctx.require("reviewer")
         entry = ws.entry(trial_id)
-        crit = next((c for c in entry.trial.criteria if c.id == criterion), None)
-        if crit is None:
-            raise HTTPException(404, "no criterion of that id in the trial")
+        crit = criterion_or_404(entry, criterion)
         if action not in ("confirm", "wrong"):
             raise HTTPException(400, "action must be confirm or wrong")
         if action == "wrong" and not note.strip():
