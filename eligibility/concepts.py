@@ -21,6 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .data import load_yaml
 from .errors import VocabularyError
 from .units import Affine
 
@@ -439,7 +440,7 @@ def default_vocabulary() -> Vocabulary:
 def load_products_text(text: str, origin: str) -> dict[str, RxNormProduct]:
     """Parse the RxNorm product table (a top-level ``products:`` mapping RxCUI -> product)."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{origin}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("products"), dict):
@@ -460,7 +461,7 @@ def load_products_text(text: str, origin: str) -> dict[str, RxNormProduct]:
 def _concept_items(text: str, origin: str) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
     """A document's top-level mapping and its ``concepts:`` items, each with the file it came from."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{origin}: not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("concepts"), list):

@@ -33,7 +33,7 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from .data import load_yaml
 
 INDEX_FILE = "icd10cm_index.json.gz"
 ABBREVIATIONS_FILE = "condition_abbreviations.yaml"
@@ -230,5 +230,5 @@ def default_terminology() -> Terminology:
     data_dir = resources.files("eligibility.data")
     with data_dir.joinpath(INDEX_FILE).open("rb") as fh:
         data = json.loads(gzip.decompress(fh.read()).decode("utf-8"))
-    abbreviations = yaml.safe_load(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
+    abbreviations = load_yaml(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
     return Terminology(data, dict(abbreviations["abbreviations"]))

@@ -28,6 +28,7 @@ from typing import Any
 import pint
 import yaml
 
+from eligibility.data import load_yaml
 from eligibility.errors import UnitError, VocabularyError
 
 
@@ -186,7 +187,7 @@ def _aliases() -> _AliasData:
     """Parse and check unit_aliases.yaml once; keys are normalised like the text they will match."""
     text = resources.files(_DATA_PACKAGE).joinpath(_ALIASES_FILE).read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         raise VocabularyError(f"{_ALIASES_FILE}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

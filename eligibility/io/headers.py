@@ -14,8 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
-
+from eligibility.data import load_yaml
 from eligibility.io.textclean import Line, is_space, quick_clean
 
 Kind = Literal["inclusion", "exclusion", "unspecified"]
@@ -25,7 +24,7 @@ Kind = Literal["inclusion", "exclusion", "unspecified"]
 def sections_data() -> dict[str, Any]:
     """``data/sections.yaml`` as read (once): header, intro and lead-in words."""
     text = resources.files("eligibility.data").joinpath("sections.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml(text)
     return data
 
 

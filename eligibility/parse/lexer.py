@@ -17,10 +17,10 @@ from functools import cache
 from importlib import resources
 from typing import Any, TypeVar
 
-import yaml
 from lark import Token
 
 from ..concepts import Vocabulary, default_vocabulary
+from ..data import load_yaml
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
 from .terms import resolve_conditions
@@ -62,7 +62,7 @@ class Lexicon:
 def lexicon_data() -> dict[str, Any]:
     """``data/lexicon.yaml`` as read (once): the lexer's tables and the readers' word lists."""
     text = resources.files("eligibility.data").joinpath("lexicon.yaml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = load_yaml(text)
     return data
 
 
