@@ -1023,42 +1023,7 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
 
 def visit_procedure(r: n.Procedure, ctx: Context) -> Verdict:
     name = ctx.name(r.concept)
-    verdict = _procedure_verdict(r, ctx, name)
-    if verdict.truth is not Tri.TRUE:
-        verdict = _procedure_status(r, ctx, name, verdict)
-    return _unread_caveat(ctx, "procedure", name, verdict)
-
-
-def _procedure_status(r: n.Procedure, ctx: Context, name: str, verdict: Verdict) -> Verdict:
-    """A condition record of a procedure concept is a status code (Z94.0 kidney transplant status, Z99.2
-    dependence on dialysis, Z90.81 absence of spleen): the procedure was done on or before its onset.
-
-    So it proves "ever" (true) and, for "within N", proves nothing when noted before the window (the
-    procedure was earlier still) and leaves it unknown when noted inside it. Without this a splenectomy
-    recorded only as Z90.81 was "no record of splenectomy", a confident wrong answer.
-    """
-    status = [
-        rec
-        for rec in ctx.matching(ctx.patient.conditions, r.concept, r.excluding)
-        if rec.onset is None or rec.onset <= ctx.as_of
-    ]
-    start = _first_day(ctx.as_of, r.within) if r.within is not None else None
-    if start is not None:
-        status = [rec for rec in status if rec.onset is None or rec.onset >= start]
-    if not status:
-        return verdict
-    rec = status[0]
-    evidence = (*verdict.evidence, *(_record_evidence("condition", r.concept, s, ctx, date=s.onset) for s in status))
-    noted = f"{_describe(rec, ctx, r.concept)} (a status record, noted {rec.onset or 'on an unknown date'})"
-    if start is None:
-        return Verdict(Tri.TRUE, f"{noted}: {name} was done by then", evidence=evidence, notes=verdict.notes)
-    return Verdict(
-        Tri.UNKNOWN,
-        f"{noted}: {name} was done on or before that day, perhaps before {start}",
-        evidence=evidence,
-        missing=(f"the date of {name}",),
-        notes=verdict.notes,
-    )
+    return _unread_caveat(ctx, "procedure", name, _procedure_verdict(r, ctx, name))
 
 
 def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
