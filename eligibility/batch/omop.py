@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 from ..concepts import Vocabulary, default_vocabulary
-from .omop_source import CdmSource, CdmTable, is_omop, read_source
+from .omop_source import CdmSource, CdmTable, close_source, is_omop, read_source
 from .omop_vocab import build_concepts, build_map
 from .registry import Registry, _create_rejects, _finish, connect, lit
 
@@ -91,29 +91,31 @@ def load_omop(path: str | Path, con: duckdb.DuckDBPyConnection | None = None) ->
     src = read_source(reg.con, Path(path))
     reg.files = {t.name: t.label for t in src.tables.values()}
     reg.notes.extend(src.notes)
-    load = _Load(reg, src)
-    vocab = default_vocabulary()
-    build_concepts(reg.con, src.has("concept"))
-    if src.has("concept"):
-        mapped, missing = build_map(reg.con, vocab, src.has("concept_relationship"), src.has("concept_ancestor"))
-        reg.notes.append(
-            f"CDM vocabulary: {mapped:,} concept ids stand for criterion concepts; {missing:,} of our codes are not "
-            "in the CDM's concept table (table omop_missing)"
-            + ("" if src.has("concept_ancestor") else "; concept_ancestor is empty, so descendants are not followed")
-        )
-    else:
-        build_map(reg.con, Vocabulary([]), False, False)
-        reg.notes.append("no concept table: records are matched by their source values only")
-    _persons(load)
-    _periods(load)
-    _deaths(load)
-    _records(load)
-    reg.extras = frozenset({"observation_periods", "deaths"})
-    if load.data_end is not None:
-        reg.notes.append(f"OMOP CDM: data end {load.data_end} (latest observation period end or release date)")
-    for t in list(src.tables):
-        reg.con.execute(f"DROP VIEW IF EXISTS cdm_{t}")
-        reg.con.execute(f"DROP TABLE IF EXISTS raw_{t}")
+    try:
+        load = _Load(reg, src)
+        vocab = default_vocabulary()
+        build_concepts(reg.con, src.has("concept"))
+        if src.has("concept"):
+            mapped, missing = build_map(reg.con, vocab, src.has("concept_relationship"), src.has("concept_ancestor"))
+            note = (
+                f"CDM vocabulary: {mapped:,} concept ids stand for criterion concepts; {missing:,} of our codes "
+                "are not in the CDM's concept table (table omop_missing)"
+            )
+            if not src.has("concept_ancestor"):
+                note += "; concept_ancestor is empty, so descendants are not followed"
+            reg.notes.append(note)
+        else:
+            build_map(reg.con, Vocabulary([]), False, False)
+            reg.notes.append("no concept table: records are matched by their source values only")
+        _persons(load)
+        _periods(load)
+        _deaths(load)
+        _records(load)
+        reg.extras = frozenset({"observation_periods", "deaths"})
+        if load.data_end is not None:
+            reg.notes.append(f"OMOP CDM: data end {load.data_end} (latest observation period end or release date)")
+    finally:
+        close_source(reg.con, src)
     return reg
 
 

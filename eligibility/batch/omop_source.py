@@ -111,6 +111,8 @@ class CdmSource:
 
     tables: dict[str, CdmTable] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    attached: bool = False
+    unzipped: Path | None = None  # a zip's files, read by the views until close_source
 
     def has(self, table: str) -> bool:
         return table in self.tables and self.tables[table].rows > 0
@@ -261,7 +263,9 @@ def _folder(con: duckdb.DuckDBPyConnection, src: CdmSource, folder: Path) -> Non
 
 
 def _duckdb(con: duckdb.DuckDBPyConnection, src: CdmSource, path: Path) -> None:
+    """The tables of a DuckDB CDM file, attached read-only (the views read it until :func:`close_source`)."""
     con.execute(f"ATTACH {lit(str(path))} AS cdm_src (READ_ONLY)")
+    src.attached = True
     try:
         rows = con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables WHERE table_catalog = 'cdm_src' "
@@ -275,8 +279,22 @@ def _duckdb(con: duckdb.DuckDBPyConnection, src: CdmSource, path: Path) -> None:
                 relation = where[table]
                 columns = {c.lower(): f'"{c}"' for c in _describe(con, relation)}
                 _stage(con, src, table, _Relation(relation, "rowid", columns, table), 1)
-    finally:
-        con.execute("DETACH cdm_src")
+    except BaseException:
+        close_source(con, src)
+        raise
+
+
+def close_source(con: duckdb.DuckDBPyConnection, src: CdmSource) -> None:
+    """Drop the ``cdm_<table>`` views (and CSV copies) and detach a DuckDB source, once the load is done."""
+    for table in list(src.tables):
+        con.execute(f"DROP VIEW IF EXISTS cdm_{table}")
+        con.execute(f"DROP TABLE IF EXISTS raw_{table}")
+    if src.attached:
+        con.execute("DETACH DATABASE IF EXISTS cdm_src")
+        src.attached = False
+    if src.unzipped is not None:
+        shutil.rmtree(src.unzipped, ignore_errors=True)
+        src.unzipped = None
 
 
 def read_source(con: duckdb.DuckDBPyConnection, path: Path) -> CdmSource:
@@ -289,6 +307,7 @@ def read_source(con: duckdb.DuckDBPyConnection, path: Path) -> CdmSource:
         _folder(con, src, folder)
     elif path.is_file() and zipfile.is_zipfile(path):
         tmp = Path(tempfile.mkdtemp(prefix="eligibility-omop-"))
+        src.unzipped = tmp
         try:
             with zipfile.ZipFile(path) as z:
                 for info in z.infolist():
@@ -304,8 +323,9 @@ def read_source(con: duckdb.DuckDBPyConnection, path: Path) -> CdmSource:
             if folder is None:
                 raise InputError("not an OMOP CDM: no person and observation_period tables in the zip", str(path))
             _folder(con, src, folder)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            close_source(con, src)
+            raise
     elif _is_duckdb_file(path):
         _duckdb(con, src, path)
     else:
