@@ -81,6 +81,11 @@ def run_interruptible(con: duckdb.DuckDBPyConnection, work: Callable[[StopFlag],
             thread.join(poll)
             if stop.is_set():  # a query started after the first interrupt is cancelled too
                 con.interrupt()
+    except BaseException:  # (an alarm or another exception in the main thread): stop the work first
+        while thread.is_alive():
+            con.interrupt()
+            thread.join(poll)
+        raise
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -357,6 +357,22 @@ class _Source:
 MAX_CSV_LINE = 32 * 1024 * 1024
 
 
+def _csv_header(file: Path) -> list[str]:
+    """The column names of a CSV file's first line (comma-separated, double quotes)."""
+    import csv
+    import gzip
+
+    opener = gzip.open if file.name.endswith(".gz") else open
+    try:
+        with opener(file, "rt", encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read the header line: {exc}", str(file)) from None
+    if not header or not any(h.strip() for h in header):
+        raise InputError("no header line (the first line names the columns)", str(file))
+    return [h.strip() for h in header]
+
+
 def _check_line_endings(file: Path) -> None:
     """'\\r\\r\\n' (a file converted to Windows line endings twice) stops DuckDB's CSV sniffer."""
     if file.suffix != ".csv":
@@ -382,8 +398,12 @@ def _source(reg: Registry, table: str, file: Path) -> _Source:
         _check_header(file)
         rej = f"csvrej_{table}"
         _check_line_endings(file)
+        # The columns come from the header line, not DuckDB's sniffer: the sniffer never returned on a
+        # file whose only data row is longer than 2 MB.
+        columns = "{" + ", ".join(f"{lit(h)}: 'VARCHAR'" for h in _csv_header(file)) + "}"
         reader = (
             f"read_csv({name}, header = true, all_varchar = true, store_rejects = true, "
+            f"auto_detect = false, delim = ',', quote = '\"', escape = '\"', columns = {columns}, "
             f"max_line_size = {MAX_CSV_LINE}, "
             f"rejects_table = {lit(rej)}, rejects_scan = {lit('csvscan_' + table)})"
         )
