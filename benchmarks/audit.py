@@ -26,11 +26,10 @@ Remember:
 
 - inclusion: the reading *true* means the criterion is satisfied (pass);
 - exclusion: the reading describes who is *excluded* (true = excluded, fail);
-- conditions, medications and procedures are closed-world: "no record" counts as absent. Where the
-  vocabulary marks a concept's code set as complete only that concept is closed-world; until then
-  the engine's rule is closed-world for every concept unless ``--open-world``. Judge "no record of X
-  passes" as the engine's rule, not as a fault of the reading, unless the reading picked a concept
-  wider or narrower than the text;
+- conditions, medications and procedures: "no record" counts as absent only for a concept whose
+  code set was reviewed as complete for its meaning (the sheet's concepts say which); for every other
+  concept no record is unknown. A record of a code in the concept decides. Judge whether the concept
+  the reading picked is wider or narrower than the text (a wider concept can give a false "has it");
 - labs use the latest value within a look-back (90 days unless the reading says "within N days");
   no value is unknown; ULN/LLN multiples use the result's reference range;
 - an *ambiguous* node decides only when all its readings agree.
