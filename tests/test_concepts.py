@@ -430,7 +430,8 @@ def test_every_synthea_product_of_a_vocabulary_drug_is_mapped(vocab: Vocabulary,
         ("Screening for HIV infection", set()),
         ("aspirin - discontinued", set()),
         ("aspirinate", set()),  # whole words only
-        ("Hypertension", set()),
+        ("Hypertension", {"hypertension"}),
+        ("Familial hypercholesterolaemia", set()),
     ],
 )
 def test_concepts_for_text(vocab: Vocabulary, text: str, expected: set[str]) -> None:
@@ -654,3 +655,38 @@ def test_hepatic_impairment_is_loss_of_function_not_any_liver_disease(code: str,
     """A fatty liver or a liver cyst must never exclude a patient from a trial that excludes hepatic impairment."""
     vocab = default_vocabulary()
     assert ("hepatic_impairment" in vocab.concepts_for_code("icd10cm", code)) is impairment
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("Known arterial hypertension", "hypertension"),
+        ("Type II diabetes mellitus", "type2_diabetes"),
+        ("Diabetes mellitus type 1", "type1_diabetes"),
+        ("Cerebrovascular accident in the last 3 months", "stroke"),
+        ("History of dementia", "dementia"),
+    ],
+)
+def test_common_conditions_read_as_their_curated_concept(text: str, concept: str) -> None:
+    from eligibility import nodes as n
+    from eligibility.parse import parse_criterion
+
+    rule = parse_criterion(text, "exclusion")
+    assert any(isinstance(x, n.Condition) and x.concept == concept for x in n.walk(rule)), rule
+
+
+@pytest.mark.parametrize(
+    ("system", "code", "concept", "member"),
+    [
+        ("snomed", "38341003", "hypertension", True),  # Synthea's "Hypertension"
+        ("icd10cm", "I10", "hypertension", True),
+        ("icd10cm", "I27.20", "hypertension", False),  # pulmonary hypertension is another disease
+        ("snomed", "44054006", "type2_diabetes", True),  # Synthea's "Diabetes"
+        ("icd10cm", "E10.9", "type2_diabetes", False),
+        ("snomed", "230690007", "stroke", True),
+        ("icd10cm", "G45.9", "stroke", False),  # a TIA is not a stroke
+        ("icd10cm", "G30.9", "dementia", False),  # Alzheimer's disease alone does not prove dementia
+    ],
+)
+def test_common_condition_codes(vocab: Vocabulary, system: str, code: str, concept: str, member: bool) -> None:
+    assert (concept in vocab.concepts_for_code(system, code)) is member
