@@ -273,11 +273,12 @@ class Vocabulary:
         """
         concept_id = "icd10cm:" + "+".join(codes)
         if concept_id not in self.derived:
-            from .terminology import block_categories, default_terminology
+            from .terminology import default_terminology, naming_descendants
 
-            terms = default_terminology()
-            expanded = [c for code in codes for c in (block_categories(terms, code) if "-" in code else (code,))]
-            concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": tuple(expanded)})
+            expanded, pruned = naming_descendants(default_terminology(), codes)
+            if pruned:  # "and descendants" would claim the children that name something else
+                display = display.removesuffix(", and descendants") + ", and the descendants that name it"
+            concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded})
             for code in expanded:
                 self._by_code.setdefault(("icd10cm", _norm_code("icd10cm", code)), set()).add(concept_id)
             self.derived[concept_id] = concept

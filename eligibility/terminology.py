@@ -28,6 +28,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
@@ -222,6 +223,52 @@ def block_categories(terminology: Terminology, block: str) -> tuple[str, ...]:
     """The categories (three-character codes) inside a block such as 'I70-I79'."""
     low, high = block.split("-")
     return tuple(c for c in terminology.codes if "-" not in c and len(c) == 3 and low <= c <= high)
+
+
+# Title words that name no condition: a code's "name" is its title without them ("Other rheumatoid
+# arthritis, unspecified site" names rheumatoid arthritis).
+_RESIDUAL = frozenset({"other", "unspecified", "specified", "nos", "nec", "site", "and", "or", "with", "without"})
+
+
+def _name_words(title: str) -> frozenset[str]:
+    return frozenset(w for w in words(title.split(",")[0]) if w not in _DROPPED and w not in _RESIDUAL)
+
+
+@cache
+def _sorted_codes(terminology: Terminology) -> list[str]:
+    return sorted(c for c in terminology.codes if "-" not in c)
+
+
+def naming_descendants(terminology: Terminology, roots: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+    """The codes under ``roots`` whose titles still name what the root names, as prefixes, and whether
+    any was left out.
+
+    A category's children are not always kinds of it: M06 "Other rheumatoid arthritis" holds M06.1
+    "Adult-onset Still's disease", and the block E70-E88 "Metabolic disorders" holds E86 "Dehydration".
+    A record of such a child does not prove the phrase, so only descendants whose titles carry every
+    word of the root's name count; the rest stay unknown (open world), never a false "has it".
+    """
+    out: list[str] = []
+    pruned = False
+    codes = _sorted_codes(terminology)
+    for root in roots:
+        name = _name_words(terminology.title(root))
+        low, high = root.split("-") if "-" in root else (root, root)
+        # descendants are one run of the sorted codes: from the low code up to the last code under high
+        start, stop = bisect_left(codes, low), bisect_right(codes, high + "\uffff")
+        under = [c for c in codes[start:stop] if c != root and _contains(root, c)]
+        naming = {c for c in under if name <= frozenset(words(terminology.title(c)))}
+        if len(naming) == len(under):
+            out.extend(block_categories(terminology, root) if "-" in root else (root,))
+            continue
+        pruned = True
+        # the largest kept codes whose every descendant is kept (prefix matching takes the rest)
+        for c in sorted(naming, key=len):
+            if any(_contains(o, c) for o in out):
+                continue
+            if all(d in naming for d in under if _contains(c, d)):
+                out.append(c)
+    return tuple(out), pruned
 
 
 @cache

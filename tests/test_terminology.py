@@ -99,7 +99,7 @@ def test_a_bare_condition_reads_in_both_sections(kind: str, text: str) -> None:
     assert evaluate(rule, _ctx(SARCOID)).truth is Tri.TRUE  # a descendant code decides
     absent = evaluate(rule, _ctx())
     assert absent.truth is Tri.UNKNOWN  # open world: no record is not proof
-    assert "ICD-10-CM D86 Sarcoidosis, and descendants" in absent.reason
+    assert "ICD-10-CM D86 Sarcoidosis, and the descendants that name it" in absent.reason  # not D86.81 "sarcoid meningitis"
 
 
 def test_a_known_qualifier_stays_an_unread_part() -> None:
@@ -166,3 +166,23 @@ def test_the_shipped_index_matches_its_generator() -> None:
     for code in ("K90.0", "D86", "I73.9", "A15-A19"):
         assert code in terms.codes
         assert terms.title(code).split(" (")[0] in icd.get_description(code)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "code", "member"),
+    [
+        ("rheumatoid arthritis", "M06.9", True),
+        ("rheumatoid arthritis", "M06.1", False),  # adult-onset Still's disease sits under M06 "Other RA"
+        ("rheumatoid arthritis", "M06.4", False),  # inflammatory polyarthropathy, likewise
+        ("metabolic disorders", "E86.0", False),  # dehydration sits in the block E70-E88
+        ("asthma", "J45.909", True),
+        ("asthma", "J45.990", False),  # exercise-induced bronchospasm sits under J45.99 "Other asthma"
+    ],
+)
+def test_a_derived_concept_takes_only_descendants_whose_titles_name_it(phrase: str, code: str, member: bool) -> None:
+    """A record of a child that names something else must never prove the phrase (a false 'has it')."""
+
+    vocab = default_vocabulary()
+    rule = parse_criterion(phrase, "exclusion")
+    (cond,) = [x for x in n.walk(rule) if isinstance(x, n.Condition)]
+    assert (cond.concept in vocab.concepts_for_code("icd10cm", code)) is member
