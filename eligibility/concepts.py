@@ -94,6 +94,11 @@ class Concept(BaseModel):
     codes: dict[str, tuple[str, ...]] = Field(
         default_factory=dict, description="system -> codes; ICD-10-CM and ATC codes match descendants."
     )
+    except_codes: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="system -> codes (with their descendants) under the listed codes that do NOT belong: "
+        "O99.03 'anaemia complicating the puerperium' sits under pregnancy's O99 but is after the birth.",
+    )
     members: tuple[str, ...] = Field(default=(), description="A group: satisfied by any member concept.")
     unit: str | None = Field(default=None, description="Canonical unit of a numeric lab.")
     molar_mass: float | None = Field(default=None, description="g/mol, for mass <-> molar conversion.")
@@ -245,6 +250,11 @@ class Vocabulary:
                     raise VocabularyError(f"concept '{concept.id}': ended_by '{other}' is not a concept")
         self._leaves: dict[str, frozenset[str]] = {}
         self._by_code: dict[tuple[str, str], set[str]] = {}
+        self._except: dict[tuple[str, str], set[str]] = {}
+        for concept in self.concepts.values():
+            for system, codes in concept.except_codes.items():
+                for code in codes:
+                    self._except.setdefault((system, _norm_code(system, code)), set()).add(concept.id)
         for concept in self.concepts.values():
             for system, codes in concept.codes.items():
                 for code in codes:
@@ -335,6 +345,9 @@ class Vocabulary:
         if system in HIERARCHICAL_SYSTEMS:
             for length in range(len(norm), 0, -1):
                 found |= self._by_code.get((system, norm[:length]), set())
+            if self._except:
+                for length in range(len(norm), 0, -1):
+                    found -= self._except.get((system, norm[:length]), set())
         else:
             found |= self._by_code.get((system, norm), set())
         if system == "rxnorm" and norm in self.products:

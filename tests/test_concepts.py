@@ -485,7 +485,7 @@ def test_icd10cm_descendants_match_by_prefix() -> None:
         ("O03.9", {"pregnancy_outcome"}),
         ("Z37.0", {"pregnancy_outcome"}),
         ("Z39.1", {"lactation"}),
-        ("O92.3", {"lactation", "pregnancy_outcome"}),
+        ("O92.3", {"pregnancy_outcome"}),  # agalactia: not lactating
         ("Z22.51", set()),  # not an ICD-10-CM code: a hepatitis B carrier is B18.1
     ],
 )
@@ -690,3 +690,22 @@ def test_common_conditions_read_as_their_curated_concept(text: str, concept: str
 )
 def test_common_condition_codes(vocab: Vocabulary, system: str, code: str, concept: str, member: bool) -> None:
     assert (concept in vocab.concepts_for_code(system, code)) is member
+
+
+@pytest.mark.parametrize(
+    ("code", "concept", "member"),
+    [
+        ("O99.011", "pregnancy", True),  # anaemia complicating pregnancy, first trimester
+        ("O99.03", "pregnancy", False),  # anaemia complicating the puerperium: after the birth
+        ("O24.43", "pregnancy", False),  # gestational diabetes in the puerperium
+        ("O10.03", "pregnancy", False),
+        ("O92.03", "lactation", True),  # retracted nipple associated with lactation
+        ("O92.3", "lactation", False),  # agalactia: no milk
+        ("O92.5", "lactation", False),  # suppressed lactation
+    ],
+)
+def test_pregnancy_and_lactation_codes_say_she_is_pregnant_or_lactating(
+    vocab: Vocabulary, code: str, concept: str, member: bool
+) -> None:
+    """A woman weeks after the birth, or one whose lactation was suppressed, is neither (blind audit seed 12)."""
+    assert (concept in vocab.concepts_for_code("icd10cm", code)) is member

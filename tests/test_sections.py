@@ -246,7 +246,6 @@ def test_semicolons_in_an_exclusion_separate_reasons_to_exclude(
     ("text", "kind", "must_not_decide"),
     [
         # A pair of values: one comparison cannot stand for systolic/diastolic.
-        ("Blood pressure above 140/90 mmHg", "exclusion", None),
         # Thresholds that depend on the patient's sex.
         ("Hemoglobin below 10 g/dL in women and below 11 g/dL in men", "exclusion", None),
         # An open upper end is not an inclusive range.
