@@ -8,7 +8,6 @@ code with its system (``system`` + ``code``) that the vocabulary maps to concept
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import re
 from datetime import date
@@ -254,16 +253,10 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def read_json(path: str | Path) -> object:
-    """Read one JSON file; every failure is an :class:`InputError` naming the file."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such file", str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", str(p)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", str(p)) from None
+    """Read one JSON file (or a gzipped one, ``.gz``); every failure is an :class:`InputError` naming the file."""
+    from .io.files import parse_json, read_text  # (gzipped exports: Synthea bundles are shared that way)
+
+    return parse_json(read_text(path), str(Path(path)))
 
 
 def patient_from_data(data: object, origin: str) -> Patient:

@@ -344,8 +344,10 @@ def trial_from_study(study: StudyRecord, vocabulary: Vocabulary | None = None, o
             unscreened.append(Unscreened(id=raw.id, text=raw.text, reason=why))
             continue
         read.append((raw, parse_criterion(raw.text, raw.kind, vocab)))
-    bounds = [(a.value, a.unit) if a is not None and a.unit in ("years", "months") else None
-              for a in (study.minimum_age, study.maximum_age)]
+    bounds = [
+        (a.value, a.unit) if a is not None and a.unit in ("years", "months") else None
+        for a in (study.minimum_age, study.maximum_age)
+    ]
     for raw, rule in _scoped(read, vocab):
         kind = "inclusion" if raw.kind == "inclusion" else "exclusion"
         rule, note = settle_age_boundaries(rule, kind, bounds[0], bounds[1])
