@@ -363,3 +363,19 @@ def test_structured_ages_settle_a_strict_boundary_they_name(
     else:
         assert isinstance(crit.rule, n.Age) and crit.rule.op == expected_op
         assert crit.note is not None and "structured" in crit.note
+
+
+@pytest.mark.parametrize(
+    "text", ["Gestational age between 26 and 34 weeks", "Corrected age under 12 months", "Bone age above 10 years"]
+)
+def test_an_age_that_is_not_the_participants_is_not_read_as_age(text: str) -> None:
+    rule = parse_criterion(text, "inclusion")
+    assert not any(isinstance(x, n.Age) for x in n.walk(rule)), rule
+
+
+def test_postherpetic_neuralgia_is_not_an_active_infection() -> None:
+    from eligibility.concepts import default_vocabulary
+
+    vocab = default_vocabulary()
+    assert "acute_infection" not in vocab.concepts_for_code("icd10cm", "B02.29")
+    assert "acute_infection" in vocab.concepts_for_code("icd10cm", "B02.9")  # zoster without complication

@@ -255,8 +255,33 @@ def age_boundaries(rule: n.Node, text: str, vocab: Vocabulary) -> n.Node:
     if isinstance(rule, n.Ambiguous) and rule.reason == AGE_BOUNDARY_REASON:
         return rule
     if isinstance(rule, n.Age):
+        other = _other_age(rule, text)
+        if other is not None:
+            return other
         return _age_boundary(rule, text, vocab)
     return n.rebuild(rule, lambda x: age_boundaries(x, text, vocab))
+
+
+# "Gestational age 26-34 weeks", "corrected age", "bone age": an age, but not the participant's in years.
+_OTHER_AGE_RE = re.compile(
+    r"\b(gestational|gestation|corrected|post-?menstrual|post-?conceptional|bone|skeletal|mental|developmental|"
+    r"reading|fetal|foetal)\s*$",
+    re.I,
+)
+
+
+def _other_age(age: n.Age, text: str) -> n.Node | None:
+    """An Unparsed for an age that is not the participant's ("gestational age 26 to 34 weeks"), else None."""
+    if age.span is None:
+        return None
+    word = _OTHER_AGE_RE.search(text[: age.span[0]].rstrip())
+    if word is None:
+        return None
+    return n.Unparsed(
+        text=text[age.span[0] : age.span[1]],
+        reason=f"a {word.group(1).lower()} age, not the participant's age in years",
+        span=age.span,
+    )
 
 
 def _age_boundary(age: n.Age, text: str, vocab: Vocabulary) -> n.Node:
