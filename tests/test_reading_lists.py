@@ -290,7 +290,15 @@ def test_bare_malignancy_in_an_exclusion_decides_only_where_now_and_ever_agree(
     records: tuple[ConditionRecord, ...], truth: Tri
 ) -> None:
     who = Patient(id="p", birth_date=date(1970, 1, 1), sex="female", conditions=records)
-    assert evaluate(parse_criterion("Patients with a malignancy", "exclusion"), Context(who, AS_OF, VOCAB)).truth is truth
+    bare = parse_criterion("Patients with a malignancy", "exclusion")
+    assert evaluate(bare, Context(who, AS_OF, VOCAB)).truth is truth
     # "history of" settles it: any record counts
     history = evaluate(parse_criterion("History of malignancy", "exclusion"), Context(who, AS_OF, VOCAB)).truth
     assert history is (Tri.FALSE if not records else Tri.TRUE)
+
+
+def test_examples_after_a_whole_clause_decide_nothing() -> None:
+    """The example is one of several requirements' objects, not a member of a class the clause names."""
+    text = "Participants who attended the sleep clinic with complaints of daytime symptoms such as fatigue"
+    rule = parse_criterion(text, "inclusion")
+    assert not any(isinstance(x, n.Condition) for x in n.walk(rule)), rule

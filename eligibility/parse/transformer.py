@@ -108,6 +108,10 @@ def _example_hazards() -> frozenset[str]:
     return frozenset(w.lower() for w in lexicon_data()["trailing_modifiers"])
 
 
+# An unnamed class with more words than this is a clause with requirements of its own, not a class name.
+_MAX_CLASS_WORDS = 5
+
+
 class ToAst(Transformer[Token, Any]):
     """Transformer from the grammar's tree to :mod:`eligibility.nodes`."""
 
@@ -271,6 +275,10 @@ class ToAst(Transformer[Token, Any]):
         if m.unnamed is not None:
             if excluding:
                 raise NotUnderstood("an exception on a class the vocabulary does not name", *clause.span)
+            if len(m.unnamed.split()) > _MAX_CLASS_WORDS:
+                # "Those who visited the clinic with complaints of symptoms such as fatigue": the example is
+                # one of the symptoms, and the rest of the clause is still required, so it decides nothing.
+                raise NotUnderstood("the words before the examples say more than the name of a class", *clause.span)
             why = "a class the vocabulary does not name; only its listed examples are read"
             nodes.append(n.Unparsed(text=m.unnamed, reason=why, span=m.span))
         else:
