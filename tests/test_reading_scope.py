@@ -356,7 +356,9 @@ def test_structured_ages_settle_a_strict_boundary_they_name(
     def limit(v: int | None) -> AgeLimit | None:
         return None if v is None else AgeLimit(value=v, unit="years", text=f"{v} Years")
 
-    study = StudyRecord(nct_id="NCT00000001", criteria_text=text, minimum_age=limit(minimum), maximum_age=limit(maximum))
+    study = StudyRecord(
+        nct_id="NCT00000001", criteria_text=text, minimum_age=limit(minimum), maximum_age=limit(maximum)
+    )
     (crit,) = [c for c in trial_from_study(study).criteria if c.source == "parsed"]
     if expected_op == "ambiguous":
         assert isinstance(crit.rule, n.Ambiguous) and crit.note is None
