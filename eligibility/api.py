@@ -188,6 +188,10 @@ def screen(
         # Whatever the criteria say: a deceased patient is never eligible (the statuses stay as read).
         verdict = "ineligible"
         notes.insert(0, f"the patient died on {patient.death_date}: not eligible for any trial")
+    elif patient.deceased and patient.death_date is None and verdict == "eligible":
+        # The record says the patient died, without a date: the criteria may all pass, a person must check.
+        verdict = "needs-review"
+        notes.insert(0, "the record says the patient has died (no date): check before any contact")
     if not results:
         notes.append("the trial has no criteria to screen")
     notes += list(patient.notes)

@@ -213,6 +213,9 @@ class Patient(BaseModel):
         "as the criterion's closed or open world says, as before).",
     )
     death_date: date | None = Field(default=None, description="Date of death: never eligible from that day.")
+    deceased: bool = Field(
+        default=False, description="Recorded as deceased without a usable date: never eligible without a check."
+    )
     notes: tuple[str, ...] = Field(
         default=(),
         description="Data-quality notes from the adapter that built the profile (what it skipped or could "

@@ -614,3 +614,34 @@ def test_registry_refuses_a_header_naming_a_column_twice(tmp_path: Path) -> None
     assert str(err.value) == (
         f"{tmp_path / 'patients.csv'}: the header names column(s) sex more than once: keep one of each"
     )
+
+
+def test_a_patient_recorded_as_deceased_without_a_date_is_never_eligible() -> None:
+    """deceasedBoolean true: every criterion may pass, but a person must check before any contact."""
+    from eligibility import nodes as n
+    from eligibility.io.fhir import bundle_to_patient
+    from eligibility.trial import Criterion, Trial
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "Patient",
+                    "id": "d1",
+                    "gender": "female",
+                    "birthDate": "1970-01-01",
+                    "deceasedBoolean": True,
+                }
+            }
+        ],
+    }
+    patient = bundle_to_patient(bundle, "deceased.json")
+    assert patient.deceased and patient.death_date is None
+    trial = Trial(
+        id="T1", criteria=(Criterion(id="I1", kind="inclusion", text="Women", rule=n.Sex(sexes=("female",))),)
+    )
+    result = screen(trial, patient, as_of=date(2026, 1, 1))
+    assert result.verdict == "needs-review"
+    assert any("has died" in note for note in result.notes)

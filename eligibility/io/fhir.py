@@ -247,6 +247,7 @@ class _Mapper:
         pid = default_id
         sex: SexValue | None = None
         death: date | None = None
+        deceased = False
         patient_urls: set[str] = set()
         if patients:
             index, pat = patients[0]
@@ -260,6 +261,7 @@ class _Mapper:
                 self.note(f"Patient gender '{pat.gender}' is not one of {', '.join(SEXES)} (kept as unknown)")
             death = _day(pat.deceasedDateTime)
             if death is None and (pat.deceasedBoolean or pat.deceasedDateTime is not None):
+                deceased = True
                 when = f" ('{pat.deceasedDateTime}', not a full date)" if pat.deceasedDateTime is not None else ""
                 self.note(f"the patient is recorded as deceased{when}, date unknown: check before screening")
         else:
@@ -306,6 +308,7 @@ class _Mapper:
             procedures=tuple(procedures),
             allergies=tuple(allergies),
             death_date=death,
+            deceased=deceased,
             notes=self.rendered_notes(),
         )
 
