@@ -286,7 +286,7 @@ class Vocabulary:
             from .terminology import default_terminology, naming_descendants
 
             expanded, pruned = naming_descendants(default_terminology(), codes)
-            if pruned:  # "and descendants" would claim the children that name something else
+            if pruned and display.endswith(", and descendants"):  # it would claim children naming something else
                 display = display.removesuffix(", and descendants") + ", and the descendants that name it"
             concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded})
             for code in expanded:
