@@ -269,15 +269,20 @@ def evaluate(rule: n.Node, ctx: Context) -> Verdict:
     return visitor(rule, ctx)
 
 
+def _first_few(described: list[str], sep: str, shown: int = 3) -> str:
+    """The first records of a list for a note, and how many more there are."""
+    more = f" and {len(described) - shown} more" if len(described) > shown else ""
+    return sep.join(described[:shown]) + more
+
+
 def _unread_caveat(ctx: Context, kind: RecordKind, name: str, verdict: Verdict) -> Verdict:
     """A verdict that is not 'yes' may be wrong if some record of this kind could not be read: say so."""
     unread = ctx.unread.get(kind)
     if not unread or verdict.truth is Tri.TRUE:
         return verdict
-    listed = ", ".join(f"{rec.system or 'no system'} {rec.code}" for rec in unread[:3])
-    more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+    listed = _first_few([f"{rec.system or 'no system'} {rec.code}" for rec in unread], ", ")
     note = (
-        f"{len(unread)} {kind} record(s) coded in a system the engine does not read ({listed}{more}) "
+        f"{len(unread)} {kind} record(s) coded in a system the engine does not read ({listed}) "
         f"were not matched; one of them could be {name}"
     )
     return replace(verdict, reason=f"{verdict.reason}; {note}", notes=(*verdict.notes, note))
@@ -791,10 +796,9 @@ def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:
     ]
     if not unmatched:
         return verdict
-    listed = "; ".join(f"SNOMED {rec.code} '{rec.text or ''}'" for rec in unmatched[:3])
-    more = f" and {len(unmatched) - 3} more" if len(unmatched) > 3 else ""
+    listed = _first_few([f"SNOMED {rec.code} '{rec.text or ''}'" for rec in unmatched], "; ")
     note = (
-        f"{len(unmatched)} condition record(s) matched no concept by code or by text ({listed}{more}); "
+        f"{len(unmatched)} condition record(s) matched no concept by code or by text ({listed}); "
         f"not read as {name}"
     )
     return replace(verdict, notes=(*verdict.notes, note))
