@@ -7,7 +7,6 @@ does not import DuckDB until a batch command runs.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 import tempfile
@@ -143,14 +142,9 @@ def _report(reg: Registry, result: BatchResult, registry: Path, day: date, engin
 
 
 def _work_folder(work_dir: Path | None) -> Path:
-    folder = work_dir or Path(tempfile.gettempdir())
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create the work folder: {exc.strerror or exc}", str(folder)) from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError("the work folder is not writable", str(folder))
-    return folder
+    from .outputs import writable_folder
+
+    return writable_folder(work_dir or Path(tempfile.gettempdir()), "work")
 
 
 def _load(registry: Path, con: duckdb.DuckDBPyConnection | None, registry_format: str) -> Registry:

@@ -70,14 +70,19 @@ def check_target(out: Path, registry: Path, inputs: Sequence[Path] = ()) -> Path
     for given in inputs:
         if any(_same(Path(given), w) for w in written):
             raise InputError(f"would overwrite the input {given}", str(out))
-    folder = target.parent
+    writable_folder(target.parent, "output")
+    return target
+
+
+def writable_folder(folder: Path, what: str) -> Path:
+    """``folder``, created if missing, or an InputError naming it when it cannot be created or written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", str(folder)) from None
+        raise InputError(f"cannot create the {what} folder: {exc.strerror or exc}", str(folder)) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError("the output folder is not writable", str(folder))
-    return target
+        raise InputError(f"the {what} folder is not writable", str(folder))
+    return folder
 
 
 class OutputLock:
