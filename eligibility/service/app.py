@@ -159,21 +159,29 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
             log.debug("refusal reason: %s", exc)
             return None
 
-    @app.get("/cds-services")
-    async def services() -> dict[str, Any]:
-        return discovery(settings)
-
-    @app.post("/cds-services/{service_id}")
-    async def hook(service_id: str, request: Request) -> Response:
+    async def authorized_body(service_id: str, request: Request) -> Response | tuple[Caller, Any]:
+        """The verified caller and the JSON body of a call to this service, or the answer refusing it:
+        404 for another service id, a bare 401 for any token failure, 400 for a body that is not JSON."""
         if service_id != settings.service_id:
             return Response(status_code=404)
         who = await caller(request)
         if who is None:
             return _unauthorized()
         try:
-            body = await request.json()
+            return who, await request.json()
         except ValueError:
             return _bad_request("the request body is not JSON")
+
+    @app.get("/cds-services")
+    async def services() -> dict[str, Any]:
+        return discovery(settings)
+
+    @app.post("/cds-services/{service_id}")
+    async def hook(service_id: str, request: Request) -> Response:
+        checked = await authorized_body(service_id, request)
+        if isinstance(checked, Response):
+            return checked
+        who, body = checked
         if not isinstance(body, dict) or body.get("hook") != HOOK:
             return _bad_request(f"this service answers the {HOOK} hook")
         context = body.get("context")
@@ -258,15 +266,10 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
 
     @app.post("/cds-services/{service_id}/feedback")
     async def feedback(service_id: str, request: Request) -> Response:
-        if service_id != settings.service_id:
-            return Response(status_code=404)
-        who = await caller(request)
-        if who is None:
-            return _unauthorized()
-        try:
-            body = await request.json()
-        except ValueError:
-            return _bad_request("the request body is not JSON")
+        checked = await authorized_body(service_id, request)
+        if isinstance(checked, Response):
+            return checked
+        who, body = checked
         items = body.get("feedback") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items:
             return _bad_request("expected {'feedback': [...]}")
