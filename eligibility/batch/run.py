@@ -7,7 +7,6 @@ Results, the rejects report and a manifest are written through temporary files a
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ from ..evaluate import DEFAULT_LOOKBACK_DAYS
 from ..trial import Trial
 from .compile import CompiledTrial, _as, compile_trial
 from .outputs import Written, write_outputs
-from .registry import RECORD_TABLES, Registry, lit
+from .registry import Registry, lit
+from .spark import SparkRunner
 from .staging import duckdb_message
 
 Engine = Literal["duckdb", "spark"]
@@ -102,40 +102,6 @@ def _attrition(reg: Registry, table: str, plan: CompiledTrial) -> Attrition:
     return Attrition(plan.trial_id, values[0], rows, verdicts)
 
 
-class _SparkRunner:
-    """The same compiled plan on PySpark (local mode): the staged tables go over as Parquet."""
-
-    def __init__(self, reg: Registry):
-        try:
-            from pyspark.sql import SparkSession
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise InputError("--engine spark needs pyspark: pip install 'eligibility[spark]'") from exc
-        self.reg = reg
-        self.dir = tempfile.TemporaryDirectory(prefix="eligibility-spark-")
-        self.spark = (
-            SparkSession.builder.master("local[2]")
-            .appName("eligibility-batch")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "4")
-            .getOrCreate()
-        )
-        for table in ("patients", *RECORD_TABLES, *sorted(reg.extras)):
-            path = os.path.join(self.dir.name, f"{table}.parquet")
-            reg.con.execute(f"COPY {table} TO {lit(path)} (FORMAT parquet)")
-            self.spark.read.parquet(path).createOrReplaceTempView(table)
-
-    def run(self, plan: CompiledTrial, table: str) -> None:
-        df = self.spark.sql(plan.sql("spark"))
-        arrow = df.toArrow()
-        self.reg.con.register(f"{table}_arrow", arrow)
-        self.reg.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {table}_arrow")
-        self.reg.con.unregister(f"{table}_arrow")
-
-    def close(self) -> None:
-        self.dir.cleanup()
-
-
 def run_batch(
     reg: Registry,
     trials: Sequence[Trial],
@@ -155,7 +121,7 @@ def run_batch(
         if trial.id in seen:  # the results would hold each of its patients twice
             raise InputError(f"trial {trial.id} is given twice (trials {seen[trial.id] + 1} and {i + 1})", "--trial")
         seen[trial.id] = i
-    spark = _SparkRunner(reg) if engine == "spark" else None
+    spark = SparkRunner(reg) if engine == "spark" else None
     tables: list[str] = []
     compiled: list[CompiledTrial] = []
     attrition: list[Attrition] = []
