@@ -23,6 +23,7 @@ from ..concepts import Vocabulary, default_vocabulary
 from ..data import load_yaml
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
+from .coordination import share_heads
 from .terms import resolve_conditions
 from .unitwords import EXTRA_UNITS, UNIT_WORD_RE, canonical_written
 
@@ -169,7 +170,54 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     """All tokens of a criterion, in order; never raises on any string."""
     vocab = vocabulary or default_vocabulary()
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
-    return _merge_restated(resolve_conditions(tokens, text, vocab))
+    tokens = resolve_conditions(tokens, text, vocab)
+    tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
+    return _any_time(_threshold_or(_merge_restated(tokens)))
+
+
+def _any_time(tokens: list[Token]) -> list[Token]:
+    """ "current or prior X", "past or present X": now or before is any time, which is what
+    "history of X" means (a current or a resolved record): one HISTORY token."""
+    out: list[Token] = []
+    k = 0
+    while k < len(tokens):
+        three = tokens[k : k + 3]
+        if (
+            len(three) == 3
+            and {three[0].type, three[2].type} == {"CURRENT", "HISTORY"}
+            and three[1].type in ("OR", "ANDOR", "SLASH")
+        ):
+            start, end = three[0].start_pos or 0, three[2].end_pos or 0
+            out.append(_token("HISTORY", "history of", start, end))
+            k += 3
+            continue
+        out.append(tokens[k])
+        k += 1
+    return out
+
+
+def _one_concept(phrase: str, vocab: Vocabulary) -> Token | None:
+    """The one concept token a short phrase reads as, whole, or None (for coordinated words)."""
+    found = resolve_conditions(list(_Scanner(phrase, vocab, _matchers(vocab), default_lexicon()).scan()), phrase, vocab)
+    if (
+        len(found) == 1
+        and found[0].type in _CONCEPT_TYPES
+        and found[0].start_pos == 0
+        and found[0].end_pos == len(phrase)
+    ):
+        return found[0]
+    return None
+
+
+def _threshold_or(tokens: list[Token]) -> list[Token]:
+    """ "SBP >= 140 or < 100 mmHg": an 'or' between a quantity and a comparison joins two thresholds
+    on the measure before them (THOR), not two clauses."""
+    out = list(tokens)
+    for k in range(2, len(out) - 1):
+        tok = out[k]
+        if tok.type == "OR" and out[k + 1].type == "CMP" and out[k - 1].type in ("NUMBER", "UNIT"):
+            out[k] = _token("THOR", tok.value, tok.start_pos or 0, tok.end_pos or 0)
+    return out
 
 
 _CONCEPT_TYPES = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})

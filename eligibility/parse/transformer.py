@@ -438,6 +438,14 @@ class ToAst(Transformer[Token, Any]):
         return Mention("", "", _span([*tokens, post]), value.read, words, value.unread)
 
     def lab_cmp(self, items: list[Any]) -> n.Node:
+        if len(items) == 4:  # "SBP >= 140 or < 100 mmHg": two thresholds on one measure, either one
+            tokens, th, _, th2 = items
+            if th.get("unit") is None and th.get("relative") is None:
+                th = {**th, "unit": th2.get("unit")}
+            if th2.get("unit") is None and th2.get("relative") is None:
+                th2 = {**th2, "unit": th.get("unit")}
+            first, second = self.lab_cmp([tokens, th]), self.lab_cmp([tokens, th2])
+            return n.Or(items=(first, second), span=_span([*tokens, th2["t1"]]))
         tokens, th = items
         labs = [t for t in tokens if t.type == "LAB"]
         th = {**th, "list_and": any(t.type == "AND" for t in tokens)}
@@ -727,8 +735,23 @@ def _is_who(node: n.Node) -> bool:
     return isinstance(node, n.Sex | n.Age)
 
 
-def _resolve_seps(seq: Seq) -> list[str]:
-    """Commas take the meaning of the next conjunction (else the previous one); juxtaposition is AND."""
+def _all_thresholds(node: n.Node | None) -> bool:
+    return node is not None and all(isinstance(x, n.Lab) for x in n.walk(node) if not n.children(x))
+
+
+def _resolve_seps(seq: Seq, kind: str = "unspecified") -> list[str]:
+    """Commas take the meaning of the next conjunction (else the previous one); juxtaposition is AND.
+
+    Thresholds separated by semicolons alone ("LDL > 130 mg/dL; triglycerides > 150 mg/dL") are
+    separate requirements of the item: each must hold in an inclusion, any one excludes.
+    """
+    if (
+        kind in ("inclusion", "exclusion")
+        and seq.seps
+        and all(s == "SEMI" for s in seq.seps)
+        and all(_all_thresholds(getattr(c, "core", None)) and not getattr(c, "posts", None) for c in seq.clauses)
+    ):
+        return ["AND" if kind == "inclusion" else "OR"] * len(seq.seps)
     seps: list[str] = []
     for i, sep in enumerate(seq.seps):
         if sep in ("COMMA", "SEMI"):
@@ -792,7 +815,7 @@ def assemble_seq(seq: Seq, reader: ToAst) -> n.Node:
         return _with_etc(seq, reader)
     if len(seq.clauses) == 1:
         return reader.clause_node(seq.clauses[0])
-    seps = _resolve_seps(seq)
+    seps = _resolve_seps(seq, reader.kind)
     narrow = _combine([reader.clause_node(c) for c in seq.clauses], seps, reader, seq.span)
     wide = None if reader.kind == "rule" else _wide_reading(seq, seps, reader)
     if wide is None or n.strip_spans(wide) == n.strip_spans(narrow):

@@ -1,0 +1,109 @@
+"""Phrasings of common criteria read soundly (issue 11): own sentences, not corpus text."""
+
+from __future__ import annotations
+
+import pytest
+
+from eligibility import nodes as n
+from eligibility.parse import parse_criterion
+from eligibility.units import canonical_unit, convert
+
+
+def _leaves(rule: n.Node) -> list[n.Node]:
+    return [x for x in n.walk(rule) if not n.children(x)]
+
+
+@pytest.mark.parametrize(
+    ("text", "concept", "unit"),
+    [
+        ("Body weight above 250 pounds", "weight", "lb"),
+        ("weight > 120 lbs.", "weight", "lb"),
+        ("Estimated GFR under 45 mL/min/1.73 m2", "egfr", "mL/min/1.73m²"),
+        ("Calculated creatinine clearance of at least 40 mL/min", "creatinine_clearance", "mL/min"),
+        ("BP systolic above 150 mmHg", "systolic_bp", "mmHg"),
+    ],
+)
+def test_lab_names_and_units(text: str, concept: str, unit: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert isinstance(rule, n.Lab), rule
+    assert (rule.concept, rule.unit) == (concept, unit)
+
+
+def test_pounds_convert_to_kilograms() -> None:
+    assert canonical_unit("[lb_av]") == "lb"
+    assert convert(220, "lb", "kg") == pytest.approx(99.79, abs=0.01)
+
+
+def test_performance_status_spelled_out() -> None:
+    rule = parse_criterion("Eastern Cooperative Oncology Group performance status (ECOG) of 0-2", "inclusion")
+    assert isinstance(rule, n.Lab) and (rule.concept, rule.op, rule.value, rule.value2) == ("ecog", "between", 0, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "ops", "unit"),
+    [
+        ("Diastolic blood pressure < 50 or > 100 mmHg", ("<", ">"), "mmHg"),
+        ("serum sodium < 130 mmol/L or > 150 mmol/L", ("<", ">"), "mmol/L"),
+    ],
+)
+def test_two_thresholds_on_one_measure(text: str, ops: tuple[str, str], unit: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert isinstance(rule, n.Or)
+    assert tuple(x.op for x in rule.items if isinstance(x, n.Lab)) == ops
+    assert all(isinstance(x, n.Lab) and x.unit == unit for x in rule.items)
+
+
+def test_or_between_two_measures_is_still_a_list() -> None:
+    rule = parse_criterion("SBP > 160 mmHg or DBP > 95 mmHg", "exclusion")
+    assert {x.concept for x in _leaves(rule) if isinstance(x, n.Lab)} == {"systolic_bp", "diastolic_bp"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "node"),
+    [("inclusion", n.And), ("exclusion", n.Or)],
+)
+def test_thresholds_after_semicolons(kind: str, node: type) -> None:
+    rule = parse_criterion("HDL < 35 mg/dL; total cholesterol > 250 mg/dL", kind)
+    assert isinstance(rule, node) and all(isinstance(x, n.Lab) for x in rule.items)
+
+
+@pytest.mark.parametrize(
+    ("text", "concepts"),
+    [
+        ("Alcohol or drug abuse", {"alcohol_addiction", "drug_addiction"}),
+        ("drug and/or alcohol abuse in the last 12 months", {"alcohol_addiction", "drug_addiction"}),
+        ("Substance abuse or dependence", {"substance_use_disorder"}),
+        ("heart or kidney disease", {"heart_disease", "renal_disease"}),
+    ],
+)
+def test_shared_head_or_modifier(text: str, concepts: set[str]) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert {x.concept for x in _leaves(rule) if isinstance(x, n.Condition)} == concepts
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "breast or colon surgery",  # the pair does not read as one concept each: unread
+        "eye or ear implants",
+    ],
+)
+def test_shared_head_needs_a_concept_for_each_word(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert not any(isinstance(x, n.Condition | n.Procedure) and x.span == (0, 5) for x in n.walk(rule))
+
+
+def test_current_or_prior_is_any_time() -> None:
+    rule = parse_criterion("Current or prior alcohol abuse", "exclusion")
+    assert isinstance(rule, n.Condition) and rule.timing == "history"
+
+
+def test_parenthesised_exception_of_a_class() -> None:
+    rule = parse_criterion("Ongoing treatment with anticoagulants (except antiplatelet drugs)", "exclusion")
+    assert isinstance(rule, n.Medication) and rule.excluding == ("antiplatelet_drugs",)
+
+
+def test_skin_cancer_as_an_exception() -> None:
+    rule = parse_criterion("Any malignancy in the past 3 years (other than skin cancer)", "exclusion")
+    found = [x for x in n.walk(rule) if isinstance(x, n.Condition)]
+    assert found and all(x.excluding == ("skin_cancer",) for x in found)
