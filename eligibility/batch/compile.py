@@ -335,6 +335,28 @@ class _Compiler:
             return _null_double()
         return _case(whens, _null_double())
 
+    def _records(self, table: str, alias: str, keys: Sequence[int]) -> exp.Expression:
+        """The WHERE of a scan for the records with these descriptor keys.
+
+        For a table read in place (a view that hashes each row's descriptor) the profile gives the
+        rows' raw codes: ``raw_code IN (...)`` comes first so the Parquet reader drops the other rows
+        before the hash (see Registry.prefilter; a superset, so the result is the same).
+        """
+        member = _in(_col("rkey", alias), keys)
+        prefilter = getattr(self.profile, "prefilter", None)
+        raw = prefilter(table, keys) if prefilter is not None and keys else None
+        if raw is None:
+            return member
+        codes = sorted(c for c in raw if c is not None)
+        parts: list[exp.Expression] = []
+        if codes:
+            parts.append(exp.In(this=_col("raw_code", alias), expressions=[_str(c) for c in codes]))
+        if any(c is None for c in raw):
+            parts.append(_is_null(_col("raw_code", alias)))
+        if not parts:
+            return exp.false()
+        return _and(_or(*parts), member)
+
     # -- leaves ---------------------------------------------------------------------------------
 
     def leaf(self, r: n.Node) -> tuple[exp.Expression, exp.Expression | None]:
@@ -415,7 +437,7 @@ class _Compiler:
             .from_(exp.to_table("observations").as_(o), copy=False)
             .where(
                 _and(
-                    _in(_col("rkey", o), keys),
+                    self._records("observations", o, keys),
                     _not_null(_col(needed, o)),
                     exp.GTE(this=_col("effective", o), expression=_date(start)),
                     exp.LTE(this=_col("effective", o), expression=_date(self.as_of)),
@@ -486,7 +508,7 @@ class _Compiler:
                 _PIVOTS[table],
                 exp.select(*cols, copy=False)
                 .from_(exp.to_table(table).as_(alias), copy=False)
-                .where(_in(_col("rkey", alias), every), copy=False)
+                .where(self._records(table, alias, every), copy=False)
                 .group_by(_col("patient_id", alias), copy=False),
             )
         if not self._conditions:
@@ -507,7 +529,7 @@ class _Compiler:
                 copy=False,
             )
             .from_(exp.to_table("conditions").as_(c), copy=False)
-            .where(_in(_col("rkey", c), every), copy=False)
+            .where(self._records("conditions", c, every), copy=False)
         )
         ccols: list[exp.Expression] = [_col("patient_id", x)]
         for name, keys, truth in self._conditions:
@@ -607,7 +629,7 @@ class _Compiler:
         cols: Sequence[exp.Expression],
         extra_where: exp.Expression | None = None,
     ) -> exp.Select:
-        where = _in(_col("rkey", alias), keys)
+        where = self._records(table, alias, keys)
         if extra_where is not None:
             where = _and(where, extra_where)
         return (
@@ -662,7 +684,11 @@ class _Compiler:
             if not keys:
                 return
             e = "e"
-            conds = [_in(_col("rkey", e), keys), _not_null(_col(day, e)), exp.LTE(this=_col(day, e), expression=as_of)]
+            conds = [
+                self._records(table, e, keys),
+                _not_null(_col(day, e)),
+                exp.LTE(this=_col(day, e), expression=as_of),
+            ]
             if extra is not None:
                 conds.append(extra)
             parts.append(
@@ -706,7 +732,7 @@ class _Compiler:
                 .from_(exp.to_table("observations").as_(o), copy=False)
                 .where(
                     _and(
-                        _in(_col("rkey", o), keys),
+                        self._records("observations", o, keys),
                         _not_null(_col("result", o)),
                         _not_null(_col("effective", o)),
                         exp.LTE(this=_col("effective", o), expression=as_of),
@@ -807,7 +833,7 @@ class _Compiler:
             recs = (
                 exp.select(*base_cols, copy=False)
                 .from_(exp.to_table("conditions").as_(c), copy=False)
-                .where(_in(_col("rkey", c), keys), copy=False)
+                .where(self._records("conditions", c, keys), copy=False)
             )
             if events is not None:
                 recs = (
@@ -1024,7 +1050,7 @@ class _Compiler:
         iv = (
             exp.select(_col("patient_id", m), _as(cs, "cs"), _as(e, "ce"), copy=False)
             .from_(exp.to_table("medications").as_(m), copy=False)
-            .where(_and(_in(_col("rkey", m), keys), clipped), copy=False)
+            .where(_and(self._records("medications", m, keys), clipped), copy=False)
         )
         i = "i"
         order = exp.Order(expressions=[exp.Ordered(this=_col("cs", i)), exp.Ordered(this=_col("ce", i))])

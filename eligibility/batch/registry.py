@@ -99,6 +99,14 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
     "procedures": (Column("patient_id", "id"), *_DESCRIPTOR, Column("performed", "date")),
 }
 RECORD_TABLES = ("observations", "conditions", "medications", "procedures")
+
+
+def staged_columns(table: str) -> list[str]:
+    """The columns every reader gives a staged table (a table read in place adds ``raw_code``)."""
+    if table == "patients":
+        return [c.target for c in SCHEMA[table]]
+    rest = [c.target for c in SCHEMA[table] if c.name not in ("patient_id", "system", "code", "concept", "text")]
+    return ["patient_id", "rn", "rkey", *rest]
 OPTIONAL_COLUMNS = frozenset({"concept", "text"})
 
 _SQL_TYPE = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "measure": "DOUBLE"}
@@ -127,6 +135,9 @@ class Registry:
     notes: list[str] = field(default_factory=list)
     # Optional staged tables this registry has (patients_sql.EXTRA_TABLES: OMOP observation periods, deaths).
     extras: frozenset[str] = frozenset()
+    # Record tables read in place (a view over the Parquet file, see view_file) -> whether the view's
+    # raw_code column is the file's own text column (so a filter on it reaches the Parquet scan).
+    in_place: dict[str, bool] = field(default_factory=dict)
 
     def reject_count(self) -> int:
         row = self.con.execute("SELECT COUNT(*) FROM rejects").fetchone()
@@ -166,7 +177,21 @@ class Registry:
         return as_of_ages(self.con, as_of)
 
     def units(self, rkeys: Sequence[int]) -> list[str | None]:
-        return observation_units(self.con, rkeys)
+        return observation_units(self.con, rkeys, self.prefilter("observations", rkeys))
+
+    def prefilter(self, table: str, rkeys: Sequence[int]) -> list[str | None] | None:
+        """The raw ``code`` values of the rows with these keys, for a table read in place; else None.
+
+        Why: a view computes each row's descriptor key (a hash of four text columns) on every scan,
+        which costs more than the rest of a lab pick; ``raw_code IN (...)`` is a superset filter the
+        Parquet reader applies first, so the hash is computed for the few rows left. Exact: every
+        row with one of the keys has one of these raw codes (``rawkeys_<table>`` holds them all).
+        """
+        if not self.in_place.get(table) or not rkeys:
+            return None
+        keys = ", ".join(str(int(k)) for k in rkeys)
+        rows = self.con.execute(f"SELECT DISTINCT raw_code FROM rawkeys_{table} WHERE rkey IN ({keys})").fetchall()
+        return [r[0] for r in rows]
 
     def patient(self, patient_id: str) -> Patient:
         """Rebuild one patient as the native model, from exactly the staged rows the SQL screened."""
@@ -283,11 +308,14 @@ def load_registry(
     directory: str | Path,
     con: duckdb.DuckDBPyConnection | None = None,
     registry_format: RegistryFormat = "auto",
+    in_place: bool = True,
 ) -> Registry:
     """Stage a registry folder (patients.parquet|csv required; other tables optional) into DuckDB.
 
     An OMOP CDM (folder, zip or DuckDB file with person and observation_period tables) is read by
     :mod:`.omop`; a FHIR Bulk export by :mod:`.fhir`. ``registry_format`` forces one reader.
+    With ``in_place`` (the default) a Parquet record table whose dates and numbers are typed columns
+    is read where it lies (:func:`view_file`) instead of copied; ``in_place=False`` stages it.
     """
     path = Path(directory)
     from .omop import is_omop, load_omop  # (an OMOP CDM: batch/omop.py)
@@ -312,7 +340,11 @@ def load_registry(
             continue
         reg.files[table] = str(file)
         try:
-            stage_file(reg, table, _source(reg, table, file))
+            src = _source(reg, table, file)
+            if in_place and readable_in_place(table, src):
+                view_file(reg, table, src)
+            else:
+                stage_file(reg, table, src)
         except duckdb.InterruptException:
             raise
         except duckdb.Error as exc:  # a corrupt Parquet file, an unreadable CSV: name the file, no traceback
@@ -553,6 +585,86 @@ def _end_unknown(con: duckdb.DuckDBPyConnection, table: str, bads: Sequence[tupl
         con.execute(f"UPDATE stage_{table} SET {update} WHERE {helper} IS NOT NULL{ended}")
 
 
+@dataclass(frozen=True)
+class _Scan:
+    """One file's rows typed as the staged table's columns, with the text of every unconvertible value."""
+
+    inner: str  # SELECT rid, <typed columns>, <bad_i> FROM the file
+    bads: list[tuple[Column, str]]  # (column, its bad_i helper)
+    helper: list[str]  # the bad_i names ("bad_" alone when there are none)
+
+    def helpers(self) -> str:
+        return ", ".join(self.helper)
+
+
+def _scan(table: str, src: _Source) -> _Scan:
+    typed: list[str] = []
+    bads: list[tuple[Column, str]] = []
+    for i, c in enumerate(SCHEMA[table]):
+        value, bad, reason = _typed(c, src.types)
+        typed.append(f"{value} AS {c.target}")
+        if bad is not None and reason is not None and c.name in src.types:
+            typed.append(f"{bad} AS bad_{i}")
+            bads.append((c, f"bad_{i}"))
+    inner = f"SELECT {src.rid}::BIGINT AS rid, {', '.join(typed)} FROM {src.relation}"
+    return _Scan(inner, bads, [b for _, b in bads] or ["NULL AS bad_"])
+
+
+def _record_columns(table: str, scan: _Scan, extra: str = "") -> str:
+    """SELECT list of a record table's staged shape (before the helpers are dropped) over ``scan.inner``."""
+    rest = staged_columns(table)[3:]
+    return (
+        f"SELECT patient_id, rid, {_KEY} AS rkey, {', '.join(rest)}, system, code, concept, text, "
+        f"{scan.helpers()}{extra} FROM ({scan.inner})"
+    )
+
+
+_NOTHING = "s.code IS NULL AND s.concept IS NULL AND s.text IS NULL"
+
+
+def _record_reports(table: str, src: _Source, scan: _Scan, rel: str) -> tuple[list[str], str]:
+    """(report queries over ``rel``, the condition of the rows left out) for a record table."""
+    reports = _value_reports(table, src, scan, rel)
+    # Membership is checked on the stored (dictionary-compressed) table: much cheaper than joining
+    # while scanning the file.
+    reports.append(
+        f"""SELECT s.rid, CASE WHEN p.patient_id IS NULL THEN 'patient_id' ELSE 'code' END AS col,
+                   CASE WHEN p.patient_id IS NULL THEN s.patient_id END AS val,
+                   CASE WHEN s.patient_id IS NULL THEN 'missing patient_id (row left out)'
+                        WHEN p.patient_id IS NULL THEN 'patient_id not in the patients table (row left out)'
+                        ELSE 'no code, concept or text: the row names nothing (row left out)' END AS reason,
+                   false AS kept
+            FROM {rel} s LEFT JOIN patients p ON p.patient_id = s.patient_id
+            WHERE p.patient_id IS NULL OR ({_NOTHING})"""
+    )
+    drop = f"s.patient_id IS NULL OR s.patient_id NOT IN (SELECT patient_id FROM patients) OR ({_NOTHING})"
+    unknown = _unknown_concept("s.concept")  # (a typo would make the row invisible, and closed world
+    reports.append(  # would then read "no record of ...")
+        f"""SELECT s.rid, 'concept' AS col, s.concept AS val, {lit(UNKNOWN_CONCEPT + " (row left out)")} AS reason,
+                   false AS kept
+            FROM {rel} s JOIN patients p ON p.patient_id = s.patient_id
+            WHERE NOT ({_NOTHING}) AND {unknown}"""
+    )
+    return reports, f"{drop} OR {unknown}"
+
+
+def _value_reports(table: str, src: _Source, scan: _Scan, rel: str) -> list[str]:
+    return [
+        f"SELECT rid, {lit(c.name)} AS col, {b} AS val, {lit(reason + _KEPT.get((table, c.name), _KEPT_UNKNOWN))} "
+        f"AS reason, true AS kept FROM {rel} WHERE {b} IS NOT NULL"
+        for c, b in scan.bads
+        for reason in [_typed(c, src.types)[2] or ""]
+    ]
+
+
+def _insert_reports(con: duckdb.DuckDBPyConnection, src: _Source, reports: Sequence[str]) -> None:
+    con.execute(
+        f"INSERT INTO rejects SELECT {lit(src.label)}, {src.line('rid')}, col, val, reason, kept FROM ("
+        + " UNION ALL ".join(reports)
+        + ")"
+    )
+
+
 def stage_file(reg: Registry, table: str, src: _Source) -> None:
     """One registry file -> the staged table, in one scan of the file, reporting every problem.
 
@@ -561,27 +673,10 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
     deleted and the helper columns dropped, so the staged table is the only copy of the file's rows.
     """
     con = reg.con
-    cols = SCHEMA[table]
-    typed: list[str] = []
-    bads: list[tuple[Column, str]] = []
-    for i, c in enumerate(cols):
-        value, bad, reason = _typed(c, src.types)
-        typed.append(f"{value} AS {c.target}")
-        if bad is not None and reason is not None and c.name in src.types:
-            typed.append(f"{bad} AS bad_{i}")
-            bads.append((c, f"bad_{i}"))
-    label = lit(src.label)
-    line = src.line("rid")
-    reports = [
-        f"SELECT rid, {lit(c.name)} AS col, {b} AS val, {lit(reason + _KEPT.get((table, c.name), _KEPT_UNKNOWN))} "
-        f"AS reason, true AS kept FROM stage_{table} WHERE {b} IS NOT NULL"
-        for c, b in bads
-        for reason in [_typed(c, src.types)[2] or ""]
-    ]
-    inner = f"SELECT {src.rid}::BIGINT AS rid, {', '.join(typed)} FROM {src.relation}"
-    helper = [b for _, b in bads]
+    scan = _scan(table, src)
     if table == "patients":
-        con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {inner}")
+        con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {scan.inner}")
+        reports = _value_reports(table, src, scan, f"stage_{table}")
         reports.append(
             f"""SELECT rid, 'patient_id' AS col, patient_id AS val,
                        CASE WHEN patient_id IS NULL THEN 'missing patient_id (row left out)'
@@ -590,82 +685,148 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
                 FROM (SELECT rid, patient_id, MIN(rid) OVER (PARTITION BY patient_id) AS first FROM stage_{table})
                 WHERE patient_id IS NULL OR rid > first"""
         )
+        _insert_reports(con, src, reports)
         drop = (
             f"patient_id IS NULL OR rid NOT IN (SELECT MIN(rid) FROM stage_{table} "
             "WHERE patient_id IS NOT NULL GROUP BY patient_id)"
         )
-    else:
-        rest = [c.target for c in cols if c.name not in ("patient_id", "system", "code", "concept", "text")]
-        con.execute(
-            f"""CREATE OR REPLACE TABLE stage_{table} AS
-                SELECT patient_id, rid, {_KEY} AS rkey, {", ".join(rest)}, system, code, concept, text,
-                       {", ".join(helper) or "NULL AS bad_"} FROM ({inner})"""
-        )
-        _end_unknown(con, table, bads)
-        if not helper:
-            helper.append("bad_")
-        # Membership is checked on the stored (dictionary-compressed) table: much cheaper than joining
-        # while scanning the file.
-        nothing = "s.code IS NULL AND s.concept IS NULL AND s.text IS NULL"
-        reports.append(
-            f"""SELECT s.rid, CASE WHEN p.patient_id IS NULL THEN 'patient_id' ELSE 'code' END AS col,
-                       CASE WHEN p.patient_id IS NULL THEN s.patient_id END AS val,
-                       CASE WHEN s.patient_id IS NULL THEN 'missing patient_id (row left out)'
-                            WHEN p.patient_id IS NULL THEN 'patient_id not in the patients table (row left out)'
-                            ELSE 'no code, concept or text: the row names nothing (row left out)' END AS reason,
-                       false AS kept
-                FROM stage_{table} s LEFT JOIN patients p ON p.patient_id = s.patient_id
-                WHERE p.patient_id IS NULL OR ({nothing})"""
-        )
-        drop = f"s.patient_id IS NULL OR s.patient_id NOT IN (SELECT patient_id FROM patients) OR ({nothing})"
-        unknown = _unknown_concept("s.concept")  # (a typo would make the row invisible, and closed world
-        reports.append(  # would then read "no record of ...")
-            f"""SELECT s.rid, 'concept' AS col, s.concept AS val, {lit(UNKNOWN_CONCEPT + " (row left out)")} AS reason,
-                       false AS kept
-                FROM stage_{table} s JOIN patients p ON p.patient_id = s.patient_id
-                WHERE NOT ({nothing}) AND {unknown}"""
-        )
-        drop = f"{drop} OR {unknown}"
-    con.execute(
-        f"INSERT INTO rejects SELECT {label}, {line}, col, val, reason, kept FROM (" + " UNION ALL ".join(reports) + ")"
-    )
-    if table == "patients":
         con.execute(
             f"CREATE OR REPLACE TABLE patients AS SELECT patient_id, birth_date, sex FROM stage_{table} "
             f"WHERE NOT ({drop})"
         )
         con.execute(f"DROP TABLE stage_{table}")
         return
+    con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {_record_columns(table, scan)}")
+    _end_unknown(con, table, scan.bads)
+    reports, drop = _record_reports(table, src, scan, f"stage_{table}")
+    _insert_reports(con, src, reports)
     if table == "observations":
-        _untrusted_ranges(con, label, line)
+        _untrusted_ranges(con, lit(src.label), src.line("rid"), "stage_observations")
+        con.execute(
+            f"UPDATE stage_observations SET ref_low = NULL, ref_high = NULL WHERE coalesce({UNTRUSTED_RANGE}, false)"
+        )
     con.execute(f"DELETE FROM stage_{table} s WHERE {drop}")
     con.execute(
         f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT rkey, system, code, concept, text FROM stage_{table}"
     )
     _check_keys(con, table)
-    for h in [*helper, "system", "code", "concept", "text"]:
+    for h in [*([b for _, b in scan.bads] or ["bad_"]), "system", "code", "concept", "text"]:
         con.execute(f"ALTER TABLE stage_{table} DROP COLUMN {h}")
     con.execute(f"ALTER TABLE stage_{table} RENAME COLUMN rid TO rn")
-    con.execute(f"DROP TABLE IF EXISTS {table}")
+    _drop_relation(con, table)
     con.execute(f"ALTER TABLE stage_{table} RENAME TO {table}")
     if src.relation == f"src_{table}":
         con.execute(f"DROP TABLE src_{table}")
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop a staged table or view of that name, whichever it is."""
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_catalog = current_database()",
+        [name],
+    ).fetchone()
+    if row is not None:
+        con.execute(f"DROP {'VIEW' if row[0] == 'VIEW' else 'TABLE'} {name}")
+
+
+def readable_in_place(table: str, src: _Source) -> bool:
+    """A Parquet record table whose date and number columns are typed (no text to parse on every scan).
+
+    FLOAT and DECIMAL columns qualify: they keep the text route of :func:`_typed` (a cast through
+    their text, cheap next to parsing a date), so the values are the staged ones.
+    """
+    if table == "patients" or not src.relation.startswith("read_parquet("):
+        return False
+
+    def typed(c: Column) -> bool:
+        kind = src.types.get(c.name)
+        if kind is None or c.kind not in _NATIVE or kind in _NATIVE[c.kind]:
+            return True
+        return c.kind != "date" and (kind in ("FLOAT", "REAL") or kind.startswith("DECIMAL"))
+
+    return all(typed(c) for c in SCHEMA[table])
+
+
+def view_file(reg: Registry, table: str, src: _Source) -> None:
+    """A record table read where it lies: a view over the Parquet file with the staged table's columns.
+
+    The same rows and values as :func:`stage_file` (tests/test_batch_in_place.py compares them), in
+    two scans of the file at load and none copied: one keeps the rows with a problem (normally none)
+    in ``bad_<table>`` to report them exactly as staging does and to know which to leave out or
+    change; one lists the distinct descriptors (``keys_<table>``, and ``rawkeys_<table>`` for the
+    raw-code prefilter of :meth:`Registry.prefilter`). The view then leaves out those rows by
+    position and applies the same end-unknown and untrusted-range rules, each only when the load
+    found a row it applies to (so a clean file's view is a plain projection of the scan).
+    The file must not change while the registry is in use (the manifest records its hash).
+    """
+    con = reg.con
+    scan = _scan(table, src)
+    code_is_text = src.types.get("code") == "VARCHAR"
+    raw = ', "code" AS raw_code' if code_is_text else ", NULL::VARCHAR AS raw_code"
+    rows = f"({_record_columns(table, scan, raw)})"
+    unknown = _unknown_concept("s.concept")
+    problem = [f"{b} IS NOT NULL" for _, b in scan.bads]
+    problem += [
+        "s.patient_id IS NULL",
+        "NOT EXISTS (SELECT 1 FROM patients p WHERE p.patient_id = s.patient_id)",
+        f"({_NOTHING})",
+        unknown,
+    ]
+    if table == "observations":
+        problem.append(f"coalesce({UNTRUSTED_RANGE}, false)")
+    bad = f"bad_{table}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} AS SELECT * FROM {rows} s WHERE {' OR '.join(problem)}")
+    reports, drop = _record_reports(table, src, scan, bad)
+    _insert_reports(con, src, reports)
+    if table == "observations":
+        _untrusted_ranges(con, lit(src.label), src.line("rid"), bad)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE gone_{table} AS SELECT rid FROM {bad} s WHERE {drop}")
+    gone = _count(con, f"gone_{table}")
+    keep = f"WHERE rid NOT IN (SELECT rid FROM gone_{table})" if gone else ""
+    descriptor = "rkey, system, code, concept, text"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE allkeys_{table} AS SELECT DISTINCT {descriptor}, raw_code FROM {rows} {keep}"
+    )
+    con.execute(f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT {descriptor} FROM allkeys_{table}")
+    _check_keys(con, table)
+    con.execute(f"CREATE OR REPLACE TABLE rawkeys_{table} AS SELECT DISTINCT rkey, raw_code FROM allkeys_{table}")
+    con.execute(f"DROP TABLE allkeys_{table}")
+    columns = {c: c for c in staged_columns(table)[3:]}
+    for c, b in scan.bads:  # (stage_file's _end_unknown, for the rows the load found)
+        update = _END_UNKNOWN.get((table, c.name))
+        if update is None or not _count(con, bad, f"{b} IS NOT NULL"):
+            continue
+        target, value = (x.strip() for x in update.split("="))
+        ended = f" AND status NOT IN ({', '.join(lit(x) for x in _ENDED_STATUSES)})" if table == "conditions" else ""
+        columns[target] = f"CASE WHEN {b} IS NOT NULL{ended} THEN {value} ELSE {target} END"
+    if table == "observations" and _count(con, bad, f"coalesce({UNTRUSTED_RANGE}, false)"):
+        for col in ("ref_low", "ref_high"):
+            columns[col] = f"CASE WHEN coalesce({UNTRUSTED_RANGE}, false) THEN NULL ELSE {col} END"
+    select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
+    _drop_relation(con, table)
+    con.execute(f"CREATE VIEW {table} AS SELECT patient_id, rid AS rn, rkey, {select}, raw_code FROM {rows} s {keep}")
+    con.execute(f"DROP TABLE {bad}")
+    if not gone:
+        con.execute(f"DROP TABLE gone_{table}")
+    reg.in_place[table] = code_is_text
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str, where: str = "true") -> int:
+    row = con.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}").fetchone()
+    return int(row[0]) if row else 0
 
 
 #: SQL of patient.untrusted_range over columns ref_low, ref_high (the same test in every path).
 UNTRUSTED_RANGE = "(ref_high <= 0 OR ref_low < 0 OR ref_low > ref_high)"
 
 
-def _untrusted_ranges(con: duckdb.DuckDBPyConnection, label: str, line: str) -> None:
-    """Report and drop the reference ranges ULN/LLN multiples cannot use (patient.BAD_RANGE)."""
+def _untrusted_ranges(con: duckdb.DuckDBPyConnection, label: str, line: str, rel: str) -> None:
+    """Report the reference ranges ULN/LLN multiples cannot use (patient.BAD_RANGE); the caller drops them."""
     con.execute(
         f"""INSERT INTO rejects SELECT {label}, {line}, 'ref_high',
                    coalesce(CAST(ref_low AS VARCHAR), '') || '..' || coalesce(CAST(ref_high AS VARCHAR), ''),
                    {lit(BAD_RANGE)}, true
-            FROM stage_observations WHERE coalesce({UNTRUSTED_RANGE}, false)"""
-    )
-    con.execute(
-        f"UPDATE stage_observations SET ref_low = NULL, ref_high = NULL WHERE coalesce({UNTRUSTED_RANGE}, false)"
+            FROM {rel} WHERE coalesce({UNTRUSTED_RANGE}, false)"""
     )
 
 
@@ -718,10 +879,27 @@ def as_of_ages(con: duckdb.DuckDBPyConnection, as_of: date) -> list[tuple[str | 
     return [(s, None if a is None else int(a)) for s, a in rows]
 
 
-def observation_units(con: duckdb.DuckDBPyConnection, rkeys: Sequence[int]) -> list[str | None]:
-    """Distinct units of the observations with these descriptor keys (None included when present)."""
+def observation_units(
+    con: duckdb.DuckDBPyConnection, rkeys: Sequence[int], raw_codes: Sequence[str | None] | None = None
+) -> list[str | None]:
+    """Distinct units of the observations with these descriptor keys (None included when present).
+
+    ``raw_codes``: Registry.prefilter's superset filter for a table read in place.
+    """
     if not rkeys:
         return []
     keys = ", ".join(str(int(k)) for k in rkeys)
-    rows = con.execute(f"SELECT DISTINCT unit FROM observations WHERE rkey IN ({keys})").fetchall()
+    where = f"rkey IN ({keys})"
+    if raw_codes is not None:
+        where = f"{raw_code_filter(raw_codes)} AND {where}"
+    rows = con.execute(f"SELECT DISTINCT unit FROM observations WHERE {where}").fetchall()
     return [r[0] for r in rows]
+
+
+def raw_code_filter(raw_codes: Sequence[str | None], column: str = "raw_code") -> str:
+    """SQL: the raw code is one of these (NULL included when listed)."""
+    codes = sorted(c for c in raw_codes if c is not None)
+    parts = [f"{column} IN ({', '.join(lit(c) for c in codes)})"] if codes else []
+    if any(c is None for c in raw_codes):
+        parts.append(f"{column} IS NULL")
+    return "(" + (" OR ".join(parts) or "false") + ")"
