@@ -107,3 +107,46 @@ def test_skin_cancer_as_an_exception() -> None:
     rule = parse_criterion("Any malignancy in the past 3 years (other than skin cancer)", "exclusion")
     found = [x for x in n.walk(rule) if isinstance(x, n.Condition)]
     assert found and all(x.excluding == ("skin_cancer",) for x in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("NYHA class II or III", 2, 3),
+        ("NYHA functional class II-IV", 2, 4),
+        ("ECOG performance status 1 or 2", 1, 2),
+    ],
+)
+def test_score_values(text: str, low: float, high: float) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert isinstance(rule, n.Lab) and (rule.op, rule.value, rule.value2) == ("between", low, high)
+
+
+def test_two_score_values_that_are_not_neighbours_stay_unread() -> None:
+    assert isinstance(parse_criterion("ECOG 1 or 3", "inclusion"), n.Unparsed)
+
+
+def test_a_condition_and_its_grade_are_both_required() -> None:
+    rule = parse_criterion("Heart failure of NYHA class III or IV", "exclusion")
+    assert isinstance(rule, n.And)
+    assert [type(x) for x in rule.items] == [n.Condition, n.Lab]
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value", "unit"),
+    [
+        ("Infants aged 3-18 months", "between", 3, "months"),
+        ("Adults aged 21 years or older", ">=", 21, "years"),
+        ("Men 40 years of age or older at screening", ">=", 40, "years"),
+    ],
+)
+def test_age_group_words_and_the_age_at_screening(text: str, op: str, value: float, unit: str) -> None:
+    rule = parse_criterion(text, "inclusion")
+    ages = [x for x in n.walk(rule) if isinstance(x, n.Age)]
+    assert len(ages) == 1 and (ages[0].op, ages[0].value, ages[0].unit) == (op, value, unit)
+    assert not any(isinstance(x, n.Unparsed) for x in n.walk(rule))
+
+
+def test_a_child_of_the_participant_is_not_an_age_group() -> None:
+    rule = parse_criterion("Has children aged 2-5 years", "inclusion")
+    assert not any(isinstance(x, n.Age) for x in n.walk(rule))

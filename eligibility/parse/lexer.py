@@ -172,7 +172,54 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
-    return _any_time(_threshold_or(_merge_restated(tokens)))
+    return _age_words(_any_time(_threshold_or(_roman_scores(_merge_restated(tokens), vocab))))
+
+
+# Words naming the participants by their age group; before a stated age they add nothing to it.
+_AGE_GROUP_WORDS = frozenset(
+    {"children", "child", "adults", "adult", "infants", "infant", "adolescents", "toddlers", "kids", "neonates"}
+)
+_AGE_TOKENS = frozenset({"AGE", "OLDER", "YOUNGER"})
+
+
+def _age_words(tokens: list[Token]) -> list[Token]:
+    """ "Children aged 6-36 months", "Adults 18 to 65 years": the group word before the age says nothing
+    more; "18 years or older at enrollment": the age at the screening date is the age the engine reads."""
+    out = list(tokens)
+    group = len(out) >= 2 and out[0].type == "WORD" and out[0].value.lower() in _AGE_GROUP_WORDS
+    if group and (
+        out[1].type == "AGE"
+        or (out[1].type == "NUMBER" and any(t.type in _AGE_TOKENS | {"TIMEUNIT"} for t in out[2:4]))
+    ):
+        out = out[1:]
+    if (
+        len(out) >= 3
+        and out[-2].type == "WORD"
+        and out[-2].value.lower() == "at"
+        and out[-1].type == "ANCHOR"
+        and out[-3].type in _AGE_TOKENS | {"TIMEUNIT"}
+        and any(t.type in _AGE_TOKENS for t in out[:-2])
+    ):
+        out = out[:-2]
+    return out
+
+
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
+_SCORE_LIST = frozenset({"CMP", "OR", "ANDOR", "AND", "COMMA", "DASH", "SLASH", "NUMBER", "BETWEEN"})
+
+
+def _roman_scores(tokens: list[Token], vocab: Vocabulary) -> list[Token]:
+    """ "NYHA class III or IV": Roman numerals right after a unitless score are its values."""
+    out = list(tokens)
+    score = False
+    for k, tok in enumerate(out):
+        if tok.type == "LAB":
+            score = tok.value in vocab and vocab[str(tok.value)].unit is None
+        elif score and tok.type == "WORD" and tok.value in _ROMAN:
+            out[k] = _token("NUMBER", str(float(_ROMAN[tok.value])), tok.start_pos or 0, tok.end_pos or 0)
+        elif tok.type not in _SCORE_LIST:
+            score = False
+    return out
 
 
 def _any_time(tokens: list[Token]) -> list[Token]:

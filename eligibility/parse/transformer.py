@@ -535,6 +535,14 @@ class ToAst(Transformer[Token, Any]):
             "t1": hi["tok"],
         }
 
+    def th_either(self, items: list[Token]) -> dict[str, Any]:
+        """ "ECOG 0 or 1", "NYHA class III or IV": two neighbouring whole scores are the range between them."""
+        lo, _, hi = items
+        a, b = _num(lo), _num(hi)
+        if not (a.is_integer() and b == a + 1):
+            raise NotUnderstood("two values that are not neighbouring whole scores", lo.start_pos, hi.end_pos)
+        return {"op": "between", "value": a, "value2": b, "unit": None, "t0": lo, "t1": hi}
+
     def th_normal(self, items: list[Token]) -> dict[str, Any]:
         raise NotUnderstood("'within normal limits' needs both reference limits", items[0].start_pos, items[0].end_pos)
 
@@ -768,7 +776,9 @@ def _resolve_seps(seq: Seq, kind: str = "unspecified") -> list[str]:
                 raise NotUnderstood("a list with no 'and' or 'or' to say how its items combine", *seq.span)
         if sep is None:
             a, b = seq.clauses[i].core, seq.clauses[i + 1].core
-            if not (isinstance(a, n.Sex | n.Age) or isinstance(b, n.Sex | n.Age)):
+            # "heart failure NYHA class III or IV": a condition and the grade it must have, both required
+            graded = isinstance(a, Mention) and a.category == "COND" and bool(a.concept) and isinstance(b, n.Lab)
+            if not (isinstance(a, n.Sex | n.Age) or isinstance(b, n.Sex | n.Age) or graded):
                 raise NotUnderstood("two clauses side by side without a conjunction", *seq.span)
             sep = "AND"
         seps.append("OR" if sep == "ANDOR" else sep)
