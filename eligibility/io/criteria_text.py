@@ -40,6 +40,14 @@ Splitting rules (chosen so that a downstream parser can read each criterion on i
    is emitted as well.
 7. **Placeholders.** Items whose whole text is "None", "N/A", "Not applicable" or a dash are dropped: they say
    the list is empty, not that a patient must satisfy "None".
+8. **Inline numbered items.** A number inside an item's text that continues a numbered list open there ("1. Aged
+   18-70 years 2. Diagnosis of asthma": 2 follows the line's own 1; "6." in a sub-item continuing the parent's
+   "5.") starts a separate criterion in that list's place, and "1. ... 2. ..." inside an item opens a list of
+   its own, headed by the text before it when that only introduces them ("Organ function as follows:").
+   A number after a value word, a digit, a comparator ("grade 2.", "0, 1 or 2.", "0-1 2.") or inside brackets
+   is not a marker. Items joined by "or" are alternatives, and an intro that holds letter or roman items of
+   its own cannot be placed: such a text is left whole, and the reader leaves it unknown
+   (:func:`has_inline_list`), since a reading of the whole could join separate requirements by "or".
 
 Cleaning: Markdown escapes (``\\>``, ``\\[``, ...) and ``**`` emphasis are removed, HTML entities decoded
 (``&gt;``, ``& gt;``, ``&ge;``, ...), lines joined with one space, whitespace collapsed, trailing ';' dropped.
@@ -48,15 +56,16 @@ Cleaning: Markdown escapes (``\\>``, ``\\[``, ...) and ``**`` emphasis are remov
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from eligibility.io.headers import Kind, heading_text, match_header, strip_decoration
-from eligibility.io.textclean import Line, analyse, clean, quick_clean, split_lines
+from eligibility.io.textclean import Line, analyse, clean, is_space, quick_clean, split_lines
 
-__all__ = ["Kind", "RawCriterion", "split_criteria"]
+__all__ = ["Kind", "RawCriterion", "has_inline_list", "split_criteria"]
 
 
 class RawCriterion(BaseModel):
@@ -129,6 +138,32 @@ class _Item:
     children: list[_Item] = field(default_factory=list)
     cleaned: str = ""
     offsets: tuple[int, ...] = ()
+    marker: tuple[int, str] | None = None  # the number and style of its own list marker ("2.": (2, "."))
+    pieces: list[_Piece] | None = None  # its inline-numbered items, once split (rule 8)
+
+
+@dataclass
+class _Frame:
+    """A numbered list the inline markers of an item may continue: its last number and marker style, and
+    the outline place (headings, section) an item continuing it takes."""
+
+    number: int
+    style: str
+    section: str | None
+    headings: tuple[str, ...]
+    nested: tuple[bool, ...]
+
+
+@dataclass
+class _Piece:
+    """One inline-numbered item of a criterion line ("... 2. Diagnosis of AML"), or the whole item."""
+
+    section: str | None
+    headings: tuple[str, ...]
+    nested: tuple[bool, ...]
+    segments: list[tuple[int, int]]
+    intro: bool = False  # it only introduces an inline sub-list ("Organ function: 1) ... 2) ...")
+    frames: tuple[_Frame, ...] = ()  # the numbered lists open after it, outermost first
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -181,15 +216,18 @@ def _split(raw: str) -> list[RawCriterion]:
         heads = qualifiers
         nested: tuple[bool, ...] = (True,) * len(qualifiers)
         if parent is not None:
-            parent_text = heading_text(raw[parent.segments[0][0] : parent.segments[-1][1]])
+            # The parent's last inline-numbered piece is what the sub-items sit under (rule 8).
+            above = _pieces(raw, parent)[-1]
+            parent_raw = raw[above.segments[0][0] : above.segments[-1][1]]
+            parent_text = heading_text(parent_raw)
             section = parent_text
-            heads = (*parent.headings, parent_text)
+            heads = (*above.headings, parent_text)
             # Under a parent that only introduces its sub-items the scope is the nesting; under a parent
             # that is a criterion itself (it is emitted too), the nesting is often only layout.
-            whole = quick_clean(raw[parent.segments[0][0] : parent.segments[-1][1]]).rstrip()
-            nested = (*parent.nested, bool(_LEADIN_RE.search(whole)))
-            if parent.section and len(parent.section) + len(parent_text) < _MAX_SECTION:
-                section = f"{parent.section} > {parent_text}"
+            whole = quick_clean(parent_raw).rstrip()
+            nested = (*above.nested, bool(_LEADIN_RE.search(whole)))
+            if above.section and len(above.section) + len(parent_text) < _MAX_SECTION:
+                section = f"{above.section} > {parent_text}"
         if subheading is not None and sub_owner is parent:
             section = f"{section} > {subheading}" if section else subheading
             heads = (*heads, subheading)
@@ -203,6 +241,7 @@ def _split(raw: str) -> list[RawCriterion]:
             heads[-_MAX_HEADINGS:],
             nested[-_MAX_HEADINGS:],
             parent,
+            marker=_own_marker(raw[line.start : start]),
         )
         if parent is not None:
             parent.children.append(item)
@@ -365,31 +404,201 @@ def _continues(ln: Line, last: _Item, prev: Line) -> bool:
     return bool(_CONNECTIVE_END_RE.search(prev.text.rstrip()))
 
 
+# --------------------------------------------------------------------------------------------------------
+# Inline numbered items (rule 8)
+# --------------------------------------------------------------------------------------------------------
+
+_OWN_MARKER_RE = re.compile(r"(?:\((\d{1,3})\)|(\d{1,3})\\?([.)]))\s*$")
+_INLINE_RE = re.compile(r"\((\d{1,2})\)|(\d{1,2})\\?([.)])")
+_STRONG_BEFORE = ";；。"
+_WEAK_BEFORE = ":：,，"
+_NUMERIC_BEFORE = "<>≤≥=-–—+±~/×"
+# Words after which a number is a value, not a list marker: "grade 2. Patients", "0, 1 or 2. Adequate".
+_VALUE_WORDS = frozenset(
+    {
+        "or", "and", "nor", "to", "than", "of", "the", "a", "an", "grade", "grades", "stage", "stages",
+        "class", "type", "level", "version", "cycle", "phase", "step", "line", "lines", "section", "table",
+        "figure", "appendix", "part", "cohort", "arm", "group", "number", "no", "score", "ps", "status",
+        "ecog", "nyha", "who", "day", "week", "month", "year", "dose", "least", "most", "over", "under",
+        "about", "approximately", "up", "from", "by", "per", "is", "are", "was", "were", "be", "equal",
+        "equals", "between", "within", "after", "before", "above", "below", "exceed", "exceeding", "x",
+        "max", "min", "maximum", "minimum", "total", "count", "first", "last", "only", "gravida", "para",
+    }
+)  # fmt: skip
+
+
+# An intro to an inline sub-list is one short sentence; text with letter or roman markers of its own ("a. Cohort
+# 1 ... ii. ...") holds other items, and what the sub-list belongs to is not known.
+_MAX_INTRO = 300
+_INLINE_LETTER_RE = re.compile(r"(?:^|\s)(?:[a-h]|[ivx]{1,4})[.)]\s+\w")
+
+
+def has_inline_list(text: str) -> bool:
+    """Whether a criterion's text still holds an inline numbered list ("1. adults; 2. ECOG 0-2"): two
+    markers in sequence that the splitter did not separate. Its items are separate requirements, so a reading
+    of the whole text could join them by "or" or read some of them only."""
+    padded = " " + text  # a marker at the very start counts too
+    found = _inline_markers(padded, [(0, len(padded))])
+    return any(b[2] == a[2] + 1 and b[3] == a[3] for a, b in itertools.pairwise(found))
+
+
+def _own_marker(before: str) -> tuple[int, str] | None:
+    """The number and style of the last numbered list marker in the text before a line's content."""
+    m = _OWN_MARKER_RE.search(before)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        return int(m.group(1)), ")"  # "(2)" and "2)" are one style
+    return int(m.group(2)), m.group(3)
+
+
+def _inline_markers(raw: str, segments: list[tuple[int, int]]) -> list[tuple[int, int, int, str, bool]]:
+    """Numbers inside an item's text that read as list markers: (start, content start, number, style, whether
+    "or" comes just before it).
+
+    A marker follows a separator or a word (not a value word, a digit or a comparator: "grade 2.",
+    "0-1 2."), is followed by a space and a letter, and is not inside brackets ("(see 2. below)").
+    """
+    found: list[tuple[int, int, int, str, bool]] = []
+    depth = 0
+    for s, e in segments:
+        pos = s
+        for m in _INLINE_RE.finditer(raw, s, e):
+            for ch in raw[pos : m.start()]:
+                depth += ch == "("
+                depth -= ch == ")" and depth > 0
+            pos = m.start()
+            p, q = m.start(), m.end()
+            if p == s or q >= e or not is_space(raw[q]) or depth:
+                continue
+            j = q
+            while j < e and is_space(raw[j]):
+                j += 1
+            if j >= e or not raw[j].isalpha():
+                continue
+            before = raw[p - 1]
+            after_or = False
+            if not (before in _STRONG_BEFORE or before in _WEAK_BEFORE):
+                if not is_space(before):
+                    continue
+                k = p - 1
+                while k > s and is_space(raw[k]):
+                    k -= 1
+                pc = raw[k]
+                if pc.isdigit() or pc in _NUMERIC_BEFORE:
+                    continue
+                if pc.isalpha():
+                    w = k
+                    while w > s and raw[w - 1].isalpha():
+                        w -= 1
+                    word = raw[w : k + 1].lower()
+                    after_or = word == "or"
+                    # "2)" and "(2)" are not written as values outside brackets: "..., and (4) ..." is a marker
+                    if word in _VALUE_WORDS and m.group(3) != ")" and m.group(1) is None:
+                        continue
+            if m.group(1) is not None:
+                number, style = int(m.group(1)), ")"
+            else:
+                number, style = int(m.group(2)), m.group(3)
+            found.append((p, j, number, style, after_or))
+    return found
+
+
+def _slice(segments: list[tuple[int, int]], start: int, end: int) -> list[tuple[int, int]]:
+    """The parts of ``segments`` between two offsets of the original text."""
+    out = [(max(s, start), min(e, end)) for s, e in segments if e > start and s < end]
+    return [(s, e) for s, e in out if e > s]
+
+
+def _pieces(raw: str, item: _Item) -> list[_Piece]:
+    """An item split at its inline list markers (rule 8), computed once.
+
+    A marker continues a numbered list that is open at that point: the item's own ("1. Aged 18-70 years
+    2. Diagnosis of AML": 2 follows 1) or an enclosing item's (a sub-item's "6." continuing its parent's
+    "5."), and the piece takes that list's place in the outline. "1." followed later by "2." opens a
+    list inside the item; the text before it, when it only introduces them ("Organ function as follows:"),
+    heads its pieces instead of being one. Any other number is not a marker.
+    """
+    if item.pieces is not None:
+        return item.pieces
+    frames: list[_Frame] = list(_pieces(raw, item.parent)[-1].frames) if item.parent is not None else []
+    if item.marker is not None:
+        frames.append(_Frame(item.marker[0], item.marker[1], item.section, item.headings, item.nested))
+    level = len(frames) - 1  # the list the current piece belongs to (-1: the item's own place, unnumbered)
+    pieces: list[_Piece] = []
+    current = _Piece(item.section, item.headings, item.nested, [])
+    start = item.segments[0][0] if item.segments else 0
+    markers = _inline_markers(raw, item.segments)
+    if any(m[4] for m in markers):
+        markers = []  # "1) self-harm and/or 2) substance use": alternatives, not separate requirements
+    for index, (at, content, number, style, _) in enumerate(markers):
+        target = next(
+            (k for k in range(len(frames) - 1, -1, -1) if frames[k].number + 1 == number and frames[k].style == style),
+            None,
+        )
+        if target is not None:
+            frame = frames[target]
+            frames = [*frames[:target], _Frame(number, style, frame.section, frame.headings, frame.nested)]
+            place: tuple[str | None, tuple[str, ...], tuple[bool, ...]] = (frame.section, frame.headings, frame.nested)
+            level = target
+        elif number == 1 and any(m[2] == 2 and m[3] == style for m in markers[index + 1 :]):
+            before = quick_clean(raw[start:at]).rstrip()
+            if len(before) > _MAX_INTRO or _INLINE_LETTER_RE.search(before):
+                continue  # "a. Cohort 1 ... ii. ... any of the following: 1. ..." is not one intro: left whole
+            if before and _LEADIN_RE.search(before):
+                title = heading_text(raw[start:at])
+                section = f"{current.section} > {title}" if current.section else title
+                place = (section, (*current.headings, title)[-_MAX_HEADINGS:], (*current.nested, True)[-_MAX_HEADINGS:])
+                current.intro = True
+            else:
+                place = (current.section, current.headings, current.nested)
+            frames = [*frames[: level + 1], _Frame(1, style, *place)]
+            level = len(frames) - 1
+        else:
+            continue
+        current.segments = _slice(item.segments, start, at)
+        current.frames = tuple(frames)
+        pieces.append(current)
+        current = _Piece(place[0], place[1], place[2], [])
+        start = content
+    current.segments = _slice(item.segments, start, item.segments[-1][1]) if item.segments else []
+    current.frames = tuple(frames)
+    pieces.append(current)
+    kept = [p for p in pieces if p.segments]
+    item.pieces = kept or [_Piece(item.section, item.headings, item.nested, item.segments, frames=tuple(frames))]
+    return item.pieces
+
+
 def _emit(raw: str, items: list[_Item]) -> list[RawCriterion]:
     """Turn the outline into criteria: clean, drop lead-ins and placeholders, number per kind."""
     counters = {"inclusion": 0, "exclusion": 0, "unspecified": 0}
     prefix = {"inclusion": "I", "exclusion": "E", "unspecified": "C"}
     out: list[RawCriterion] = []
     for item in items:
-        text, offsets, span_end = clean(raw, item.segments)
-        if not text:
-            continue
-        if item.children and _LEADIN_RE.search(text.rstrip()):
-            continue
-        if not item.children and (_PLACEHOLDER_RE.match(text) or not any(c.isalnum() for c in text)):
-            continue
-        counters[item.kind] += 1
-        start = item.segments[0][0]
-        out.append(
-            RawCriterion(
-                id=f"{prefix[item.kind]}{counters[item.kind]}",
-                kind=item.kind,
-                text=text,
-                span=(start, span_end),
-                section=item.section,
-                headings=item.headings,
-                heading_nested=item.nested,
-                offsets=offsets,
+        pieces = _pieces(raw, item)
+        for index, piece in enumerate(pieces):
+            if piece.intro:
+                continue
+            children = item.children if index == len(pieces) - 1 else []
+            text, offsets, span_end = clean(raw, piece.segments)
+            if not text:
+                continue
+            if children and _LEADIN_RE.search(text.rstrip()):
+                continue
+            if not children and (_PLACEHOLDER_RE.match(text) or not any(c.isalnum() for c in text)):
+                continue
+            counters[item.kind] += 1
+            start = piece.segments[0][0]
+            out.append(
+                RawCriterion(
+                    id=f"{prefix[item.kind]}{counters[item.kind]}",
+                    kind=item.kind,
+                    text=text,
+                    span=(start, span_end),
+                    section=piece.section,
+                    headings=piece.headings,
+                    heading_nested=piece.nested,
+                    offsets=offsets,
+                )
             )
-        )
     return out

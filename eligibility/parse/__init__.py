@@ -22,6 +22,7 @@ from lark.lexer import Lexer
 from .. import nodes as n
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import ParseError
+from ..io.criteria_text import has_inline_list
 from .lexer import lexicon_data, tokenize
 from .plausible import first_implausibility, implausible_as_unparsed
 from .scope import age_boundaries, person_suspects, population_reading, population_rule
@@ -177,6 +178,9 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
     too_big = _unreadable_size(text)
     if too_big is not None:
         return n.Unparsed(text=text, reason=too_big, span=(0, len(text)))
+    if has_inline_list(text):
+        why = "it holds a numbered list (1. ... 2. ...) whose items are separate requirements: split them"
+        return n.Unparsed(text=text, reason=why, span=(0, len(text)))
     cut = _DANGLING_OR_RE.search(text) if kind == "inclusion" else None
     if cut is not None and text[: cut.start()].strip():
         # "Age >= 60 years OR": one branch of an alternative that goes on in the next item, so meeting it

@@ -14,6 +14,8 @@ logic keeps sound:
 * **all** ("all of", "both") over exclusion items: an item absent clears the patient, an item present is
   unknown.
 * **none** (a negated lead-in over inclusion items, "Must not have:"): each item reads negated.
+* **several** ("at least two of the following"): one item alone neither meets an inclusion group nor excludes;
+  an inclusion item is unknown, an exclusion item absent clears the patient and present is unknown.
 * **examples** ("such as", "including"): the items are examples of a class the heading names; in an
   inclusion one example met is enough and none met is unknown (the class may hold otherwise), in an
   exclusion an example on record excludes and their absence is unknown.
@@ -50,6 +52,7 @@ _MAX_TOPIC_WORDS = 5
 @dataclass(frozen=True)
 class _Words:
     any: re.Pattern[str]
+    several: re.Pattern[str]
     all: re.Pattern[str]
     none: re.Pattern[str]
     examples: re.Pattern[str]
@@ -69,6 +72,7 @@ def _words() -> _Words:
     lead, head = data["lead_ins"], data["headings"]
     return _Words(
         any=phrase_re(lead["any"]),
+        several=phrase_re(lead["several"]),
         all=phrase_re(lead["all"]),
         none=phrase_re(lead["none"]),
         examples=phrase_re(lead["examples"]),
@@ -99,7 +103,7 @@ def _strip_phrases(text: str) -> str:
     """The heading without its combinator and definition phrases, for reading its own words."""
     w = _words()
     out = text
-    for pattern in (w.any, w.all, w.examples, w.definition):
+    for pattern in (w.several, w.any, w.all, w.examples, w.definition):
         out = pattern.sub(" ", out)
     out = re.sub(r"\bthe following\b|\bfollowing\b|\bas follows\b|\bbelow\b", " ", out, flags=re.I)
     return re.sub(r"\s+", " ", out).strip(" :;,.-")
@@ -232,6 +236,14 @@ def _combine(kind: str, heading: str, rules: Sequence[n.Node]) -> list[n.Node] |
     if w.examples.search(heading):
         cls = _unread(heading, "a class named by its examples; an example not listed may also meet it")
         return [n.Or(items=(r, cls)) for r in group]
+    if w.several.search(heading):
+        if kind == "inclusion":
+            # A reading of the item would be kept visible by a form such as "item or unknown", but one met
+            # item does not meet the group either: nothing about it decides alone.
+            need = _unread(heading, "one of items needed several together: one alone neither meets nor fails it")
+            return [need for _ in group]
+        several = _unread(heading, "one of items that exclude only several together")
+        return [n.And(items=(r, several)) for r in group]
     if kind == "inclusion" and w.any.search(heading):
         alone = _unread(heading, "one of a group of alternatives: not met alone does not fail the group")
         return [n.Or(items=(r, alone)) for r in group]
@@ -267,7 +279,7 @@ def scope_items(
         combined = _combine(kind, heading, out)
         if combined is not None:
             out = combined
-        if combined is None or not w.examples.search(heading):
+        if combined is None or not (w.examples.search(heading) or (kind == "inclusion" and w.several.search(heading))):
             scope = _scope(kind, heading, vocab)
             out = [scope.apply(r, inside) for r in out]
     return Scoped(tuple(out))
