@@ -55,6 +55,14 @@ def batch_cmd(
             help="Folder for the staged registry (default: the temp folder); a dead run's leftovers are removed.",
         ),
     ] = None,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            "--spark-master",
+            help="With --engine spark: a master URL (spark://host:7077); default local mode, or SPARK_REMOTE's "
+            "Spark Connect server. On a cluster --work-dir must be a folder every worker sees at the same path.",
+        ),
+    ] = None,
 ) -> None:
     """Screen every patient of a registry against one or more trials; print the attrition per criterion.
 
@@ -90,7 +98,18 @@ def batch_cmd(
     staging = _staging_folder(con)
     try:
         try:
-            reg, result = _run(con, registry, trials, day, target, open_world, cast("Engine", engine), registry_format)
+            reg, result = _run(
+                con,
+                registry,
+                trials,
+                day,
+                target,
+                open_world,
+                cast("Engine", engine),
+                registry_format,
+                spark_master,
+                work,
+            )
         except Interrupted as exc:
             typer.echo(f"error: {exc}: nothing written ({target} is as it was)", err=True)
             raise typer.Exit(128 + exc.signum) from None
@@ -165,6 +184,8 @@ def _run(
     open_world: bool,
     engine: Engine,
     registry_format: str = "auto",
+    spark_master: str | None = None,
+    work_dir: Path | None = None,
 ) -> tuple[Registry, BatchResult]:
     """Load, screen and write in a worker thread that SIGINT/SIGTERM can stop (see :mod:`.interrupt`)."""
     import duckdb
@@ -191,7 +212,17 @@ def _run(
                     stop.check()
                 step(message)
 
-            result = run_batch(reg, trials, day, out=target, open_world=open_world, engine=engine, on_step=checked)
+            result = run_batch(
+                reg,
+                trials,
+                day,
+                out=target,
+                open_world=open_world,
+                engine=engine,
+                on_step=checked,
+                spark_master=spark_master,
+                work_dir=work_dir,
+            )
             return reg, result
 
     return run_interruptible(con, work)

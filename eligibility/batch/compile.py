@@ -76,6 +76,24 @@ class CompiledTrial:
     criteria: list[CriterionPlan]
     query: exp.Query
     notes: list[str] = field(default_factory=list)
+    # The same rows from a materialised shared table (``SharedPlan.table``): what a many-trial run reads.
+    projection: exp.Query | None = None
+
+    def sql(self, dialect: Dialect = "duckdb", pretty: bool = False) -> str:
+        return self.query.sql(dialect=dialect, pretty=pretty)
+
+
+@dataclass
+class SharedPlan:
+    """Several trials compiled together: one query computes, once per patient, every distinct leaf of
+    every trial (``lt<i>`` truth, ``lv<i>`` value) beside the patient columns; each trial's result is
+    then a projection of that table (``CompiledTrial.projection``). Why: a registry screened against a
+    library reads its records once, and a leaf two trials share (a platelet count in 30 days, "no
+    pregnancy") is computed once, not once per trial."""
+
+    table: str
+    query: exp.Query
+    trials: list[CompiledTrial]
 
     def sql(self, dialect: Dialect = "duckdb", pretty: bool = False) -> str:
         return self.query.sql(dialect=dialect, pretty=pretty)
@@ -269,6 +287,19 @@ class _Compiler:
         # Registries stating observation periods (OMOP): window start -> index of its pat.cov_<i> column.
         self.extras: frozenset[str] = frozenset(getattr(profile, "extras", frozenset()))
         self.coverage: dict[date, int] = {}
+        # leaf -> (truth column, its expression, value column or None, its expression) of the shared table.
+        self.shared: dict[str, tuple[str, exp.Expression, str | None, exp.Expression | None]] = {}
+
+    def shared_leaf(self, r: n.Node) -> tuple[exp.Expression, exp.Expression | None]:
+        """The leaf as columns of the shared table (``pat.lt<i>``, ``pat.lv<i>``), computed once for all trials."""
+        key = n.strip_spans(r).model_dump_json()
+        found = self.shared.get(key)
+        if found is None:
+            truth, value = self.leaf(r)
+            i = len(self.shared)
+            found = self.shared[key] = (f"lt{i}", truth, f"lv{i}" if value is not None else None, value)
+        t, _, v, _ = found
+        return _col(t, "pat"), (_col(v, "pat") if v is not None else None)
 
     def covered(self, r: n.Node) -> exp.Expression | None:
         """pat.cov_<i> for the criterion's window (evaluate.window_start), or None without observation periods."""
@@ -1197,7 +1228,7 @@ class _Compiler:
             member = exp.In(this=sex, expressions=[_str(s) for s in r.sexes]) if r.sexes else exp.false()
             return _case([(known, member)], _null_bool()), None
         if isinstance(r, n.Lab | n.LabResult | n.Condition | n.Medication | n.StableDose | n.Procedure):
-            return self.leaf(r)
+            return self.shared_leaf(r)
         if isinstance(r, n.And | n.Or):
             parts = [self.node(i) for i in r.items]
             truth = (_and if isinstance(r, n.And) else _or)(*(t for t, _ in parts))
@@ -1259,9 +1290,56 @@ def compile_trial(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
 ) -> CompiledTrial:
     """The trial as one query over the staged registry tables (see :mod:`.registry`)."""
+    return compile_trials([trial], profile, as_of, open_world, vocabulary, lookback_days).trials[0]
+
+
+def compile_trials(
+    trials: Sequence[Trial],
+    profile: Profile,
+    as_of: date,
+    open_world: bool = False,
+    vocabulary: Vocabulary | None = None,
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    table: str = "shared",
+) -> SharedPlan:
+    """Trials compiled together (see :class:`SharedPlan`); each trial also gets a standalone query."""
     comp = _Compiler(profile, as_of, vocabulary or default_vocabulary(), open_world, lookback_days)
-    for c in trial.criteria:
-        comp.lab_concepts |= _lab_concepts(c.rule)
+    for trial in trials:
+        for c in trial.criteria:
+            comp.lab_concepts |= _lab_concepts(c.rule)
+    bodies = [(trial, *_criteria(comp, trial)) for trial in trials]
+    comp.finish()
+    cols: list[exp.Expression] = [exp.Column(this=exp.Star(), table=exp.to_identifier("pat"))]
+    for t, truth, v, value in comp.shared.values():
+        cols.append(_as(truth, t))
+        if v is not None and value is not None:
+            cols.append(_as(value, v))
+    shared = exp.select(*cols, copy=False).from_(exp.to_table("pat"), copy=False)
+    for name in dict.fromkeys(leaf.cte for leaf in comp.leaves.values() if leaf.cte is not None):
+        shared = shared.join(
+            exp.to_table(name),
+            on=exp.EQ(this=_col("patient_id", name), expression=_col("patient_id", "pat")),
+            join_type="LEFT",
+            copy=False,
+        )
+    shared = shared.with_("pat", as_=pat_cte(as_of, comp.coverage, comp.extras), copy=False)
+    for name, q in comp.ctes:
+        shared = shared.with_(name, as_=q, copy=False)
+    compiled = []
+    for trial, plans, crit_cols in bodies:
+        projection = _projection(trial, comp, plans, crit_cols, table)
+        standalone = projection.copy()
+        with_ = standalone.args["with_"]
+        with_.set("expressions", [exp.CTE(this=shared.copy(), alias=exp.TableAlias(this=exp.to_identifier(table))),
+                                  *with_.expressions])  # fmt: skip
+        notes = [f"{p.id}: {x}" for p in plans for x in p.not_compiled]
+        notes += [f"{trial.id}: {u.describe()}" for u in trial.unscreened]
+        compiled.append(CompiledTrial(trial.id, as_of, open_world, plans, standalone, notes, projection))
+    return SharedPlan(table, shared, compiled)
+
+
+def _criteria(comp: _Compiler, trial: Trial) -> tuple[list[CriterionPlan], list[exp.Expression]]:
+    """The trial's criteria as (plans, ``t<i>`` / ``v<i>`` columns over the shared table ``pat``)."""
     plans: list[CriterionPlan] = []
     crit_cols: list[exp.Expression] = [_col("patient_id", "pat")]
     if "deaths" in comp.extras:
@@ -1282,15 +1360,15 @@ def compile_trial(
                 not_compiled=tuple(comp.not_compiled[before:]),
             )
         )
-    comp.finish()
-    crit = exp.select(*crit_cols, copy=False).from_(exp.to_table("pat"), copy=False)
-    for name in dict.fromkeys(leaf.cte for leaf in comp.leaves.values() if leaf.cte is not None):
-        crit = crit.join(
-            exp.to_table(name),
-            on=exp.EQ(this=_col("patient_id", name), expression=_col("patient_id", "pat")),
-            join_type="LEFT",
-            copy=False,
-        )
+    return plans, crit_cols
+
+
+def _projection(
+    trial: Trial, comp: _Compiler, plans: list[CriterionPlan], crit_cols: list[exp.Expression], table: str
+) -> exp.Select:
+    """One trial's result rows from the shared table: statuses, verdict, values."""
+    as_of, open_world = comp.as_of, comp.open_world
+    crit = exp.select(*crit_cols, copy=False).from_(exp.to_table(table).as_("pat"), copy=False)
     status_cols: list[exp.Expression] = [_col("patient_id", "cr")]
     if "deaths" in comp.extras:
         status_cols.append(_col("death_date", "cr"))
@@ -1326,10 +1404,4 @@ def compile_trial(
         if plan.value_column is not None:
             out.append(_as(_col(f"v{i}", "st"), plan.value_column, quoted=True))
     query: exp.Select = exp.select(*out, copy=False).from_(exp.to_table("st"), copy=False)
-    query = query.with_("pat", as_=pat_cte(as_of, comp.coverage, comp.extras), copy=False)
-    for name, q in comp.ctes:
-        query = query.with_(name, as_=q, copy=False)
-    query = query.with_("crit", as_=crit, copy=False).with_("st", as_=st, copy=False)
-    notes = [f"{p.id}: {x}" for p in plans for x in p.not_compiled]
-    notes += [f"{trial.id}: {u.describe()}" for u in trial.unscreened]
-    return CompiledTrial(trial.id, as_of, open_world, plans, query, notes)
+    return query.with_("crit", as_=crit, copy=False).with_("st", as_=st, copy=False)

@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 import signal
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,7 +164,7 @@ class Written:
 
 def write_outputs(
     con: duckdb.DuckDBPyConnection,
-    results_sql: str,
+    results_sql: str | Callable[[Path], None],
     rejects_sql: str,
     target: Path,
     run: Mapping[str, Any],
@@ -173,7 +173,10 @@ def write_outputs(
     tmp = {what: _temp(target, what) for what in ("results", "rejects", "manifest")}
     final = {"results": target, "rejects": rejects_path(target), "manifest": manifest_path(target)}
     try:
-        con.execute(f"COPY ({results_sql}) TO {lit(str(tmp['results']))} (FORMAT parquet)")
+        if callable(results_sql):  # a writer that streams the results into the temporary file
+            results_sql(tmp["results"])
+        else:
+            con.execute(f"COPY ({results_sql}) TO {lit(str(tmp['results']))} (FORMAT parquet)")
         con.execute(f"COPY ({rejects_sql}) TO {lit(str(tmp['rejects']))} (HEADER)")
         rows = _count(con, f"SELECT COUNT(*) FROM read_parquet({lit(str(tmp['results']))})")
         reject_rows = _count(con, f"SELECT COUNT(*) FROM ({rejects_sql})")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,13 +22,17 @@ from ..concepts import Vocabulary
 from ..errors import InputError
 from ..evaluate import DEFAULT_LOOKBACK_DAYS
 from ..trial import Trial
-from .compile import CompiledTrial, _as, compile_trial
+from .compile import CompiledTrial, _as, compile_trial, compile_trials
 from .outputs import Written, write_outputs
 from .registry import Registry, lit
 from .spark import SparkRunner
 from .staging import duckdb_message
 
 Engine = Literal["duckdb", "spark"]
+
+#: Trials compiled into one shared pass (its table holds the distinct leaves of all of them, one row
+#: per patient): more shares more work; fewer keeps the table narrow.
+SHARED_GROUP = 25
 
 
 @dataclass(frozen=True)
@@ -112,8 +117,13 @@ def run_batch(
     vocabulary: Vocabulary | None = None,
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     on_step: Callable[[str], None] | None = None,
+    spark_master: str | None = None,
+    work_dir: str | Path | None = None,
 ) -> BatchResult:
-    """Screen every patient of the registry against every trial; results in tables result_<i> (and ``out``)."""
+    """Screen every patient of the registry against every trial; results in tables result_<i> (and ``out``).
+
+    ``spark_master`` and ``work_dir`` (the folder Spark's tables and results go through) are for
+    ``engine='spark'``; see :mod:`.spark`."""
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
     seen: dict[str, int] = {}
@@ -121,24 +131,38 @@ def run_batch(
         if trial.id in seen:  # the results would hold each of its patients twice
             raise InputError(f"trial {trial.id} is given twice (trials {seen[trial.id] + 1} and {i + 1})", "--trial")
         seen[trial.id] = i
-    spark = SparkRunner(reg) if engine == "spark" else None
+    if spark_master is not None and engine != "spark":
+        raise InputError("--spark-master needs --engine spark", "--spark-master")
+    spark = SparkRunner(reg, spark_master, work_dir) if engine == "spark" else None
     tables: list[str] = []
     compiled: list[CompiledTrial] = []
     attrition: list[Attrition] = []
     try:
-        for i, trial in enumerate(trials):
-            plan = compile_trial(trial, reg, as_of, open_world, vocabulary, lookback_days)
-            table = f"result_{i}"
-            if spark is not None:
+        if spark is not None:
+            for i, trial in enumerate(trials):
+                plan = compile_trial(trial, reg, as_of, open_world, vocabulary, lookback_days)
+                table = f"result_{i}"
                 spark.run(plan, table)
-            else:
-                # A temporary (in-memory, uncompressed) table: one row per patient is small next to the
-                # records, and writing it uncompressed is faster than into the registry's database file.
-                reg.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {plan.sql('duckdb')}")
-            tables.append(table)
-            compiled.append(plan)
-            attrition.append(_attrition(reg, table, plan))
-            step(f"screened {trial.id}")
+                tables.append(table)
+                compiled.append(plan)
+                attrition.append(_attrition(reg, table, plan))
+                step(f"screened {trial.id}")
+        else:
+            # Trials in groups share one pass over the records (compile.SharedPlan): the leaves of the
+            # group, once per patient, in a table of the registry's database (compressed, and spilled
+            # by DuckDB's buffer manager when larger than memory); each result is a view over it.
+            for g in range(0, len(trials), SHARED_GROUP):
+                group = trials[g : g + SHARED_GROUP]
+                shared = compile_trials(group, reg, as_of, open_world, vocabulary, lookback_days, f"shared_{g}")
+                reg.con.execute(f"CREATE OR REPLACE TABLE shared_{g} AS {shared.sql('duckdb')}")
+                for i, (trial, plan) in enumerate(zip(group, shared.trials, strict=True), start=g):
+                    table = f"result_{i}"
+                    assert plan.projection is not None
+                    reg.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {plan.projection.sql('duckdb')}")
+                    tables.append(table)
+                    compiled.append(plan)
+                    attrition.append(_attrition(reg, table, plan))
+                    step(f"screened {trial.id}")
     finally:
         if spark is not None:
             spark.close()
@@ -164,11 +188,47 @@ def write_results(reg: Registry, tables: Sequence[str], target: Path, run: Mappi
     atomically: temporary files renamed together (see :mod:`.outputs`)."""
     target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in tables)
     # A rejected value is quoted in full up to 200 characters: the report names the problem, it is not a copy.
     val = "CASE WHEN length(val) > 200 THEN left(val, 200) || '...' ELSE val END AS val"
     rejects = f"SELECT file, line, col, {val}, reason, kept FROM rejects ORDER BY file, line, col"
-    return write_outputs(reg.con, f"{union} ORDER BY trial, patient_id", rejects, target, run or {})
+    return write_outputs(reg.con, partial(_stream_results, reg, tables), rejects, target, run or {})
+
+
+#: Rows per Parquet row group (and per batch taken from DuckDB): what the writer holds in memory.
+ROW_GROUP = 122_880
+
+
+def _stream_results(reg: Registry, tables: Sequence[str], path: Path) -> None:
+    """The result tables, columns unioned by name, ordered by (trial, patient_id), streamed into one
+    Parquet file one trial and one row group at a time (never the whole result set in memory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns: dict[str, str] = {}
+    trial_of: list[tuple[str, str]] = []
+    for table in tables:
+        for name, kind, *_ in reg.con.execute(f"DESCRIBE {table}").fetchall():
+            columns.setdefault(str(name), str(kind))
+        row = reg.con.execute(f"SELECT trial FROM {table} LIMIT 1").fetchone()
+        trial_of.append((str(row[0]) if row else "", table))
+    writer: pq.ParquetWriter | None = None
+    try:
+        for _, table in sorted(trial_of):
+            have = {str(r[0]) for r in reg.con.execute(f"DESCRIBE {table}").fetchall()}
+            select = ", ".join(f'"{c}"' if c in have else f'NULL::{kind} AS "{c}"' for c, kind in columns.items())
+            reader = reg.con.sql(f"SELECT {select} FROM {table} ORDER BY patient_id").to_arrow_reader(ROW_GROUP)
+            for batch in reader:
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), batch.schema)
+                writer.write_table(pa.Table.from_batches([batch]), row_group_size=ROW_GROUP)
+        if writer is None:  # no rows at all: an empty file with the columns
+            empty = reg.con.sql(
+                "SELECT " + ", ".join(f'NULL::{k} AS "{c}"' for c, k in columns.items()) + " LIMIT 0"
+            ).to_arrow_table()
+            pq.write_table(empty, str(path))
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def read_result_row(results: str | Path, trial: str, patient_id: str) -> dict[str, Any]:
