@@ -241,7 +241,18 @@ def clean(raw: str, segments: list[tuple[int, int]]) -> tuple[str, tuple[int, ..
     return "".join(out), tuple(offs), span_end
 
 
+# What makes clean() do more than mend the spacing: an escape, a bold marker, an entity, an invisible character.
+_NOT_ONLY_SPACING = re.compile("[" + re.escape("\\*&" + _INVISIBLE) + "]")
+
+
 def quick_clean(text: str) -> str:
-    """Clean a short piece of text (headers, sections) without offsets."""
+    """Clean a short piece of text (headers, sections) without offsets.
+
+    Called for every line the header recogniser looks at; most lines hold nothing but text and spacing,
+    and then the cleaned text is the words joined by one space, without a trailing ';' (what clean()
+    returns for them, without building offsets character by character).
+    """
+    if _NOT_ONLY_SPACING.search(text) is None:
+        return " ".join(text.split()).rstrip(" ;")
     cleaned, _, _ = clean(text, [(0, len(text))])
     return cleaned

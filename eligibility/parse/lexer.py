@@ -92,16 +92,65 @@ def default_lexicon() -> Lexicon:
     return Lexicon(phrases, frozenset(w.lower() for w in data["filler"]), time_units, number_words)
 
 
-def _phrase_regex(phrases: list[str], flags: int) -> re.Pattern[str] | None:
-    if not phrases:
-        return None
-    alts = sorted(set(phrases), key=len, reverse=True)
+class _PhraseRegex:
+    """An alternation of phrases, longest first, that compiles only the part a text can start.
 
-    def one(p: str) -> str:
+    One regular expression of every synonym tried at every position of the corpus was most of the
+    parse time (the engine tries each alternative in turn) and compiling it most of the lexer's start-up.
+    The phrases are kept in the same order, grouped by how their first character is matched: at a
+    position, only the phrases whose first character matches the text's character there can match, so
+    the alternation of those (in the same order, compiled on first use and kept) finds exactly what the
+    whole alternation finds.
+    """
+
+    def __init__(self, phrases: list[str], flags: int):
+        ordered = sorted(set(phrases), key=len, reverse=True)
+        self.flags = flags
+        self.alternatives = [self._one(p) for p in ordered]
+        # The first character's own pattern ("\\s" for the "\\s+" that stands for a space), and
+        # which alternatives start with it.
+        heads: dict[str, list[int]] = {}
+        self._anywhere: list[int] = []  # an empty phrase would match at any position
+        for index, p in enumerate(ordered):
+            if not p:
+                self._anywhere.append(index)
+                continue
+            heads.setdefault(r"\s" if p[0] == " " else re.escape(p[0]), []).append(index)
+        self._heads = [(re.compile(head, flags), indices) for head, indices in heads.items()]
+        self._by_char: dict[str, re.Pattern[str] | None] = {}
+        self._by_heads: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+        self._whole: re.Pattern[str] | None = None
+
+    @staticmethod
+    def _one(p: str) -> str:
         body = re.escape(p).replace(r"\ ", r"\s+")
         return body + r"(?!\w)" if p[-1:].isalnum() else body
 
-    return re.compile("|".join(one(p) for p in alts), flags)
+    def _for(self, char: str) -> re.Pattern[str] | None:
+        heads = tuple(k for k, (head, _) in enumerate(self._heads) if head.fullmatch(char))
+        if heads not in self._by_heads:
+            indices = sorted([*self._anywhere, *(i for k in heads for i in self._heads[k][1])])
+            alts = [self.alternatives[i] for i in indices]
+            self._by_heads[heads] = re.compile("|".join(alts), self.flags) if alts else None
+        return self._by_heads[heads]
+
+    def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        """What ``re.compile("|".join(alternatives), flags).match(text, pos)`` returns."""
+        if pos >= len(text):
+            if self._whole is None:
+                self._whole = re.compile("|".join(self.alternatives), self.flags)
+            return self._whole.match(text, pos)
+        char = text[pos]
+        if char not in self._by_char:
+            self._by_char[char] = self._for(char)
+        pattern = self._by_char[char]
+        return None if pattern is None else pattern.match(text, pos)
+
+
+def _phrase_regex(phrases: list[str], flags: int) -> _PhraseRegex | None:
+    if not phrases:
+        return None
+    return _PhraseRegex(phrases, flags)
 
 
 _V = TypeVar("_V")
@@ -127,13 +176,13 @@ def _folded_key(table: dict[str, _V], matched: str) -> _V:
 
 @dataclass(frozen=True)
 class _Matchers:
-    phrase: re.Pattern[str] | None
-    synonym: re.Pattern[str] | None
-    abbreviation: re.Pattern[str] | None
+    phrase: _PhraseRegex | None
+    synonym: _PhraseRegex | None
+    abbreviation: _PhraseRegex | None
     synonym_ids: dict[str, str]
     abbreviation_ids: dict[str, str]
-    filler: re.Pattern[str] | None
-    time_unit: re.Pattern[str] | None
+    filler: _PhraseRegex | None
+    time_unit: _PhraseRegex | None
 
 
 @cache
