@@ -211,3 +211,28 @@ def test_typed_parquet_columns_read_as_their_text_would(tmp_path: Path) -> None:
         a.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
         == b.con.execute("SELECT * FROM result_0 ORDER BY patient_id").fetchall()
     )
+
+
+def test_cli_batch_library_screens_every_trial_of_the_folder_as_trial_options_do(tmp_path: Path) -> None:
+    """--library DIR gives the same rows as naming each of its trials with --trial (one shared pass)."""
+    import shutil
+
+    from eligibility.trial import rules_dir
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("NCT06352281.yaml", "NCT06168851.yaml"):
+        shutil.copy(rules_dir() / name, lib / name)
+    common = ["--registry", str(BASIC), "--as-of", "2026-01-15"]
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    res = CliRunner().invoke(app, ["batch", "--library", str(lib), "--out", str(a), *common])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(
+        app, ["batch", "--trial", "NCT06168851", "--trial", "NCT06352281", "--out", str(b), *common]
+    )
+    assert res.exit_code == 0, res.output
+    con = duckdb.connect()
+    rows = [con.execute(f"SELECT * FROM '{p}'").fetchall() for p in (a, b)]
+    assert rows[0] == rows[1] and {r[1] for r in rows[0]} == {"NCT06352281", "NCT06168851"}
+    res = CliRunner().invoke(app, ["batch", "--out", str(a), *common])
+    assert res.exit_code != 0 and "--library" in res.output

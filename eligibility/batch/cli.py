@@ -37,9 +37,21 @@ if TYPE_CHECKING:
 
 
 def batch_cmd(
-    trial: Annotated[list[str], typer.Option("--trial", help="Trial id in rules/ or a rule file (repeatable).")],
-    registry: Annotated[Path, typer.Option("--registry", help="Registry folder (Parquet/CSV tables or FHIR NDJSON).")],
-    out: Annotated[Path, typer.Option("--out", help="Results Parquet file (one row per patient and trial).")],
+    trial: Annotated[
+        list[str] | None, typer.Option("--trial", help="Trial id in rules/ or a rule file (repeatable).")
+    ] = None,
+    registry: Annotated[
+        Path, typer.Option("--registry", help="Registry folder (Parquet/CSV tables or FHIR NDJSON).")
+    ] = Path(),
+    out: Annotated[Path, typer.Option("--out", help="Results Parquet file (one row per patient and trial).")] = Path(),
+    library: Annotated[
+        Path | None,
+        typer.Option(
+            "--library",
+            help="A trial library folder (rule files, CT.gov JSON, criteria text; see `eligibility match`): "
+            "screen every trial in it, beside any --trial.",
+        ),
+    ] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Screening date YYYY-MM-DD (default today).")] = None,
     open_world: Annotated[bool, typer.Option("--open-world", help="No record of a condition/drug = unknown.")] = False,
     engine: Annotated[str, typer.Option("--engine", help="duckdb or spark")] = "duckdb",
@@ -77,13 +89,21 @@ def batch_cmd(
     if engine not in ("duckdb", "spark"):
         _fail(f"--engine must be duckdb or spark, not '{engine}'")
     day = _day(as_of)
+    if registry == Path() or out == Path():
+        _fail("--registry and --out are required")
+    if not trial and library is None:
+        _fail("give --trial (repeatable) or --library")
     try:
-        trials = [load_trial(t) for t in trial]
+        trials = [load_trial(t) for t in trial or []]
+        if library is not None:
+            from ..library import TrialLibrary
+
+            trials += [entry.trial for entry in TrialLibrary.load(library)]
         ids = [t.id for t in trials]
         twice = sorted({i for i in ids if ids.count(i) > 1})
         if twice:  # the results would hold each of its patients twice
             raise InputError(f"trial {', '.join(twice)} is given twice", "--trial")
-        inputs = [Path(t) for t in trial if Path(t).is_file()] + [Path(t.origin) for t in trials if t.origin]
+        inputs = [Path(t) for t in trial or [] if Path(t).is_file()] + [Path(t.origin) for t in trials if t.origin]
         target = check_target(out, registry, inputs)
         work = _work_folder(work_dir)
         remove_stale_staging(work)
