@@ -40,6 +40,7 @@ from ..patient import Patient
 from ..trial import Trial
 from ..units import Affine, Conversion, conversion
 from .patients_sql import coverage_column, deceased, observed_only, pat_cte
+from .registry import raw_code_filter
 
 Dialect = Literal["duckdb", "spark"]
 
@@ -74,10 +75,21 @@ class CompiledTrial:
     as_of: date
     open_world: bool
     criteria: list[CriterionPlan]
-    query: exp.Query
+    # The trial's rows from the shared table (``SharedPlan.table``): what a many-trial run reads.
+    projection: exp.Query
+    # The shared query and its table name: with the projection, the standalone query.
+    shared: exp.Query
+    table: str
     notes: list[str] = field(default_factory=list)
-    # The same rows from a materialised shared table (``SharedPlan.table``): what a many-trial run reads.
-    projection: exp.Query | None = None
+
+    @property
+    def query(self) -> exp.Query:
+        """The trial alone: the shared query as a CTE named like its table, then the projection."""
+        standalone = self.projection.copy()
+        with_ = standalone.args["with_"]
+        cte = exp.CTE(this=self.shared.copy(), alias=exp.TableAlias(this=exp.to_identifier(self.table)))
+        with_.set("expressions", [cte, *with_.expressions])
+        return standalone
 
     def sql(self, dialect: Dialect = "duckdb", pretty: bool = False) -> str:
         return self.query.sql(dialect=dialect, pretty=pretty)
@@ -378,15 +390,7 @@ class _Compiler:
         raw = prefilter(table, keys) if prefilter is not None and keys else None
         if raw is None:
             return member
-        codes = sorted(c for c in raw if c is not None)
-        parts: list[exp.Expression] = []
-        if codes:
-            parts.append(exp.In(this=_col("raw_code", alias), expressions=[_str(c) for c in codes]))
-        if any(c is None for c in raw):
-            parts.append(_is_null(_col("raw_code", alias)))
-        if not parts:
-            return exp.false()
-        return _and(_or(*parts), member)
+        return _and(raw_code_filter(raw, _col("raw_code", alias)), member)
 
     # -- leaves ---------------------------------------------------------------------------------
 
@@ -1302,7 +1306,7 @@ def compile_trials(
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
     table: str = "shared",
 ) -> SharedPlan:
-    """Trials compiled together (see :class:`SharedPlan`); each trial also gets a standalone query."""
+    """Trials compiled together (see :class:`SharedPlan`); each trial can also be run alone (``.query``)."""
     comp = _Compiler(profile, as_of, vocabulary or default_vocabulary(), open_world, lookback_days)
     for trial in trials:
         for c in trial.criteria:
@@ -1328,13 +1332,9 @@ def compile_trials(
     compiled = []
     for trial, plans, crit_cols in bodies:
         projection = _projection(trial, comp, plans, crit_cols, table)
-        standalone = projection.copy()
-        with_ = standalone.args["with_"]
-        with_.set("expressions", [exp.CTE(this=shared.copy(), alias=exp.TableAlias(this=exp.to_identifier(table))),
-                                  *with_.expressions])  # fmt: skip
         notes = [f"{p.id}: {x}" for p in plans for x in p.not_compiled]
         notes += [f"{trial.id}: {u.describe()}" for u in trial.unscreened]
-        compiled.append(CompiledTrial(trial.id, as_of, open_world, plans, standalone, notes, projection))
+        compiled.append(CompiledTrial(trial.id, as_of, open_world, plans, projection, shared, table, notes))
     return SharedPlan(table, shared, compiled)
 
 

@@ -107,6 +107,8 @@ def staged_columns(table: str) -> list[str]:
         return [c.target for c in SCHEMA[table]]
     rest = [c.target for c in SCHEMA[table] if c.name not in ("patient_id", "system", "code", "concept", "text")]
     return ["patient_id", "rn", "rkey", *rest]
+
+
 OPTIONAL_COLUMNS = frozenset({"concept", "text"})
 
 _SQL_TYPE = {"id": "VARCHAR", "text": "VARCHAR", "date": "DATE", "number": "DOUBLE", "measure": "DOUBLE"}
@@ -568,11 +570,18 @@ _KEPT = {
     ("medications", "end"): " (kept; the exposure dates are unknown, never 'ongoing')",
     ("conditions", "abatement"): " (kept; the status is unknown unless given as ended)",
 }
+# (column set, its value) for the rows whose end did not convert.
 _END_UNKNOWN = {
-    ("medications", "end"): "start_date = NULL",
-    ("conditions", "abatement"): "status = 'unknown'",
+    ("medications", "end"): ("start_date", "NULL"),
+    ("conditions", "abatement"): ("status", "'unknown'"),
 }
 _ENDED_STATUSES = ("inactive", "remission", "resolved")
+
+
+def _end_unreadable(table: str, helper: str) -> str:
+    """SQL: the row's end value did not convert (and, for a condition, its status does not say it ended)."""
+    ended = f" AND status NOT IN ({', '.join(lit(s) for s in _ENDED_STATUSES)})" if table == "conditions" else ""
+    return f"{helper} IS NOT NULL{ended}"
 
 
 def _end_unknown(con: duckdb.DuckDBPyConnection, table: str, bads: Sequence[tuple[Column, str]]) -> None:
@@ -581,8 +590,8 @@ def _end_unknown(con: duckdb.DuckDBPyConnection, table: str, bads: Sequence[tupl
         update = _END_UNKNOWN.get((table, c.name))
         if update is None:
             continue
-        ended = f" AND status NOT IN ({', '.join(lit(s) for s in _ENDED_STATUSES)})" if table == "conditions" else ""
-        con.execute(f"UPDATE stage_{table} SET {update} WHERE {helper} IS NOT NULL{ended}")
+        target, value = update
+        con.execute(f"UPDATE stage_{table} SET {target} = {value} WHERE {_end_unreadable(table, helper)}")
 
 
 @dataclass(frozen=True)
@@ -796,9 +805,8 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
         update = _END_UNKNOWN.get((table, c.name))
         if update is None or not _count(con, bad, f"{b} IS NOT NULL"):
             continue
-        target, value = (x.strip() for x in update.split("="))
-        ended = f" AND status NOT IN ({', '.join(lit(x) for x in _ENDED_STATUSES)})" if table == "conditions" else ""
-        columns[target] = f"CASE WHEN {b} IS NOT NULL{ended} THEN {value} ELSE {target} END"
+        target, value = update
+        columns[target] = f"CASE WHEN {_end_unreadable(table, b)} THEN {value} ELSE {target} END"
     if table == "observations" and _count(con, bad, f"coalesce({UNTRUSTED_RANGE}, false)"):
         for col in ("ref_low", "ref_high"):
             columns[col] = f"CASE WHEN coalesce({UNTRUSTED_RANGE}, false) THEN NULL ELSE {col} END"
@@ -891,15 +899,20 @@ def observation_units(
     keys = ", ".join(str(int(k)) for k in rkeys)
     where = f"rkey IN ({keys})"
     if raw_codes is not None:
-        where = f"{raw_code_filter(raw_codes)} AND {where}"
+        where = f"{raw_code_filter(raw_codes).sql('duckdb')} AND {where}"
     rows = con.execute(f"SELECT DISTINCT unit FROM observations WHERE {where}").fetchall()
     return [r[0] for r in rows]
 
 
-def raw_code_filter(raw_codes: Sequence[str | None], column: str = "raw_code") -> str:
-    """SQL: the raw code is one of these (NULL included when listed)."""
+def raw_code_filter(raw_codes: Sequence[str | None], column: exp.Expression | None = None) -> exp.Expression:
+    """The raw code is one of these (NULL included when listed); ``false`` for none."""
+    col = column if column is not None else exp.column("raw_code")
     codes = sorted(c for c in raw_codes if c is not None)
-    parts = [f"{column} IN ({', '.join(lit(c) for c in codes)})"] if codes else []
+    parts: list[exp.Expression] = []
+    if codes:
+        parts.append(exp.In(this=col.copy(), expressions=[exp.Literal.string(c) for c in codes]))
     if any(c is None for c in raw_codes):
-        parts.append(f"{column} IS NULL")
-    return "(" + (" OR ".join(parts) or "false") + ")"
+        parts.append(exp.Is(this=col.copy(), expression=exp.null()))
+    if not parts:
+        return exp.false()
+    return exp.paren(exp.or_(*parts)) if len(parts) > 1 else parts[0]

@@ -205,16 +205,16 @@ def _stream_results(reg: Registry, tables: Sequence[str], path: Path) -> None:
     import pyarrow.parquet as pq
 
     columns: dict[str, str] = {}
-    trial_of: list[tuple[str, str]] = []
+    trial_of: list[tuple[str, str, set[str]]] = []
     for table in tables:
-        for name, kind, *_ in reg.con.execute(f"DESCRIBE {table}").fetchall():
-            columns.setdefault(str(name), str(kind))
-        row = reg.con.execute(f"SELECT trial FROM {table} LIMIT 1").fetchone()
-        trial_of.append((str(row[0]) if row else "", table))
+        described = [(str(r[0]), str(r[1])) for r in reg.con.execute(f"DESCRIBE {table}").fetchall()]
+        for name, kind in described:
+            columns.setdefault(name, kind)
+        first = reg.con.execute(f"SELECT trial FROM {table} LIMIT 1").fetchall()  # (all: no open result)
+        trial_of.append((str(first[0][0]) if first else "", table, {name for name, _ in described}))
     writer: pq.ParquetWriter | None = None
     try:
-        for _, table in sorted(trial_of):
-            have = {str(r[0]) for r in reg.con.execute(f"DESCRIBE {table}").fetchall()}
+        for _, table, have in sorted(trial_of, key=lambda t: (t[0], t[1])):
             select = ", ".join(f'"{c}"' if c in have else f'NULL::{kind} AS "{c}"' for c, kind in columns.items())
             reader = reg.con.sql(f"SELECT {select} FROM {table} ORDER BY patient_id").to_arrow_reader(ROW_GROUP)
             for batch in reader:
