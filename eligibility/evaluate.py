@@ -50,6 +50,8 @@ SYSTEM_ALIASES = {
 }
 __all__ = ["KNOWN_SYSTEMS", "SYSTEM_ALIASES", "Context", "Evidence", "Verdict", "evaluate", "normalise_system"]
 RecordKind = Literal["observation", "condition", "medication", "procedure"]
+#: Record kinds whose absence can be declared unknown on their own (:meth:`Context.is_open`).
+OpenKind = Literal["condition", "medication", "procedure", "allergy"]
 
 
 class Evidence(BaseModel):
@@ -166,12 +168,26 @@ class Context:
         vocabulary: Vocabulary,
         open_world: bool = False,
         default_lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+        open_kinds: Iterable[OpenKind] = (),
     ):
         self.patient = patient
         self.as_of = as_of
         self.vocab = vocabulary
         self.open_world = open_world
+        self.open_kinds: frozenset[OpenKind] = frozenset(open_kinds)
         self.default_lookback_days = default_lookback_days
+
+    def is_open(self, kind: RecordKind, concept: str) -> bool:
+        """Whether "no record" of ``concept`` in records of ``kind`` is unknown rather than absent: the whole
+        screening is open world, or that kind of record could not be obtained (``open_kinds``). Allergy
+        records are mirrored as conditions, so missing allergies open the conditions under ``allergy``."""
+        if self.open_world or kind in self.open_kinds:
+            return True
+        if kind != "condition" or "allergy" not in self.open_kinds or "allergy" not in self.vocab:
+            return False
+        return concept == "allergy" or (
+            concept in self.vocab and bool(self.vocab.leaf_set(concept) & self.vocab.leaf_set("allergy"))
+        )
 
     def concepts_of(self, record: Any) -> frozenset[str]:
         """Every concept the record names: its concept id, its code, or (unreadable code) its text."""
@@ -584,6 +600,7 @@ def _closed(
     name: str,
     evidence: tuple[Evidence, ...] = (),
     *,
+    kind: RecordKind,
     concept: str,
     since: date | None = None,
 ) -> Verdict:
@@ -595,7 +612,7 @@ def _closed(
     And per patient: when the source states when it observed the patient (OMOP observation periods),
     absence counts only if one period covers the criterion's window ``since``..as_of.
     """
-    if found is Tri.FALSE and ctx.open_world:
+    if found is Tri.FALSE and ctx.is_open(kind, concept):
         return Verdict(
             Tri.UNKNOWN,
             reason + " (open world: absence of a record does not prove absence)",
@@ -874,7 +891,7 @@ def _condition_result(
     if by_test is not None and by_test.truth is Tri.UNKNOWN and found is not Tri.UNKNOWN:
         return replace(by_test, evidence=(*by_test.evidence, *evidence))
     if not truths:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, kind="condition", concept=r.concept, since=since)
     if found is Tri.UNKNOWN:
         return _closed(
             ctx,
@@ -882,9 +899,19 @@ def _condition_result(
             f"{name} recorded but dates or status do not show whether {what}",
             name,
             evidence,
+            kind="condition",
             concept=r.concept,
         )
-    return _closed(ctx, Tri.FALSE, f"{name} recorded, but not {what}", name, evidence, concept=r.concept, since=since)
+    return _closed(
+        ctx,
+        Tri.FALSE,
+        f"{name} recorded, but not {what}",
+        name,
+        evidence,
+        kind="condition",
+        concept=r.concept,
+        since=since,
+    )
 
 
 def _condition_phrase(r: n.Condition, name: str) -> str:
@@ -939,7 +966,7 @@ def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
     records = ctx.matching(ctx.patient.medications, r.concept, r.excluding)
     since = window_start(r, ctx.as_of)
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, kind="medication", concept=r.concept, since=since)
     evidence = _medication_evidence(r.concept, records, ctx)
     undated = [rec for rec in records if rec.start is None]
     first = _first_day(ctx.as_of, r.within) if r.within else None
@@ -978,7 +1005,7 @@ def _medication_verdict(r: n.Medication, ctx: Context, name: str) -> Verdict:
         reason += f" ({len(by_text)} record(s) matched by text: '{by_text[0].text}')"
     if truth is Tri.UNKNOWN:
         reason += f"; {len(undated)} record(s) without a start date"
-    return _closed(ctx, truth, reason, name, evidence, concept=r.concept, since=since)
+    return _closed(ctx, truth, reason, name, evidence, kind="medication", concept=r.concept, since=since)
 
 
 def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
@@ -1008,10 +1035,11 @@ def visit_stabledose(r: n.StableDose, ctx: Context) -> Verdict:
             missing=(f"start date of {name}",),
         )
     covered = observed(ctx.patient, start, ctx.as_of)
-    if ctx.open_world or not ctx.vocab.complete(r.concept) or not covered:
+    open_world = ctx.is_open("medication", r.concept)
+    if open_world or not ctx.vocab.complete(r.concept) or not covered:
         why = (
             "open world"
-            if ctx.open_world
+            if open_world
             else f"the code set for {name} is not reviewed as complete"
             if not ctx.vocab.complete(r.concept)
             else f"no observation period of the patient covers {start} to {ctx.as_of}"
@@ -1038,7 +1066,7 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
     ]
     since = window_start(r, ctx.as_of)
     if not records:
-        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, concept=r.concept, since=since)
+        return _closed(ctx, Tri.FALSE, f"no record of {name}", name, kind="procedure", concept=r.concept, since=since)
     evidence = tuple(_record_evidence("procedure", r.concept, rec, ctx, date=rec.date) for rec in records)
     if r.within is None:
         first = records[0]
@@ -1052,10 +1080,19 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
             Tri.TRUE, f"{_describe(hits[0], ctx, r.concept)} on {hits[0].date}, on or after {start}", evidence=evidence
         )
     if any(rec.date is None for rec in records):
-        return _closed(ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence, concept=r.concept)
+        return _closed(
+            ctx, Tri.UNKNOWN, f"{name} recorded without a date", name, evidence, kind="procedure", concept=r.concept
+        )
     last = max(rec.date for rec in records if rec.date is not None)
     return _closed(
-        ctx, Tri.FALSE, f"{name} last on {last}, before {start}", name, evidence, concept=r.concept, since=since
+        ctx,
+        Tri.FALSE,
+        f"{name} last on {last}, before {start}",
+        name,
+        evidence,
+        kind="procedure",
+        concept=r.concept,
+        since=since,
     )
 
 

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict
 from .api import ScreeningResult, screen
 from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError
-from .evaluate import Context
+from .evaluate import Context, OpenKind
 from .io.ctgov import read_ctgov_json
 from .io.files import read_bytes
 from .patient import Patient
@@ -230,12 +230,16 @@ class TrialLibrary:
         as_of: date | None = None,
         open_world: bool = False,
         trial_ids: Iterable[str] | None = None,
+        open_kinds: Iterable[OpenKind] = (),
     ) -> list[Match]:
-        """Screen the patient against every trial (or those named) and rank the matches (see :func:`rank_key`)."""
+        """Screen the patient against every trial (or those named) and rank the matches (see :func:`rank_key`).
+
+        ``open_kinds``: record kinds that could not be obtained ("condition", "medication", "procedure",
+        "allergy"): no record of those is unknown, while the other kinds stay closed world."""
         chosen = self.trials if trial_ids is None else tuple(self.get(t) for t in trial_ids)
         day = as_of or date.today()
         # One context for all trials: matching the patient's records to concepts is done once.
-        ctx = Context(patient, day, self.vocabulary, open_world=open_world)
+        ctx = Context(patient, day, self.vocabulary, open_world=open_world, open_kinds=open_kinds)
         matches = [_match(e, screen(e.trial, patient, day, open_world, self.vocabulary, context=ctx)) for e in chosen]
         return sorted(matches, key=rank_key)
 

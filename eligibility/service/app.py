@@ -113,7 +113,12 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
     store = FeedbackStore(settings.state_dir / "feedback.sqlite3" if settings.state_dir else None)
     audit = AuditTrail(settings.state_dir)
     hasher = Hasher(settings.state_dir)
-    card_options = CardOptions(settings.worksheet_url, settings.max_trials_in_card, settings.max_questions_per_trial)
+    card_options = CardOptions(
+        settings.worksheet_url,
+        settings.max_trials_in_card,
+        settings.max_questions_per_trial,
+        settings.smart_launch_url,
+    )
     # httpx logs every request URL at INFO, and FHIR search URLs carry the patient id.
     for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -229,13 +234,13 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
         hidden = store.suppressed(who.iss, patient_ref, settings.override_suppress_days)
         chosen = [t.id for t in library.trials if t.id not in hidden]
         matches = await run_in_threadpool(
-            library.match, chart.patient, as_of=date.today(), open_world=chart.open_world, trial_ids=chosen
+            library.match, chart.patient, as_of=date.today(), trial_ids=chosen, open_kinds=chart.open_kinds
         )
         issued = build_cards(
             matches,
             patient_id=patient_id,
             gaps=[*gaps, *chart.gaps],
-            open_world=chart.open_world,
+            open_kinds=chart.open_kinds,
             screened=len(chosen),
             suppressed=len(library.trials) - len(chosen),
             opts=card_options,
@@ -247,7 +252,7 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
             {
                 **record,
                 "outcome": "cards" if issued else "no trial fits",
-                "open_world": chart.open_world,
+                "open_world": sorted(chart.open_kinds),
                 "unavailable": sorted(k for k, r in chart.results.items() if r.state == "failed"),
                 "resources": {k: len(r.resources) for k, r in chart.results.items()},
                 "records": {

@@ -13,9 +13,10 @@ OperationOutcome    tried and failed                            open world: abse
 ==================  ==========================================  =============================================
 
 Missing keys are fetched all at once (asyncio), each following ``next`` links on the same server, all
-under one deadline; what does not arrive in time is "could not be obtained". The screening's closed world
-(conditions, drugs, procedures: no record = absent) is only used when every key it rests on was obtained
-in full; otherwise the patient is screened open world and the card names what was missing. Only the
+under one deadline; what does not arrive in time is "could not be obtained". The closed world (no record =
+absent) is decided per record kind: conditions, drugs, procedures and allergies are each closed only when
+every key they rest on (:data:`CLOSED_WORLD_KINDS`) was obtained in full; a kind that was not is screened
+open world (a failed MedicationRequest search leaves conditions closed) and the card names what was missing. Only the
 Patient itself is indispensable (:class:`PatientUnavailable` -> HTTP 412).
 
 FHIR resources become a :class:`~eligibility.patient.Patient` through the core's one FHIR mapper
@@ -37,6 +38,7 @@ from typing import Any, Literal
 import httpx
 
 from ..errors import InputError
+from ..evaluate import OpenKind
 from ..io.fhir import bundle_to_patient
 from ..patient import Patient
 
@@ -68,8 +70,16 @@ LABELS: dict[str, str] = {
     "allergies": "allergies",
 }
 
-#: Keys the screening's closed world rests on ("no record of X" = absent). Labs are never closed world.
-CLOSED_WORLD_KEYS = frozenset({"conditions", "medicationRequests", "medicationStatements", "procedures", "allergies"})
+#: The record kind each key's closed world rests on ("no record of X" = absent). Labs and vitals are never
+#: closed world; both medication keys feed the medication records, so either one missing opens them.
+CLOSED_WORLD_KINDS: dict[str, OpenKind] = {
+    "conditions": "condition",
+    "medicationRequests": "medication",
+    "medicationStatements": "medication",
+    "procedures": "procedure",
+    "allergies": "allergy",
+}
+CLOSED_WORLD_KEYS = frozenset(CLOSED_WORLD_KINDS)
 
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _ENTRY_FIELD = re.compile(r"entry\[(\d+)\]")
@@ -98,14 +108,20 @@ class KeyResult:
 
 @dataclass(frozen=True)
 class Chart:
-    """A patient ready to screen, how (open or closed world) and what could not be obtained."""
+    """A patient ready to screen, the record kinds screened open world (not obtained in full), and what
+    could not be obtained."""
 
     patient: Patient
-    open_world: bool
+    open_kinds: frozenset[OpenKind]
     results: Mapping[str, KeyResult]
     gaps: tuple[str, ...] = ()
     dropped: int = 0
     fetched: tuple[str, ...] = field(default=())
+
+    @property
+    def open_world(self) -> bool:
+        """Whether any kind of record is screened open world."""
+        return bool(self.open_kinds)
 
 
 class FhirFetcher:
@@ -312,9 +328,9 @@ def to_chart(patient_resource: dict[str, Any] | None, results: Mapping[str, KeyR
         elif key in broken:
             gaps.append(f"some {LABELS[key]} were not valid FHIR and were left out")
     unavailable = {k for k, r in results.items() if r.state == "failed"} | broken
-    open_world = bool(unavailable & CLOSED_WORLD_KEYS)
+    open_kinds = frozenset(CLOSED_WORLD_KINDS[k] for k in unavailable if k in CLOSED_WORLD_KINDS)
     fetched = tuple(k for k, r in results.items() if r.state == "fetched")
-    return Chart(patient, open_world, dict(results), tuple(gaps), dropped, fetched)
+    return Chart(patient, open_kinds, dict(results), tuple(gaps), dropped, fetched)
 
 
 async def obtain_chart(

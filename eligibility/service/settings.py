@@ -9,6 +9,7 @@ not at the first hook call. The file format (see README, "Integrators"):
     [service]
     public_url = "https://cds.example.org"      # the base URL EHRs call (JWT aud = public_url + path)
     worksheet_url = "https://cds.example.org"   # where card links point (optional)
+    smart_launch_url = "https://cds.example.org/launch"  # SMART launch of the worksheet (optional)
     cors_origins = ["https://sandbox.cds-hooks.org"]
     state_dir = "/var/lib/eligibility"          # feedback database + audit trail
     fhir_deadline_seconds = 4.0
@@ -71,6 +72,10 @@ class ServiceSettings(BaseModel):
         description="Base URL as EHRs call it (behind a proxy). Unset: the URL of the request itself.",
     )
     worksheet_url: str | None = None
+    smart_launch_url: str | None = Field(
+        default=None,
+        description="The worksheet's SMART app launch URL; set, each card also carries a 'smart' link per trial.",
+    )
     cors_origins: tuple[str, ...] = ()
     state_dir: Path | None = Field(
         default=None, description="Folder for feedback.sqlite3, audit.jsonl and the hashing key; unset: in memory."

@@ -50,29 +50,41 @@ def matches(draw: st.DrawFn) -> Match:
 @given(
     st.lists(matches(), max_size=12),
     st.lists(_text, max_size=3),
-    st.booleans(),
+    st.sets(st.sampled_from(["condition", "medication", "procedure", "allergy"])),
     st.sampled_from([None, "https://ws.example/a"]),
+    st.sampled_from([None, "https://ws.example/launch"]),
 )
-def test_cards_keep_the_rules(ms: list[Match], gaps: list[str], open_world: bool, worksheet: str | None) -> None:
+def test_cards_keep_the_rules(
+    ms: list[Match], gaps: list[str], open_kinds: set[str], worksheet: str | None, smart: str | None
+) -> None:
     issued = build_cards(
         ms,
         patient_id="p-1",
         gaps=gaps,
-        open_world=open_world,
+        open_kinds=open_kinds,
         screened=len(ms),
         suppressed=0,
-        opts=CardOptions(worksheet_url=worksheet, max_trials=5, max_questions=3),
+        opts=CardOptions(worksheet_url=worksheet, max_trials=5, max_questions=3, smart_launch_url=smart),
     )
     fitting = [m for m in ms if m.verdict != "ineligible"]
     if not fitting:
         assert issued == []
         return
-    [item] = issued
-    assert card_problems(item.card) == []
-    assert item.trials == tuple(m.trial for m in fitting[:5])
-    assert ("links" in item.card) == (worksheet is not None)
-    for m in fitting[:5]:
-        assert m.trial in item.card["detail"]
+    summary, *per_trial = issued
+    shown = tuple(m.trial for m in fitting[:5])
+    assert summary.trials == shown
+    # one card per listed trial beside the summary, so each can be dismissed alone; none for a single trial
+    assert [item.trials for item in per_trial] == ([(t,) for t in shown] if len(shown) > 1 else [])
+    for item in issued:
+        assert card_problems(item.card) == []
+        assert ("links" in item.card) == (worksheet is not None or smart is not None)
+        links = item.card.get("links", [])
+        assert len(links) == len(item.trials) * ((worksheet is not None) + (smart is not None))
+        for m in fitting[:5]:
+            if m.trial in item.trials:
+                assert m.trial in item.card["detail"]
+        assert ("was not taken to mean it is absent" in item.card["detail"]) == bool(open_kinds)
+    assert len({item.card["uuid"] for item in issued}) == len(issued)
 
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**9), st.booleans())

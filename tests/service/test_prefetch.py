@@ -69,13 +69,24 @@ def verdicts(running: Running) -> dict[str, str]:
     return {t["id"]: t["verdict"] for t in last.get("trials", [])}
 
 
-def only_card(response: httpx.Response) -> dict[str, Any]:
+def all_cards(response: httpx.Response) -> list[dict[str, Any]]:
+    """Every card, checked: the summary first, then (when it lists several trials) one card per trial."""
     assert response.status_code == 200, response.text
     body = response.json()
     assert response_problems(body) == []
-    [card] = body["cards"]
-    assert isinstance(card, dict)
-    return card
+    cards: list[dict[str, Any]] = body["cards"]
+    assert cards
+    summary, per_trial = cards[0], cards[1:]
+    assert "may fit (" in summary["summary"]
+    assert len(per_trial) != 1, "one trial: the summary card is its card"
+    for card in per_trial:
+        assert ": " in card["summary"] and "may fit (" not in card["summary"]
+    return cards
+
+
+def only_card(response: httpx.Response) -> dict[str, Any]:
+    """The summary card (the per-trial cards beside it are checked by :func:`all_cards`)."""
+    return all_cards(response)[0]
 
 
 # ---- the four states, from prefetch alone -------------------------------------------------------------
@@ -101,16 +112,41 @@ def test_data_is_used(service: Running, client: httpx.Client, keys: dict[str, Ke
     assert response.status_code == 200 and response.json() == {"cards": []}  # nothing fits
 
 
-@pytest.mark.parametrize("key", ["conditions", "medicationRequests", "medicationStatements", "procedures", "allergies"])
-def test_operation_outcome_is_open_world(
-    key: str, service: Running, client: httpx.Client, keys: dict[str, Key]
+def test_operation_outcome_is_open_world_for_its_kind(
+    service: Running, client: httpx.Client, keys: dict[str, Key]
+) -> None:
+    prefetch = empty_prefetch()
+    prefetch["conditions"] = outcome()
+    card = only_card(call(client, service, keys["es"], hook_body(prefetch)))
+    # E1 "history of HIV infection" rests on the conditions: unknown, never "no record"
+    assert verdicts(service) == {"SVC-ADULT": "needs-review", "SVC-ADULT-HB": "needs-review"}
+    assert "chart incomplete" in card["summary"]
+    assert "conditions could not be obtained: the EHR could not provide it" in card["detail"]
+    assert "A missing record of a condition was not taken to mean it is absent." in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("key", "kind"),
+    [
+        ("medicationRequests", "a drug"),
+        ("medicationStatements", "a drug"),
+        ("procedures", "a procedure"),
+        ("allergies", "an allergy"),
+    ],
+)
+def test_a_failed_key_opens_only_its_own_kind(
+    key: str, kind: str, service: Running, client: httpx.Client, keys: dict[str, Key]
 ) -> None:
     prefetch = empty_prefetch()
     prefetch[key] = outcome()
     card = only_card(call(client, service, keys["es"], hook_body(prefetch)))
-    assert verdicts(service) == {"SVC-ADULT": "needs-review", "SVC-ADULT-HB": "needs-review"}
+    # the HIV exclusion is about conditions, which were obtained (null): still closed world, still eligible
+    assert verdicts(service) == {"SVC-ADULT": "eligible", "SVC-ADULT-HB": "needs-review"}
     assert "chart incomplete" in card["summary"]
-    assert "could not be obtained: the EHR could not provide it" in card["detail"]
+    assert f"A missing record of {kind} was not taken to mean it is absent." in card["detail"]
+    assert "a condition" not in card["detail"]
+    audit = json.loads((service.settings.state_dir / "audit.jsonl").read_text().splitlines()[-1])  # type: ignore[operator]
+    assert audit["open_world"] == [{"a drug": "medication", "a procedure": "procedure", "an allergy": "allergy"}[kind]]
 
 
 def test_a_failed_lab_query_is_reported_but_keeps_the_closed_world(
@@ -364,7 +400,7 @@ def _feedback(
     return client.post(running.feedback_url, json={"feedback": [item]}, headers={"Authorization": f"Bearer {token}"})
 
 
-def test_an_overridden_card_hides_its_trials_for_that_patient(
+def test_an_overridden_summary_card_hides_all_its_trials_for_that_patient(
     service: Running, client: httpx.Client, keys: dict[str, Key]
 ) -> None:
     card = only_card(call(client, service, keys["es"], hook_body(empty_prefetch())))
@@ -383,6 +419,21 @@ def test_an_overridden_card_hides_its_trials_for_that_patient(
     assert "Maribeth" not in audit and "Quintrell" not in audit  # the comment is not stored or audited
 
 
+def test_an_overridden_trial_card_hides_only_that_trial(
+    service: Running, client: httpx.Client, keys: dict[str, Key]
+) -> None:
+    cards = all_cards(call(client, service, keys["es"], hook_body(empty_prefetch())))
+    by_summary = {c["summary"]: c for c in cards[1:]}
+    assert set(by_summary) == {"SVC-ADULT may fit: eligible on the records", "SVC-ADULT-HB may fit: needs 1 answer"}
+    dismissed = by_summary["SVC-ADULT-HB may fit: needs 1 answer"]
+    assert "Dismiss this card to hide only this trial" in dismissed["detail"]
+    assert _feedback(client, service, keys["es"], dismissed["uuid"], "overridden").json() == {"stored": 1}
+    [card] = all_cards(call(client, service, keys["es"], hook_body(empty_prefetch())))  # one trial left: one card
+    assert verdicts(service) == {"SVC-ADULT": "eligible"}
+    assert card["summary"] == "1 trial may fit (1 eligible)"
+    assert "1 hidden after earlier feedback for this patient" in card["detail"]
+
+
 def test_suppression_expires(service_factory: Any, client: httpx.Client, keys: dict[str, Key]) -> None:
     running = service_factory(override_suppress_days=0)
     card = only_card(call(client, running, keys["es"], hook_body(empty_prefetch())))
@@ -391,12 +442,12 @@ def test_suppression_expires(service_factory: Any, client: httpx.Client, keys: d
 
 
 def test_audit_lines_say_who_and_what_without_phi(service: Running, client: httpx.Client, keys: dict[str, Key]) -> None:
-    card = only_card(call(client, service, keys["es"], hook_body(empty_prefetch())))
+    cards = all_cards(call(client, service, keys["es"], hook_body(empty_prefetch())))
     line = json.loads((service.settings.state_dir / "audit.jsonl").read_text().splitlines()[-1])  # type: ignore[operator]
     assert line["issuer"] == "https://ehr.test.example" and line["client"] == "ehr-client-7"
     assert line["user"] == "Practitioner/prac-3" and line["at"]
     assert len(line["patient"]) == 32 and PATIENT_ID not in json.dumps(line)
-    assert [c["uuid"] for c in line["cards"]] == [card["uuid"]] and len(line["cards"][0]["sha256"]) == 32
+    assert [c["uuid"] for c in line["cards"]] == [c["uuid"] for c in cards] and len(line["cards"][0]["sha256"]) == 32
     assert {t["id"] for t in line["trials"]} == {"SVC-ADULT", "SVC-ADULT-HB"}
 
 
@@ -408,6 +459,24 @@ def test_card_links_to_the_worksheet(service_factory: Any, client: httpx.Client,
         f"https://trials.example.org/ws/screen?trial={t}&patient={PATIENT_ID}" for t in ("SVC-ADULT", "SVC-ADULT-HB")
     }
     assert card["source"] == {"label": "Trial eligibility pre-screen", "url": "https://trials.example.org/ws/"}
+    assert all(link["type"] == "absolute" for link in card["links"])
+
+
+def test_smart_links_beside_the_absolute_ones(service_factory: Any, client: httpx.Client, keys: dict[str, Key]) -> None:
+    running = service_factory(
+        worksheet_url="https://trials.example.org/ws", smart_launch_url="https://trials.example.org/ws/launch"
+    )
+    cards = all_cards(call(client, running, keys["es"], hook_body(empty_prefetch())))
+    summary, per_trial = cards[0], cards[1:]
+    smart = [link for link in summary["links"] if link["type"] == "smart"]
+    assert [json.loads(link["appContext"]) for link in smart] == [{"trial": "SVC-ADULT"}, {"trial": "SVC-ADULT-HB"}]
+    assert {link["url"] for link in smart} == {"https://trials.example.org/ws/launch"}
+    assert len(summary["links"]) == 4  # an absolute and a smart link per trial
+    for card in per_trial:
+        assert sorted(link["type"] for link in card["links"]) == ["absolute", "smart"]
+    only_smart = service_factory(smart_launch_url="https://trials.example.org/ws/launch")
+    card = only_card(call(client, only_smart, keys["es"], hook_body(empty_prefetch())))
+    assert {link["type"] for link in card["links"]} == {"smart"} and "url" not in card["source"]
 
 
 def test_the_card_checker_catches_broken_cards() -> None:
