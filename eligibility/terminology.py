@@ -30,7 +30,7 @@ import json
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -120,9 +120,16 @@ class Terminology:
         self.codes: dict[str, str] = data["codes"]
         self.version: str = data.get("version", "")
         self.abbreviations = abbreviations
-        self.blocks: tuple[str, ...] = tuple(c for c in self.codes if "-" in c)
         self._by_text: dict[str, tuple[str, ...]] = {}
-        self.known_words = frozenset(w for key in self.titles for w in key.split())
+
+    # Built on first use: screening a record by its text needs neither (0.1-0.2 s of the index's load).
+    @cached_property
+    def blocks(self) -> tuple[str, ...]:
+        return tuple(c for c in self.codes if "-" in c)
+
+    @cached_property
+    def known_words(self) -> frozenset[str]:
+        return frozenset(w for key in self.titles for w in key.split())
 
     def may_name(self, word: str) -> bool:
         """Whether a word can be part of a title phrase (cheap test before any lookup)."""
