@@ -97,42 +97,63 @@ class _PhraseRegex:
 
     One regular expression of every synonym tried at every position of the corpus was most of the
     parse time (the engine tries each alternative in turn) and compiling it most of the lexer's start-up.
-    The phrases are kept in the same order, grouped by how their first character is matched: at a
-    position, only the phrases whose first character matches the text's character there can match, so
-    the alternation of those (in the same order, compiled on first use and kept) finds exactly what the
-    whole alternation finds.
+    The phrases are kept in the same order, grouped by how their first two characters are matched: at a
+    position, only the phrases whose first two characters match the text's there can match, so the
+    alternation of those (in the same order, compiled on first use and kept) finds exactly what the whole
+    alternation finds. Each character of a phrase is matched by exactly one character of text (``re.escape``
+    of one character, also under IGNORECASE), except a space (``\\s+``): a phrase shorter than two
+    characters, or with a space among its first two, is grouped by its first character only and tried
+    at every position where that one matches.
     """
 
     def __init__(self, phrases: list[str], flags: int):
         ordered = sorted(set(phrases), key=len, reverse=True)
         self.flags = flags
         self.alternatives = [self._one(p) for p in ordered]
-        # The first character's own pattern ("\\s" for the "\\s+" that stands for a space), and
-        # which alternatives start with it.
-        heads: dict[str, list[int]] = {}
         self._anywhere: list[int] = []  # an empty phrase would match at any position
+        # first character's pattern -> (its phrases matched by one character only,
+        #                                second character's pattern -> its phrases)
+        firsts: dict[str, tuple[list[int], dict[str, list[int]]]] = {}
         for index, p in enumerate(ordered):
             if not p:
                 self._anywhere.append(index)
                 continue
-            heads.setdefault(r"\s" if p[0] == " " else re.escape(p[0]), []).append(index)
-        self._heads = [(re.compile(head, flags), indices) for head, indices in heads.items()]
-        self._by_char: dict[str, re.Pattern[str] | None] = {}
-        self._by_heads: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+            short, seconds = firsts.setdefault(self._head(p[0]), ([], {}))
+            if len(p) < 2 or " " in p[:2]:
+                short.append(index)
+            else:
+                seconds.setdefault(self._head(p[1]), []).append(index)
+        self._heads = [
+            (re.compile(head, flags), short, [(re.compile(h2, flags), ix) for h2, ix in seconds.items()])
+            for head, (short, seconds) in firsts.items()
+        ]
+        self._by_chars: dict[str, re.Pattern[str] | None] = {}
+        self._by_indices: dict[tuple[int, ...], re.Pattern[str] | None] = {}
         self._whole: re.Pattern[str] | None = None
+
+    @staticmethod
+    def _head(char: str) -> str:
+        return r"\s" if char == " " else re.escape(char)
 
     @staticmethod
     def _one(p: str) -> str:
         body = re.escape(p).replace(r"\ ", r"\s+")
         return body + r"(?!\w)" if p[-1:].isalnum() else body
 
-    def _for(self, char: str) -> re.Pattern[str] | None:
-        heads = tuple(k for k, (head, _) in enumerate(self._heads) if head.fullmatch(char))
-        if heads not in self._by_heads:
-            indices = sorted([*self._anywhere, *(i for k in heads for i in self._heads[k][1])])
+    def _for(self, chars: str) -> re.Pattern[str] | None:
+        """The alternation of the phrases that can start with ``chars`` (one or two characters of text)."""
+        found = list(self._anywhere)
+        for head, short, seconds in self._heads:
+            if not head.fullmatch(chars[0]):
+                continue
+            found.extend(short)
+            if len(chars) > 1:
+                found.extend(i for h2, ix in seconds if h2.fullmatch(chars[1]) for i in ix)
+        indices = tuple(sorted(found))
+        if indices not in self._by_indices:
             alts = [self.alternatives[i] for i in indices]
-            self._by_heads[heads] = re.compile("|".join(alts), self.flags) if alts else None
-        return self._by_heads[heads]
+            self._by_indices[indices] = re.compile("|".join(alts), self.flags) if alts else None
+        return self._by_indices[indices]
 
     def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
         """What ``re.compile("|".join(alternatives), flags).match(text, pos)`` returns."""
@@ -140,10 +161,10 @@ class _PhraseRegex:
             if self._whole is None:
                 self._whole = re.compile("|".join(self.alternatives), self.flags)
             return self._whole.match(text, pos)
-        char = text[pos]
-        if char not in self._by_char:
-            self._by_char[char] = self._for(char)
-        pattern = self._by_char[char]
+        chars = text[pos : pos + 2]
+        if chars not in self._by_chars:
+            self._by_chars[chars] = self._for(chars)
+        pattern = self._by_chars[chars]
         return None if pattern is None else pattern.match(text, pos)
 
 
