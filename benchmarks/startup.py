@@ -4,7 +4,8 @@ Each run is a new process of the README's main command (the seed trial NCT063522
 *cold*: an empty start-up cache folder each run (the grammar table, pint's definitions and the YAML data
 are built); *warm*: one folder filled by a first run and kept; *off*: ``ELIGIBILITY_NO_CACHE=1``.
 Prints the median and range of wall and CPU time (user + system of the child, from ``getrusage``),
-with /proc/loadavg before and after: the machine is shared, so CPU is the figure to compare.
+with /proc/loadavg before and after: the machine is shared, so CPU is the figure to compare. Bytecode is
+written to a temporary ``PYTHONPYCACHEPREFIX`` (as an installed package has it) unless ``--no-bytecode``.
 ``--corpus`` also times ``eligibility parse --summary`` over the development corpus (target under 15 s);
 ``--importtime`` prints the slowest imports (``python -X importtime``, cumulative).
 Figures only, never assertions. Run: ``python benchmarks/startup.py [--runs N] [--corpus] [--importtime]``.
@@ -57,6 +58,7 @@ def _line(label: str, runs: list[tuple[float, float]]) -> str:
 
 
 def _modes(args: list[str], n: int, base: dict[str, str], work: Path) -> None:
+    _run(args, {**base, "ELIGIBILITY_NO_CACHE": "1"})  # writes the bytecode (see main), as an install has it
     cold: list[tuple[float, float]] = []
     for i in range(n):
         folder = work / f"cold{i}"
@@ -95,13 +97,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per mode (median reported)")
     parser.add_argument("--corpus", action="store_true", help="also time parse --summary of the development corpus")
     parser.add_argument("--corpus-runs", type=int, default=1)
+    parser.add_argument("--no-bytecode", action="store_true", help="keep PYTHONDONTWRITEBYTECODE as it is set")
     parser.add_argument("--importtime", type=int, nargs="?", const=25, default=0, metavar="TOP")
     args = parser.parse_args()
 
-    base = {k: v for k, v in os.environ.items() if k not in ("ELIGIBILITY_CACHE_DIR", "ELIGIBILITY_NO_CACHE")}
+    drop = ("ELIGIBILITY_CACHE_DIR", "ELIGIBILITY_NO_CACHE")
+    if not args.no_bytecode:
+        drop += ("PYTHONDONTWRITEBYTECODE",)
+    base = {k: v for k, v in os.environ.items() if k not in drop}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, loadavg before {_loadavg()}")
     with tempfile.TemporaryDirectory(prefix="eligibility-startup-") as tmp:
         work = Path(tmp)
+        if not args.no_bytecode:
+            # An installed package has its bytecode; a checkout run with PYTHONDONTWRITEBYTECODE=1 compiles every
+            # module of the package from source in each process (about 0.3 s). The bytecode goes to a temporary
+            # folder, never into the checkout.
+            base["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+        print("bytecode: " + ("as the environment has it" if args.no_bytecode else "written (PYTHONPYCACHEPREFIX)"))
         print("eligibility " + " ".join(SCREEN))
         _modes(SCREEN, args.runs, base, work / "screen")
         if args.corpus:
@@ -110,8 +122,8 @@ def main() -> None:
             else:
                 print("eligibility " + " ".join(CORPUS))
                 _modes(CORPUS, args.corpus_runs, base, work / "corpus")
-    if args.importtime:
-        _importtime(base, args.importtime)
+        if args.importtime:
+            _importtime(base, args.importtime)
     print(f"loadavg after {_loadavg()}")
 
 
