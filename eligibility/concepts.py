@@ -278,17 +278,22 @@ class Vocabulary:
     def derive_condition(self, codes: tuple[str, ...], display: str) -> str:
         """The id of a condition read through ICD-10-CM (``terminology.py``), made on first mention.
 
-        Kept apart from the curated ``concepts`` (which tests review one by one): open world (extent
-        partial), no synonyms, the codes with their descendants. The display names the source.
+        Kept apart from the curated ``concepts`` (which tests review one by one): no synonyms, the codes
+        with their descendants; the display names the source. Open world (extent partial) unless the
+        terminology earns closed world (``terminology.closed_extent``: the codes hold every code whose
+        title names the condition).
         """
         concept_id = "icd10cm:" + "+".join(codes)
         if concept_id not in self.derived:
-            from .terminology import default_terminology, naming_descendants
+            from .terminology import closed_extent, default_terminology, naming_descendants
 
-            expanded, pruned = naming_descendants(default_terminology(), codes)
+            terms = default_terminology()
+            expanded, pruned = naming_descendants(terms, codes)
             if pruned and display.endswith(", and descendants"):  # it would claim children naming something else
                 display = display.removesuffix(", and descendants") + ", and the descendants that name it"
-            concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded})
+            source = closed_extent(terms, codes, expanded, pruned)
+            concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded},
+                              extent="complete" if source else "partial", extent_source=source)  # fmt: skip
             for code in expanded:
                 self._by_code.setdefault(("icd10cm", _norm_code("icd10cm", code)), set()).add(concept_id)
             self.derived[concept_id] = concept
@@ -313,11 +318,9 @@ class Vocabulary:
         for a group, so is every member's. An id the vocabulary does not know is never complete."""
         found = self._complete.get(concept_id)
         if found is None:
-            concept = self.concepts.get(concept_id)
+            concept = self.concepts.get(concept_id) or self.derived.get(concept_id)
             found = bool(
-                concept is not None
-                and concept.extent == "complete"
-                and all(self.complete(m) for m in concept.members)
+                concept is not None and concept.extent == "complete" and all(self.complete(m) for m in concept.members)
             )
             self._complete[concept_id] = found
         return found

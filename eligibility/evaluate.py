@@ -619,6 +619,18 @@ def _closed(
             evidence=evidence,
             missing=(f"confirmation about {name}",),
         )
+    if found is Tri.FALSE and kind == "condition" and concept in ctx.vocab.derived and ctx.vocab.complete(concept):
+        blind = _unreadable_conditions(ctx)
+        if blind:
+            listed = _first_few([f"{rec.system or 'no system'} {rec.code} '{rec.text or ''}'" for rec in blind], "; ")
+            return Verdict(
+                Tri.UNKNOWN,
+                f"{reason}, but {len(blind)} condition record(s) could not be read as ICD-10-CM by code or by text "
+                f"({listed}); one of them could be {name}, so absence is not proof",
+                evidence=evidence,
+                missing=(f"whether {listed} is {name}",),
+            )
+        reason = f"{reason} (absence counts: {ctx.vocab[concept].extent_source})"
     if found is Tri.FALSE and not ctx.vocab.complete(concept):
         return Verdict(
             Tri.UNKNOWN,
@@ -801,6 +813,22 @@ def visit_condition(r: n.Condition, ctx: Context) -> Verdict:
             evidence=(Evidence(kind="demographic", description="administrative sex", value=ctx.patient.sex),),
         )
     return _unmatched_note(ctx, name, _unread_caveat(ctx, "condition", name, _condition_verdict(r, ctx, name, concept)))
+
+
+def _unreadable_conditions(ctx: Context) -> list[Any]:
+    """Condition records a closed-world ICD-10-CM reading cannot see through: in a system the engine does not
+    read, or SNOMED CT whose code no concept lists and whose display names no ICD-10-CM title or inclusion
+    term (SNOMED CT records that do map say which ICD-10-CM code they are, so they are seen)."""
+    from .terminology import default_terminology
+
+    terms = default_terminology()
+    out = list(ctx.unread.get("condition", ()))
+    out += [
+        rec
+        for rec in ctx.patient.conditions
+        if normalise_system(rec.system) == "snomed" and not ctx.concepts_of(rec) and not terms.codes_for_text(rec.text or "")
+    ]
+    return out
 
 
 def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:

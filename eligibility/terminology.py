@@ -286,3 +286,61 @@ def default_terminology() -> Terminology:
         data = json.loads(gzip.decompress(fh.read()).decode("utf-8"))
     abbreviations = load_yaml(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
     return Terminology(data, dict(abbreviations["abbreviations"]))
+
+
+# Title words that mark a code as not recording the condition in the patient: a relative's history, a
+# carrier state, a screening or an encounter (``Z14.1 Cystic fibrosis carrier`` is no cystic fibrosis).
+_NOT_AN_INSTANCE = frozenset({"family", "carrier", "screening", "encounter", "contact", "exposure", "observation",
+                              "suspected", "ruled"})  # fmt: skip
+
+
+@cache
+def _word_index(terminology: Terminology) -> dict[str, tuple[frozenset[str], ...]]:
+    """Normalised word -> (codes whose title has it, inclusion-term keys that have it), built once."""
+    titles: dict[str, set[str]] = {}
+    terms: dict[str, set[str]] = {}
+    for code in _sorted_codes(terminology):
+        for w in set(words(terminology.title(code))):
+            titles.setdefault(w, set()).add(code)
+    for key in terminology.terms:
+        for w in set(key.split()):
+            terms.setdefault(w, set()).add(key)
+    return {w: (frozenset(titles.get(w, ())), frozenset(terms.get(w, ()))) for w in titles.keys() | terms.keys()}
+
+
+def closed_extent(
+    terminology: Terminology, roots: tuple[str, ...], expanded: tuple[str, ...], pruned: bool
+) -> str | None:
+    """Why absence of every code in ``expanded`` proves absence of what ``roots`` name, or None.
+
+    Earned mechanically: the roots' descendants all name it (nothing was ``pruned``, so ``expanded`` is the
+    whole subtree), and no code elsewhere in ICD-10-CM has a title or an inclusion term carrying every word
+    of a root's name, except codes that do not record the condition in the patient (family history,
+    carrier, screening, encounter). "Tuberculosis" fails (O98.0 tuberculosis complicating pregnancy lies
+    outside A15-A19), "Hepatic failure" fails (K70.4 alcoholic hepatic failure is outside K72); "Celiac
+    disease" (K90.0) holds. A word-set test, so it errs towards open world, never the other way.
+    """
+    if pruned:
+        return None
+    index = _word_index(terminology)
+
+    def inside(code: str) -> bool:
+        return any(_contains(e, code) for e in expanded)
+
+    for root in roots:
+        name = _name_words(terminology.title(root))
+        if not name or any(w not in index for w in name):
+            return None
+        codes = frozenset.intersection(*(index[w][0] for w in name))
+        keys = frozenset.intersection(*(index[w][1] for w in name))
+        for code in codes:
+            if not inside(code) and not frozenset(words(terminology.title(code))) & _NOT_AN_INSTANCE:
+                return None
+        for key in keys:
+            if not frozenset(key.split()) & _NOT_AN_INSTANCE and not all(inside(c) for c in terminology.terms[key]):
+                return None
+    named = ", ".join(f"{c} {terminology.title(c)}" for c in roots)
+    return (
+        f"{terminology.version or 'ICD-10-CM'}: every code whose title or inclusion term names {named} lies "
+        "under it (checked mechanically), so no record of it means none"
+    )
