@@ -31,6 +31,7 @@ from ..library import TrialLibrary
 from .audit import AuditTrail, Hasher, card_digest
 from .cards import CardOptions, build_cards
 from .feedback import FeedbackStore
+from .fhir_auth import FhirAuthorization
 from .prefetch import PREFETCH, FhirFetcher, PatientUnavailable, obtain_chart, valid_patient_id
 from .security import AuthError, Caller, TokenVerifier, url_allowed
 from .settings import ServiceSettings
@@ -107,9 +108,9 @@ def discovery(settings: ServiceSettings) -> dict[str, Any]:
 
 def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
     """The service for ``settings`` and a loaded library (see the module docstring)."""
-    verifier = TokenVerifier(settings)
     if settings.state_dir is not None:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
+    verifier = TokenVerifier(settings)
     store = FeedbackStore(settings.state_dir / "feedback.sqlite3" if settings.state_dir else None)
     audit = AuditTrail(settings.state_dir)
     hasher = Hasher(settings.state_dir)
@@ -137,6 +138,7 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
         finally:
             await clients.pop("fhir").aclose()
             store.close()
+            verifier.replay.close()
 
     app = FastAPI(
         title="eligibility CDS Hooks service",
@@ -214,11 +216,8 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
         if isinstance(server, str) and server:
             trusted = settings.issuer(who.iss)
             if trusted is not None and url_allowed(server, settings.dev) and server.rstrip("/") in trusted.fhir_servers:
-                auth = body.get("fhirAuthorization")
-                token = auth.get("access_token") if isinstance(auth, dict) else None
-                fetcher = FhirFetcher(
-                    clients["fhir"], server, token if isinstance(token, str) else None, settings.fhir_max_pages
-                )
+                auth = FhirAuthorization.of(body.get("fhirAuthorization"), who.issued_at)
+                fetcher = FhirFetcher(clients["fhir"], server, auth.token, settings.fhir_max_pages, auth)
             else:
                 log.warning("fhirServer not accepted for this issuer (not registered, or not https)")
                 gaps.append("the EHR's FHIR server is not registered for this EHR, so it was not asked")

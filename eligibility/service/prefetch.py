@@ -41,6 +41,7 @@ from ..errors import InputError
 from ..evaluate import OpenKind
 from ..io.fhir import bundle_to_patient
 from ..patient import Patient
+from .fhir_auth import FhirAuthorization
 
 log = logging.getLogger("eligibility.service")
 
@@ -127,13 +128,31 @@ class Chart:
 class FhirFetcher:
     """GETs against one FHIR base URL with the hook's bearer token; paging stays on that server."""
 
-    def __init__(self, client: httpx.AsyncClient, base: str, token: str | None, max_pages: int):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base: str,
+        token: str | None,
+        max_pages: int,
+        auth: FhirAuthorization | None = None,
+    ):
         self.client = client
         self.base = base.rstrip("/")
         self.headers = {"Accept": "application/fhir+json"}
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
         self.max_pages = max_pages
+        self.auth = auth
+
+    def refusal(self, query: str) -> str | None:
+        """Why this request is not sent with the hook's token (expired, or outside its scope), or None."""
+        if self.auth is None:
+            return None
+        if self.auth.expired():
+            return "the EHR's FHIR access token had expired, so it was not used"
+        if not self.auth.covers(query):
+            return "the EHR's FHIR access token does not grant this search (scope), so it was not asked"
+        return None
 
     async def _get(self, url: str) -> dict[str, Any]:
         if not (url == self.base or url.startswith(self.base + "/") or url.startswith(self.base + "?")):
@@ -220,9 +239,21 @@ async def gather(
     patient: dict[str, Any] | None = None
     jobs: dict[str, asyncio.Task[KeyResult]] = {}
 
+    def query_of(key: str) -> str:
+        return PREFETCH[key].replace("{{context.patientId}}", patient_id)
+
+    def schedule(key: str, first: dict[str, Any] | None = None) -> None:
+        """Fetch a key, unless the token may not be used for it (then it is not obtained)."""
+        assert fetcher is not None
+        refused = fetcher.refusal(query_of(key))
+        if refused is not None:
+            results[key] = KeyResult(key, "failed", reason=refused)
+        else:
+            jobs[key] = asyncio.create_task(fetch(key, first))
+
     async def fetch(key: str, first: dict[str, Any] | None = None) -> KeyResult:
         assert fetcher is not None
-        query = PREFETCH[key].replace("{{context.patientId}}", patient_id)
+        query = query_of(key)
         try:
             if key == "patient":
                 return KeyResult(key, "fetched", (await fetcher.read(query),))
@@ -243,13 +274,13 @@ async def gather(
             if fetcher is None:
                 results[key] = KeyResult(key, "failed", reason="not sent, and no FHIR server to ask")
             else:
-                jobs[key] = asyncio.create_task(fetch(key))
+                schedule(key)
             continue
         value = given[key]
         if value is None:
             results[key] = KeyResult(key, "empty")
         elif _is_outcome(value) and key == "patient" and fetcher is not None:
-            jobs[key] = asyncio.create_task(fetch(key))  # the one resource worth a second try
+            schedule(key)  # the one resource worth a second try
         elif _is_outcome(value):
             results[key] = KeyResult(key, "failed", reason="the EHR could not provide it")
         elif not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
@@ -260,7 +291,7 @@ async def gather(
             elif fetcher is None:
                 results[key] = KeyResult(key, "failed", reason="only the first page was sent, and no FHIR server")
             else:
-                jobs[key] = asyncio.create_task(fetch(key, first=value))
+                schedule(key, first=value)
         else:
             results[key] = KeyResult(key, "data", (value,))
 

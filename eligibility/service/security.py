@@ -12,7 +12,8 @@ it into a bare 401, so a caller learns nothing about which check failed:
 - the signature verifies; ``aud`` is the exact URL called; ``exp``, ``iat`` and ``jti`` are present;
   ``iat`` is not in the future and ``exp`` not past (both within a small clock skew); the token does not
   live longer than the configured maximum;
-- ``jti`` has not been seen from this issuer before it expires (the replay cache).
+- ``jti`` has not been seen from this issuer before it expires (the replay cache, in the state folder's
+  SQLite file when there is one, so restarts and other workers share it).
 
 Key sets are fetched (httpx) or read from a file once and cached; an unknown ``kid`` refetches at most
 once per ``min_refresh`` seconds, so key rotation works and a flood of made-up kids does not become a flood
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,7 @@ class Caller:
     sub: str | None
     jti: str
     tenant: str | None = None
+    issued_at: float | None = None
 
 
 def is_loopback_http(url: str) -> bool:
@@ -108,22 +112,45 @@ class KeySets:
 
 
 class ReplayCache:
-    """``(iss, jti)`` pairs seen, each kept until its token could no longer be accepted anyway."""
+    """``(iss, jti)`` pairs seen, each kept until its token could no longer be accepted anyway.
 
-    def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], float] = {}
+    With a path (``state_dir``/replay.sqlite3) the pairs live in SQLite, so a restarted service or a second
+    worker on the same state folder refuses a token another one accepted: the check and the insert are one
+    ``INSERT OR IGNORE`` on the primary key, atomic across processes (WAL, a busy timeout). Without a path
+    they live in this process's memory.
+    """
+
+    _PURGE_EVERY = 256
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None)
+        with self._lock:
+            self._db.execute("PRAGMA busy_timeout = 5000")
+            if path is not None:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS seen (iss TEXT NOT NULL, jti TEXT NOT NULL, until REAL NOT NULL,"
+                " PRIMARY KEY (iss, jti))"
+            )
+        self._calls = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     def check_and_add(self, iss: str, jti: str, until: float) -> bool:
         """True when new (and now recorded); False when this token id was already used."""
         now = time.time()
-        if len(self._seen) > 1024:
-            self._seen = {k: v for k, v in self._seen.items() if v > now}
-        key = (iss, jti)
-        expiry = self._seen.get(key)
-        if expiry is not None and expiry > now:
-            return False
-        self._seen[key] = until
-        return True
+        with self._lock:
+            self._calls += 1
+            if self._calls % self._PURGE_EVERY == 0:
+                self._db.execute("DELETE FROM seen WHERE until <= ?", (now,))
+            # a pair whose token has expired may be seen again (its token cannot be accepted anyway)
+            self._db.execute("DELETE FROM seen WHERE iss = ? AND jti = ? AND until <= ?", (iss, jti, now))
+            added = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (iss, jti, until)).rowcount
+        return added == 1
 
 
 class TokenVerifier:
@@ -132,7 +159,7 @@ class TokenVerifier:
     def __init__(self, settings: ServiceSettings, keysets: KeySets | None = None):
         self.settings = settings
         self.keysets = keysets or KeySets(dev=settings.dev, ttl=settings.jwks_cache_seconds)
-        self.replay = ReplayCache()
+        self.replay = ReplayCache(settings.state_dir / "replay.sqlite3" if settings.state_dir else None)
 
     async def verify(self, authorization: str | None, audience: str) -> Caller:
         if not authorization or not authorization.startswith("Bearer "):
@@ -200,4 +227,5 @@ class TokenVerifier:
             sub=sub if isinstance(sub, str) else None,
             jti=jti,
             tenant=tenant if isinstance(tenant, str) else None,
+            issued_at=float(iat),
         )

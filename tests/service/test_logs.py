@@ -39,7 +39,13 @@ class ExplodingLibrary(TrialLibrary):
     """A library whose screening fails with a message quoting the patient (as a careless bug might)."""
 
     def match(
-        self, patient: Patient, *, as_of: date | None = None, open_world: bool = False, trial_ids: Any = None
+        self,
+        patient: Patient,
+        *,
+        as_of: date | None = None,
+        open_world: bool = False,
+        trial_ids: Any = None,
+        open_kinds: Any = (),
     ) -> list[Match]:
         raise RuntimeError(f"cannot screen {patient.id} born {patient.birth_date}")
 

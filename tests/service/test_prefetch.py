@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -295,6 +296,105 @@ def test_absent_keys_are_fetched_with_the_token_and_paged(
     assert any("page=2" in p for p, _ in fhir)
     assert len(fhir) == 9  # Patient, 7 searches, 1 next page
     assert {auth for _, auth in fhir} == {"Bearer fhir-token-xyz"}
+
+
+def _authorized_call(
+    service: Running, client: httpx.Client, key: Key, local_http: LocalHttp, **authorization: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """A hook call with no prefetch and this fhirAuthorization; the summary card and the FHIR paths asked."""
+    base = local_http.base + "/fhir"
+    _fhir(local_http, _empty_searches(), {f"Patient/{PATIENT_ID}": Route(body=patient_resource())})
+    local_http.requests.clear()
+    auth = {"access_token": "fhir-token-xyz", "token_type": "Bearer", "subject": "svc", **authorization}
+    card = only_card(call(client, service, key, hook_body(None, fhirServer=base, fhirAuthorization=auth)))
+    return card, [p.split("?", 1)[0].removeprefix("/fhir/") for p, _ in local_http.requests if p.startswith("/fhir/")]
+
+
+@pytest.mark.parametrize("expires_in", [0, -30, "300", None])
+def test_an_expired_fhir_token_is_not_used(
+    expires_in: Any, service: Running, client: httpx.Client, keys: dict[str, Key], local_http: LocalHttp
+) -> None:
+    prefetch = {"patient": patient_resource()}  # the Patient was prefetched; nothing else was
+    base = local_http.base + "/fhir"
+    _fhir(local_http, _empty_searches())
+    local_http.requests.clear()
+    auth = {"access_token": "fhir-token-xyz", "token_type": "Bearer", "scope": "patient/*.read", "subject": "s"}
+    if expires_in is not None:
+        auth["expires_in"] = expires_in
+    card = only_card(call(client, service, keys["es"], hook_body(prefetch, fhirServer=base, fhirAuthorization=auth)))
+    asked = [p for p, _ in local_http.requests if p.startswith("/fhir/")]
+    if expires_in is None:  # not stated: used (the FHIR server has the last word)
+        assert len(asked) == 7 and verdicts(service)["SVC-ADULT"] == "eligible"
+        return
+    assert asked == []  # expired (or an unreadable lifetime): never sent
+    assert verdicts(service) == {"SVC-ADULT": "needs-review", "SVC-ADULT-HB": "needs-review"}
+    assert "conditions could not be obtained: the EHR's FHIR access token had expired" in card["detail"]
+
+
+def test_a_token_older_than_its_lifetime_is_expired(
+    service: Running, client: httpx.Client, keys: dict[str, Key], local_http: LocalHttp
+) -> None:
+    # expires_in counts from the hook JWT's iat: issued 100 s ago with 60 s to live is expired
+    prefetch = {"patient": patient_resource()}
+    base = local_http.base + "/fhir"
+    _fhir(local_http, _empty_searches())
+    local_http.requests.clear()
+    auth = {"access_token": "t", "token_type": "Bearer", "expires_in": 60, "scope": "patient/*.read", "subject": "s"}
+    now = int(time.time())
+    body = hook_body(prefetch, fhirServer=base, fhirAuthorization=auth)
+    card = only_card(call(client, service, keys["es"], body, iat=now - 100, exp=now + 100))
+    assert not [p for p, _ in local_http.requests if p.startswith("/fhir/")]
+    assert "token had expired" in card["detail"]
+
+
+@pytest.mark.parametrize(
+    ("scope", "asked", "open_kinds"),
+    [
+        ("patient/*.read", 8, []),
+        ("launch openid patient/*.rs", 8, []),
+        (
+            "patient/Patient.read patient/Condition.read patient/Observation.read",
+            4,
+            ["allergy", "medication", "procedure"],
+        ),
+        # v2 with a category: only the laboratory search is covered among the Observation ones
+        (
+            "patient/Patient.r patient/Observation.rs?category=laboratory patient/Condition.s",
+            3,
+            ["allergy", "medication", "procedure"],
+        ),
+        ("patient/Patient.read patient/MedicationRequest.read", 2, ["allergy", "condition", "medication", "procedure"]),
+    ],
+)
+def test_only_searches_within_the_token_scope_are_asked(
+    scope: str,
+    asked: int,
+    open_kinds: list[str],
+    service: Running,
+    client: httpx.Client,
+    keys: dict[str, Key],
+    local_http: LocalHttp,
+) -> None:
+    card, paths = _authorized_call(service, client, keys["es"], local_http, expires_in=300, scope=scope)
+    assert len(paths) == asked, paths
+    audit = json.loads((service.settings.state_dir / "audit.jsonl").read_text().splitlines()[-1])  # type: ignore[operator]
+    assert audit["open_world"] == open_kinds
+    if open_kinds:
+        assert "does not grant this search (scope)" in card["detail"]
+    else:
+        assert "incomplete" not in card["summary"]
+
+
+def test_without_the_patient_in_scope_the_call_is_412(
+    service: Running, client: httpx.Client, keys: dict[str, Key], local_http: LocalHttp
+) -> None:
+    base = local_http.base + "/fhir"
+    _fhir(local_http, _empty_searches(), {f"Patient/{PATIENT_ID}": Route(body=patient_resource())})
+    local_http.requests.clear()
+    auth = {"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/Condition.read"}
+    response = call(client, service, keys["es"], hook_body(None, fhirServer=base, fhirAuthorization=auth))
+    assert response.status_code == 412
+    assert not any(p.startswith(f"/fhir/Patient/{PATIENT_ID}") for p, _ in local_http.requests)
 
 
 def test_prefetch_bundle_with_a_next_link_is_continued(

@@ -6,11 +6,14 @@ import base64
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+
+from eligibility.service.security import ReplayCache
 
 from .card_rules import response_problems
 from .conftest import ISS, OTHER_ISS, Key, Running, call, empty_prefetch, hook_body, make_token
@@ -148,6 +151,38 @@ def test_a_replayed_jti_is_refused(service: Running, client: httpx.Client, keys:
     _assert_bare_401(
         client.post(service.hook_url, json=hook_body(empty_prefetch()), headers={"Authorization": f"Bearer {again}"})
     )
+
+
+def test_a_replay_is_refused_after_a_restart_and_by_a_second_worker(
+    service_factory: Any, client: httpx.Client, keys: dict[str, Key]
+) -> None:
+    public = "https://cds.example.org"
+    aud = f"{public}/cds-services/trial-eligibility"
+    first, second = service_factory(public_url=public), service_factory(public_url=public)  # one state folder
+    assert first.settings.state_dir == second.settings.state_dir
+    token = make_token(keys["es"], aud)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post(first.hook_url, json=hook_body(empty_prefetch()), headers=headers).status_code == 200
+    _assert_bare_401(client.post(second.hook_url, json=hook_body(empty_prefetch()), headers=headers))
+    fresh = {"Authorization": f"Bearer {make_token(keys['es'], aud)}"}
+    assert client.post(second.hook_url, json=hook_body(empty_prefetch()), headers=fresh).status_code == 200
+    restarted = service_factory(public_url=public)  # a worker started later on the same state folder
+    _assert_bare_401(client.post(restarted.hook_url, json=hook_body(empty_prefetch()), headers=headers))
+    _assert_bare_401(client.post(restarted.hook_url, json=hook_body(empty_prefetch()), headers=fresh))
+
+
+def test_the_replay_cache_forgets_only_expired_tokens(tmp_path: Path) -> None:
+    cache = ReplayCache(tmp_path / "replay.sqlite3")
+    now = time.time()
+    assert cache.check_and_add(ISS, "j-1", now + 60)
+    assert not cache.check_and_add(ISS, "j-1", now + 60)
+    assert cache.check_and_add(OTHER_ISS, "j-1", now + 60)  # token ids are per issuer
+    assert cache.check_and_add(ISS, "j-2", now - 1)  # recorded already expired ...
+    assert cache.check_and_add(ISS, "j-2", now + 60)  # ... so its id may be used again
+    cache.close()
+    reopened = ReplayCache(tmp_path / "replay.sqlite3")
+    assert not reopened.check_and_add(ISS, "j-1", now + 60) and not reopened.check_and_add(ISS, "j-2", now + 60)
+    reopened.close()
 
 
 def test_the_feedback_endpoint_needs_its_own_audience(
