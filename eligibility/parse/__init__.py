@@ -25,6 +25,7 @@ from ..errors import ParseError
 from ..io.criteria_text import has_inline_list
 from .lexer import lexicon_data, tokenize
 from .plausible import first_implausibility, implausible_as_unparsed
+from .polarity import exclusion_polarity
 from .scope import age_boundaries, person_suspects, population_reading, population_rule
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
 
@@ -206,7 +207,8 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         other = n.Unparsed(text=text[cut.start() :].strip(), reason="an alternative given in the next item")
         return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
-    return implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
+    reading = implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
+    return exclusion_polarity(reading, text, kind)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
