@@ -101,9 +101,9 @@ class _PhraseRegex:
     position, only the phrases whose first two characters match the text's there can match, so the
     alternation of those (in the same order, compiled on first use and kept) finds exactly what the whole
     alternation finds. Each character of a phrase is matched by exactly one character of text (``re.escape``
-    of one character, also under IGNORECASE), except a space (``\\s+``): a phrase shorter than two
-    characters, or with a space among its first two, is grouped by its first character only and tried
-    at every position where that one matches.
+    of one character, also under IGNORECASE), except a space (``\\s+``, one or more): a phrase shorter
+    than two characters, or starting with a space, is grouped by its first character only and tried at
+    every position where that one matches.
     """
 
     def __init__(self, phrases: list[str], flags: int):
@@ -119,7 +119,7 @@ class _PhraseRegex:
                 self._anywhere.append(index)
                 continue
             short, seconds = firsts.setdefault(self._head(p[0]), ([], {}))
-            if len(p) < 2 or " " in p[:2]:
+            if len(p) < 2 or p[0] == " ":
                 short.append(index)
             else:
                 seconds.setdefault(self._head(p[1]), []).append(index)
