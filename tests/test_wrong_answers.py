@@ -477,6 +477,50 @@ def test_bundle_without_patient_naming_two_subjects_is_refused() -> None:
     )
 
 
+@pytest.mark.parametrize("subject", [None, {"display": "J. Smith"}, {"identifier": {"value": "MRN-1"}}])
+def test_observation_naming_no_patient_is_reported_and_not_used_in_both_fhir_paths(
+    tmp_path: Path, subject: dict[str, Any] | None
+) -> None:
+    """A lab without a subject reference is nobody's record: left out and reported (never closed world, so
+    the criterion is unknown, not decided by a value that may be someone else's)."""
+    from eligibility.io.fhir import bundle_to_patient
+
+    obs = {k: v for k, v in platelet_observation(150).items() if k != "subject"}
+    if subject is not None:
+        obs["subject"] = subject
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": FHIR_PATIENT}, {"resource": obs}]}
+    patient = bundle_to_patient(bundle, "b.json")
+    assert patient.observations == ()
+    assert list(patient.notes) == [
+        "FHIR: Observation without a subject reference left out (whose record it is is not stated)"
+        " (e.g. Observation/o1)"
+    ]
+    assert screen(PLATELETS, patient, as_of=AS_OF).criteria[0].status == "unknown"
+    sql, py, reasons = batch_statuses(write_ndjson(tmp_path, [FHIR_PATIENT, obs]), PLATELETS)
+    assert sql == py == {"p1": "unknown"}
+    assert reasons == ["Observation.ndjson:subject:missing subject reference (line left out)"]
+
+
+@pytest.mark.parametrize("subject", [{"display": "J. Smith"}, {"identifier": {"value": "MRN-1"}}])
+def test_condition_naming_no_patient_refuses_the_bundle_and_is_a_bulk_reject(
+    tmp_path: Path, subject: dict[str, Any]
+) -> None:
+    """Left out, 'no record of heart failure' would pass the exclusion; taken in, it would guess whose it is."""
+    from eligibility.errors import InputError
+    from eligibility.io.fhir import bundle_to_patient
+
+    cond = {**heart_failure("Patient/p1"), "subject": subject}
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": FHIR_PATIENT}, {"resource": cond}]}
+    with pytest.raises(InputError) as err:
+        bundle_to_patient(bundle, "b.json")
+    assert str(err.value) == (
+        "b.json: field 'entry[1].resource.subject': entry 1 (Condition/c1): subject names no patient by reference"
+        " (only an identifier or a display), so whose record it is cannot be told: give subject.reference"
+    )
+    _, _, reasons = batch_statuses(write_ndjson(tmp_path, [FHIR_PATIENT, cond]), HEART_FAILURE)
+    assert reasons == ["Condition.ndjson:subject:missing subject reference (line left out)"]
+
+
 @pytest.mark.parametrize("gender", ["F", "M", "Female", "intersex"])
 def test_gender_outside_the_value_set_is_reported_in_both_fhir_paths(tmp_path: Path, gender: str) -> None:
     from eligibility.io.fhir import bundle_to_patient

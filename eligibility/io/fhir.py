@@ -319,22 +319,39 @@ class _Mapper:
         the Bulk reader routes NDJSON lines, so a resource about someone else is never this patient's record.
 
         A reference names the patient by ``Patient/<id>`` (also absolute or versioned) or by the Patient
-        entry's ``fullUrl`` (``urn:uuid:...``). A resource without a subject is the bundle's own (a
-        single-patient Bundle says whose it is); with no Patient resource, resources naming different
+        entry's ``fullUrl`` (``urn:uuid:...``). With no Patient resource, resources naming different
         subjects cannot be told apart and the bundle is refused.
+
+        A resource naming no patient by reference is never taken as the bundle patient's (the Bulk
+        reader rejects such a line too): an Observation (whose subject FHIR allows to be absent) is
+        left out and reported -- a lab is never closed world, so its absence is unknown at worst; a
+        Condition, medication, procedure or allergy whose subject is only an identifier or a display
+        refuses the bundle, as a missing subject does (FHIR requires it): leaving the record out would
+        let "no record of ..." decide a criterion, and taking it in would guess whose it is.
         """
         kept: list[tuple[int, str, Any, Any]] = []
         others: set[str] = set()
         for item in resources:
             index, _, _, model = item
             rtype = model.get_resource_type()
-            holder = getattr(model, "patient" if rtype == "AllergyIntolerance" else "subject", None)
-            ref = (
-                str(holder.reference)
-                if rtype not in ("Patient", "Medication") and holder is not None and holder.reference
-                else None
-            )
-            if ref is None or ref in urls or (pid is not None and _reference_id(ref) == pid):
+            if rtype in ("Patient", "Medication"):
+                kept.append(item)
+                continue
+            field = "patient" if rtype == "AllergyIntolerance" else "subject"
+            holder = getattr(model, field, None)
+            ref = str(holder.reference) if holder is not None and holder.reference else None
+            label = f"{rtype}/{model.id}" if model.id else f"{rtype} in entry {index}"
+            if ref is None:
+                if rtype != "Observation":
+                    raise InputError(
+                        f"entry {index} ({label}): {field} names no patient by reference (only an identifier "
+                        f"or a display), so whose record it is cannot be told: give {field}.reference",
+                        self.origin,
+                        f"entry[{index}].resource.{field}",
+                    )
+                self.note("Observation without a subject reference left out (whose record it is is not stated)", label)
+                continue
+            if ref in urls or (pid is not None and _reference_id(ref) == pid):
                 kept.append(item)
                 continue
             if pid is None:
@@ -348,7 +365,6 @@ class _Mapper:
                     )
                 kept.append(item)
                 continue
-            label = f"{rtype}/{model.id}" if model.id else f"{rtype} in entry {index}"
             self.note(
                 f"resource about another patient left out (this bundle's patient is Patient/{pid})", f"{label} -> {ref}"
             )
