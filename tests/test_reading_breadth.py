@@ -150,3 +150,66 @@ def test_age_group_words_and_the_age_at_screening(text: str, op: str, value: flo
 def test_a_child_of_the_participant_is_not_an_age_group() -> None:
     rule = parse_criterion("Has children aged 2-5 years", "inclusion")
     assert not any(isinstance(x, n.Age) for x in n.walk(rule))
+
+
+def _conditions(rule: n.Node) -> set[tuple[str, str]]:
+    return {(x.concept, x.timing) for x in n.walk(rule) if isinstance(x, n.Condition)}
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        # a plural class noun after a condition name is the same condition, listed
+        ("inflammatory bowel diseases", "inflammatory_bowel_disease"),
+        ("congenital heart defects", "congenital_heart_disease"),
+        ("Congenital cardiac malformations,", "congenital_heart_disease"),
+        ("peptic ulcers", "peptic_ulcer"),
+        # bare list items ending in a comma
+        ("ichthyosis,", "ichthyosis"),
+        ("Ichthyosis vulgaris", "ichthyosis"),
+        ("Menopause", "menopause"),
+    ],
+)
+def test_bare_list_items_and_plural_condition_names(text: str, concept: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert {c for c, _ in _conditions(rule)} == {concept}, rule
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "congenital heartss",  # not a plural the rule makes
+        "ichthyosiform rash",  # a longer word is never the condition
+        "inflammatory bowels",  # only a class noun ('disease', 'defect', ...) takes a plural
+    ],
+)
+def test_near_misses_of_plural_condition_names(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert not {c for c, _ in _conditions(rule)} & {
+        "congenital_heart_disease",
+        "ichthyosis",
+        "inflammatory_bowel_disease",
+    }
+
+
+def test_a_bare_congenital_heart_exclusion_keeps_the_corrected_defect_reading() -> None:
+    """Z87.74 (a corrected defect) may or may not be meant: an exclusion keeps both readings."""
+    rule = parse_criterion("Congenital heart disease", "exclusion")
+    assert isinstance(rule, n.Ambiguous)
+    assert _conditions(rule) == {("congenital_heart_disease", "current"), ("congenital_heart_disease", "history")}
+
+
+@pytest.mark.parametrize(("sex", "truth"), [("male", "false"), ("female", "unknown")])
+def test_menopause_decides_only_for_a_man(sex: str, truth: str) -> None:
+    """A woman past menopause often has no code saying so: absence is unknown for her, never 'not menopausal'."""
+    from datetime import date
+
+    from eligibility.concepts import default_vocabulary
+    from eligibility.evaluate import Context, evaluate
+    from eligibility.patient import Patient
+
+    patient = Patient(id="t", birth_date=date(1970, 1, 1), sex=sex)
+    verdict = evaluate(
+        parse_criterion("Menopause", "exclusion"), Context(patient, date(2026, 11, 1), default_vocabulary())
+    )
+    assert verdict.truth.value == truth

@@ -215,6 +215,12 @@ def _matchers(vocab: Vocabulary) -> _Matchers:
     for concept in vocab.concepts.values():
         for syn in (concept.display, *concept.synonyms):
             synonyms.setdefault(re.sub(r"\s+", " ", syn.lower()), concept.id)
+    for concept in vocab.concepts.values():  # after every written synonym, so a written one keeps precedence
+        if concept.category == "condition":
+            for syn in (concept.display, *concept.synonyms):
+                plural = _plural(re.sub(r"\s+", " ", syn.lower()))
+                if plural:
+                    synonyms.setdefault(plural, concept.id)
         for abbr in concept.abbreviations:
             abbreviations.setdefault(abbr, concept.id)
     return _Matchers(
@@ -226,6 +232,21 @@ def _matchers(vocab: Vocabulary) -> _Matchers:
         filler=_phrase_regex(list(lex.filler), re.IGNORECASE),
         time_unit=_phrase_regex(list(lex.time_units), re.IGNORECASE),
     )
+
+
+_PLURAL_HEADS = frozenset({"disease", "disorder", "defect", "allergy", "infection", "condition", "malformation",
+                           "anomaly", "tumor", "tumour", "ulcer", "abnormality", "syndrome", "injury"})  # fmt: skip
+
+
+def _plural(phrase: str) -> str | None:
+    """The plural of a condition name whose last word is a class noun ('inflammatory bowel diseases', 'food
+    allergies'): a list of conditions names them in the plural. Other words are left alone (a plural of a
+    lab, a drug or an organ may mean something else)."""
+    head, _, last = phrase.rpartition(" ")
+    if last not in _PLURAL_HEADS:
+        return None
+    plural = last[:-1] + "ies" if last.endswith("y") else last + "s"
+    return f"{head} {plural}" if head else plural
 
 
 def _token(kind: str, value: str, start: int, end: int) -> Token:
