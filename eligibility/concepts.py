@@ -222,6 +222,17 @@ def _norm_code(system: str, code: str) -> str:
     return code.replace(".", "") if system == "icd10cm" else code
 
 
+@cache
+def retired_icd10cm() -> dict[str, str]:
+    """Normalised retired ICD-10-CM code -> its FY2026 successor (``data/icd10cm_retired.yaml``)."""
+    text = resources.files("eligibility.data").joinpath("icd10cm_retired.yaml").read_text(encoding="utf-8")
+    data = load_yaml(text)
+    return {
+        _norm_code("icd10cm", str(code)): _norm_code("icd10cm", str(item["successor"]))
+        for code, item in data["retired"].items()
+    }
+
+
 class Vocabulary:
     """All concepts, indexed by id and by code."""
 
@@ -344,6 +355,8 @@ class Vocabulary:
         An RxNorm product code also yields the concepts of its ingredients (``rxnorm_products.yaml``).
         """
         norm = _norm_code(system, code)
+        if system == "icd10cm":
+            norm = retired_icd10cm().get(norm, norm)  # an older chart's code, matched as what holds it now
         found: set[str] = set()
         if system in HIERARCHICAL_SYSTEMS:
             for length in range(len(norm), 0, -1):
