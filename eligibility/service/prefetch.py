@@ -20,9 +20,10 @@ open world (a failed MedicationRequest search leaves conditions closed) and the 
 Patient itself is indispensable (:class:`PatientUnavailable` -> HTTP 412).
 
 FHIR resources become a :class:`~eligibility.patient.Patient` through the core's one FHIR mapper
-(:func:`eligibility.io.fhir.bundle_to_patient`), fed a collection Bundle. A resource the mapper refuses
-(invalid FHIR) is dropped and its resource type counts as not obtained, rather than failing the call.
-Nothing here logs resources, ids or URLs with ids in them.
+(:func:`eligibility.io.fhir.bundle_to_patient`), fed a collection Bundle of the resources cut down to what
+the screening reads (:mod:`eligibility.service.lean_fhir`: the same Patient, half the validation). A
+resource the mapper refuses (invalid FHIR) is dropped and its resource type counts as not obtained, rather
+than failing the call. Nothing here logs resources, ids or URLs with ids in them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from ..evaluate import OpenKind
 from ..io.fhir import bundle_to_patient
 from ..patient import Patient
 from .fhir_auth import FhirAuthorization
+from .lean_fhir import prune
 
 log = logging.getLogger("eligibility.service")
 
@@ -321,7 +323,7 @@ def to_chart(patient_resource: dict[str, Any] | None, results: Mapping[str, KeyR
     if patient_resource is None:
         raise PatientUnavailable()
     seen: set[tuple[str, str]] = set()
-    entries: list[dict[str, Any]] = [{"resource": patient_resource}]
+    entries: list[dict[str, Any]] = [{"resource": prune(patient_resource)}]
     entry_key: list[str] = ["patient"]
     for key, result in results.items():
         if key == "patient":
@@ -334,7 +336,7 @@ def to_chart(patient_resource: dict[str, Any] | None, results: Mapping[str, KeyR
                 if (str(rtype), rid) in seen:
                     continue
                 seen.add((str(rtype), rid))
-            entries.append({"resource": resource})
+            entries.append({"resource": prune(resource)})  # validated as far as the screening reads it
             entry_key.append(key)
     broken: set[str] = set()
     dropped = 0
