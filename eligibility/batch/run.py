@@ -24,6 +24,7 @@ from ..evaluate import DEFAULT_LOOKBACK_DAYS
 from ..trial import Trial
 from .compile import CompiledTrial, _as, compile_trial, compile_trials
 from .outputs import Written, write_outputs
+from .partitions import in_partition, partition_count, patient_tables
 from .registry import Registry, lit
 from .spark import SparkRunner
 from .staging import duckdb_message
@@ -119,11 +120,13 @@ def run_batch(
     on_step: Callable[[str], None] | None = None,
     spark_master: str | None = None,
     work_dir: str | Path | None = None,
+    partitions: int | None = None,
 ) -> BatchResult:
     """Screen every patient of the registry against every trial; results in tables result_<i> (and ``out``).
 
     ``spark_master`` and ``work_dir`` (the folder Spark's tables and results go through) are for
-    ``engine='spark'``; see :mod:`.spark`."""
+    ``engine='spark'``; see :mod:`.spark`. ``partitions``: compute each shared pass in this many buckets of
+    patients (default: as many as the memory limit needs, :mod:`.partitions`; the rows are the same)."""
     started = time.perf_counter()
     step = on_step or (lambda _msg: None)
     seen: dict[str, int] = {}
@@ -151,10 +154,11 @@ def run_batch(
             # Trials in groups share one pass over the records (compile.SharedPlan): the leaves of the
             # group, once per patient, in a table of the registry's database (compressed, and spilled
             # by DuckDB's buffer manager when larger than memory); each result is a view over it.
+            parts = partitions or (partition_count(reg.con, reg.patient_count()) if trials else 1)
             for g in range(0, len(trials), SHARED_GROUP):
                 group = trials[g : g + SHARED_GROUP]
                 shared = compile_trials(group, reg, as_of, open_world, vocabulary, lookback_days, f"shared_{g}")
-                reg.con.execute(f"CREATE OR REPLACE TABLE shared_{g} AS {shared.sql('duckdb')}")
+                _shared_pass(reg, shared.query, f"shared_{g}", parts, step)
                 for i, (trial, plan) in enumerate(zip(group, shared.trials, strict=True), start=g):
                     table = f"result_{i}"
                     assert plan.projection is not None
@@ -181,6 +185,18 @@ def run_batch(
         step(f"wrote {target}")
     notes = [note for plan in compiled for note in plan.notes]
     return BatchResult(target, tables, compiled, attrition, time.perf_counter() - started, notes)
+
+
+def _shared_pass(reg: Registry, query: exp.Query, table: str, parts: int, step: Callable[[str], None]) -> None:
+    """The shared table of a group of trials, in one pass or appended one bucket of patients at a time."""
+    if parts <= 1:
+        reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS {query.sql('duckdb')}")
+        return
+    tables = patient_tables(reg.con, query)
+    for k in range(parts):
+        sql = in_partition(query, tables, k, parts).sql("duckdb")
+        reg.con.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}" if k == 0 else f"INSERT INTO {table} {sql}")
+        step(f"{table}: patients partition {k + 1} of {parts}")
 
 
 def write_results(reg: Registry, tables: Sequence[str], target: Path, run: Mapping[str, Any] | None = None) -> Written:

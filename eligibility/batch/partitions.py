@@ -1,0 +1,72 @@
+"""Patients in partitions: the shared pass of a large registry computed one hash bucket of patients at a time.
+
+Why: the shared pass groups every record table by patient; DuckDB's hash aggregates and joins hold a
+few hundred bytes a patient and leaf, so a registry of tens of millions of patients outgrows the memory
+limit (and DuckDB's spilling of those operators is slow). Every leaf of the plan is a function of one
+patient's own rows, so the same query run over the patients of bucket k (``hash(patient_id) % K = k``,
+applied to every table that has a ``patient_id``) gives exactly that bucket's rows; the buckets are
+appended to the one shared table and the results are read from it as before (ordered by patient_id
+when written), so the rows are identical whatever K is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import duckdb
+import sqlglot.expressions as exp
+
+#: Bytes of memory a patient's row of the shared pass needs while it is computed, per group of trials
+#: (measured: 10M patients x 1 trial in one pass exceeds a 3 GB limit; 1M x 25 trials fits in ~1 GB).
+BYTES_PER_PATIENT = 400
+#: The share of the memory limit one partition may plan for (the rest: the results' sort and writer).
+SHARE = 0.5
+
+_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+_UNITS["TIB"] = 2**40
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> float | None:
+    """The connection's memory_limit in bytes (DuckDB prints it as e.g. '2.7 GiB'); None when unreadable."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]*)\s*", str(row[0]) if row else "")
+    if found is None or found.group(2).upper() not in _UNITS:
+        return None
+    return float(found.group(1)) * _UNITS[found.group(2).upper()]
+
+
+def partition_count(con: duckdb.DuckDBPyConnection, patients: int) -> int:
+    """K buckets so that one bucket's shared pass plans for at most SHARE of the memory limit (1 when it fits)."""
+    limit = memory_limit_bytes(con)
+    if limit is None or patients <= 0:
+        return 1
+    return max(1, math.ceil(patients * BYTES_PER_PATIENT / (limit * SHARE)))
+
+
+def patient_tables(con: duckdb.DuckDBPyConnection, query: exp.Query) -> set[str]:
+    """The registry tables the query reads that have a patient_id column (not its CTEs, not key tables)."""
+    ctes = {cte.alias for cte in query.find_all(exp.CTE)}
+    found: set[str] = set()
+    for name in {t.name for t in query.find_all(exp.Table)} - ctes:
+        columns = {str(r[0]) for r in con.execute(f'DESCRIBE "{name}"').fetchall()}
+        if "patient_id" in columns:
+            found.add(name)
+    return found
+
+
+def in_partition(query: exp.Query, tables: set[str], k: int, parts: int) -> exp.Query:
+    """The query reading, from each of ``tables``, only the rows of patients in bucket ``k`` of ``parts``."""
+
+    copy = query.copy()
+    keep = exp.EQ(
+        this=exp.Mod(
+            this=exp.Anonymous(this="hash", expressions=[exp.column("patient_id")]),
+            expression=exp.Literal.number(parts),
+        ),
+        expression=exp.Literal.number(k),
+    )
+    for node in [t for t in copy.find_all(exp.Table) if t.name in tables and not t.db]:
+        inner = exp.select(exp.Star()).from_(exp.to_table(node.name)).where(keep.copy())
+        node.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name))))
+    return copy
