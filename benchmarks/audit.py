@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from eligibility import nodes as n
-from eligibility.concepts import Concept, Vocabulary, default_vocabulary
+from eligibility.concepts import Vocabulary, default_vocabulary
 from eligibility.trial import Criterion, Trial, load_trials
 
 DEFAULT_CORPORA = ("../shared/data/lct/docs", "../shared/data/ctgov")
@@ -142,21 +142,12 @@ def _name(vocab: Vocabulary, concept: str) -> str:
     return vocab[concept].display if concept in vocab else concept
 
 
-def _completeness_flag(concept: Concept) -> bool | None:
-    """The vocabulary's own word on whether a concept's code set is complete, when it has one."""
-    for field in type(concept).model_fields:
-        if "complete" in field or "closed" in field:
-            value = getattr(concept, field)
-            if isinstance(value, bool):
-                return value
-    return None
-
-
 def _absence(vocab: Vocabulary, concept: str) -> str:
-    flag = _completeness_flag(vocab[concept]) if concept in vocab else None
-    if flag is None:
-        return "no record = absent (closed world, engine rule)"
-    return "no record = absent (code set complete)" if flag else "no record = unknown (code set incomplete)"
+    """What "no record" means for the concept, by the same rule the evaluator applies (Vocabulary.complete)."""
+    if concept in vocab and vocab.complete(concept):
+        source = vocab[concept].extent_source or ""
+        return f"no record = absent (code set reviewed as complete: {source})" if source else "no record = absent"
+    return "no record = unknown (code set not reviewed as complete: open world)"
 
 
 def _dur(d: n.Duration) -> str:

@@ -162,3 +162,14 @@ def test_carry_detects_a_changed_reading(corpus: Path, tmp_path: Path, capsys: p
     _sample(corpus, new, 100, 1)
     against = audit.carry_against(audit.read_sheets([sheet]), audit.read_sheets([new]))
     assert [r["status"] for r in against] == status
+
+
+@pytest.mark.parametrize(("concept", "closed"), [("hepatitis_b", True), ("acute_infection", False)])
+def test_the_gloss_says_what_absence_means_as_the_evaluator_does(concept: str, closed: bool) -> None:
+    """The judges read this line: it must follow Vocabulary.complete, not a guess of the engine's rule."""
+    from eligibility.concepts import default_vocabulary
+
+    vocab = default_vocabulary()
+    assert vocab.complete(concept) is closed
+    gloss = audit._absence(vocab, concept)
+    assert gloss.startswith("no record = absent" if closed else "no record = unknown")
