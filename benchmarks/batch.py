@@ -1,471 +1,188 @@
-# ruff: noqa: E501  (long lines are SQL text of the generator and the hand-written query)
-"""Batch screening benchmark: a seeded synthetic registry, NCT06352281 over N patients.
+"""Batch screening at scale (issue 16): seeded registries of N patients x trial libraries of T trials.
 
-    python benchmarks/batch.py --patients 100000 1000000
-    python benchmarks/batch.py --omop --patients 1000000     # a generated OMOP CDM (issue 14)
+    python benchmarks/batch.py --patients 1000000 3000000 10000000 --trials 1 10 100 --repeat 3 --data DIR
+    python benchmarks/batch.py --patients 1000000 --staged          # the copy-into-DuckDB path, to compare
 
-Prints, per size: generation, load (+ rejects report) and screening (compile + run + sorted Parquet)
-times, peak memory (RSS of this process, DuckDB included), the Python evaluator's time on a seeded
-sample of the same patients extrapolated to N, and the plan against a hand-written DuckDB query.
-
-The hand-written query computes the same 20 computable criteria over the same staged tables with the
-same code lists (descriptor keys from the vocabulary) and writes the same kind of output, as a person
-would write it: most recent lab by ``arg_max``, one GROUP BY per record table, unit factors and adult
-ULNs typed in. It is simpler than the evaluator in these ways (so it is, if anything, favoured): E4
-counts single intervals of > 3 days in the 2 weeks (no merging of touching intervals), pregnancy and
-lactation are "active and not abated" (no end events, tests or the 300-day plausibility rule), the
-ITP duration is onset more than 365 days ago, paediatric reference ranges are left unknown, and
-absent data is not distinguished from undated data. No assertions: figures only.
+Each run is a fresh process (so its peak RSS is its own): load, screen (every trial, shared passes) and
+write (the streamed, sorted Parquet results) wall and CPU seconds, peak RSS, patient-trials per second.
+Beside them, in the same invocation and on the same files, the limits: a full scan of the inputs (DuckDB
+COUNT over every column of every Parquet file) and the hand-written query of benchmarks/batch_compare.py
+(the NCT06352281 criteria as a person would write them, computed and written sorted to Parquet).
+One trial is NCT06352281 (rules/); 10 and 100 trials are the first of ../shared/data/ctgov/
+studies-100-leukaemia.json. Medians of --repeat runs; the load average is printed with each row because
+the machine is shared. Figures only, no assertions. ``--data DIR`` keeps the generated registries
+(DIR/long-<N>/) for the next invocation; ``batch_compare.py`` has the evaluator and OMOP comparisons.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import json
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
-import duckdb
+HERE = Path(__file__).resolve().parent
+# benchmarks/fhir.py would shadow the fhir.resources package the FHIR reader imports: siblings go last.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE] + [str(HERE)]
+LIBRARY = HERE.parent.parent / "shared" / "data" / "ctgov" / "studies-100-leukaemia.json"
 
-from eligibility.api import screen
-from eligibility.batch import Registry, load_registry, run_batch
-from eligibility.concepts import default_vocabulary
-from eligibility.evaluate import DEFAULT_LOOKBACK_DAYS, Context
-from eligibility.patient import Patient
-from eligibility.trial import Trial, load_trial
-
-AS_OF = date(2026, 1, 15)
-
-# (loinc code, unit, low, high): realistic spellings of each lab's units.
-LABS = [
-    ("777-3", "10*3/uL", 5, 400),
-    ("26515-7", "10^9/L", 5, 400),
-    ("1742-6", "U/L", 5, 200),
-    ("1920-8", "U/L", 5, 200),
-    ("2160-0", "mg/dL", 0.3, 3.0),
-    ("14682-9", "umol/L", 30, 250),
-    ("718-7", "g/dL", 8, 17),
-    ("6690-2", "10*3/uL", 2, 15),
-    ("2345-7", "mg/dL", 60, 200),
-    ("2823-3", "mmol/L", 3, 6),
-]
-
-
-def generate(folder: Path, patients: int, seed: float = 0.42) -> None:
-    """Write patients/observations/conditions/medications/procedures Parquet files (DuckDB, no Python rows)."""
-    con = duckdb.connect()
-    con.execute("SET threads = 1")  # random() is reproducible only on one thread
-    con.execute(f"SELECT setseed({seed})")
-    labs = ", ".join(f"('{c}', '{u}', {lo}, {hi})" for c, u, lo, hi in LABS)
-    con.execute(f"CREATE TABLE labs(code, unit, lo, hi) AS VALUES {labs}")
-    con.execute(
-        f"""COPY (SELECT 'p' || i AS patient_id, DATE '1950-01-01' + CAST(random() * 25000 AS INTEGER) AS birth_date,
-                   CASE WHEN random() < 0.5 THEN 'female' ELSE 'male' END AS sex FROM range({patients}) t(i))
-            TO '{folder}/patients.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT 'p' || (i // 20) AS patient_id, 'http://loinc.org' AS system, l.code,
-                   round(l.lo + random() * (l.hi - l.lo), 2) AS value, l.unit,
-                   DATE '{AS_OF}' - CAST(random() * 200 AS INTEGER) AS effective,
-                   NULL::DOUBLE AS ref_low, CASE WHEN random() < 0.3 THEN 40.0 END AS ref_high
-                 FROM range({patients * 20}) t(i) JOIN labs l ON l.rowid = CAST(hash(i) % 10 AS BIGINT))
-            TO '{folder}/observations.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT 'p' || CAST(floor(random() * {patients}) AS BIGINT) AS patient_id, 'icd10cm' AS system,
-                   ['D69.3', 'I21.9', 'C50.9', 'I10', 'E11.9', 'D68.5', 'O80'][1 + CAST(floor(random() * 7) AS INT)] AS code,
-                   DATE '{AS_OF}' - CAST(random() * 3000 AS INTEGER) AS onset, NULL::DATE AS abatement,
-                   CASE WHEN random() < 0.8 THEN 'active' ELSE 'resolved' END AS status
-                 FROM range({patients * 2}))
-            TO '{folder}/conditions.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT 'p' || CAST(floor(random() * {patients}) AS BIGINT) AS patient_id, 'atc' AS system,
-                   ['H02AB07', 'B01AC06', 'M01AE01', 'C09AA03', 'A10BA02'][1 + CAST(floor(random() * 5) AS INT)] AS code,
-                   DATE '{AS_OF}' - CAST(random() * 400 AS INTEGER) AS start,
-                   CASE WHEN random() < 0.5 THEN DATE '{AS_OF}' - CAST(random() * 30 AS INTEGER) END AS "end"
-                 FROM range({patients * 2}))
-            TO '{folder}/medications.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT 'p' || CAST(floor(random() * {patients}) AS BIGINT) AS patient_id, 'snomed' AS system,
-                   '234319005' AS code, DATE '{AS_OF}' - CAST(random() * 5000 AS INTEGER) AS performed
-                 FROM range({max(patients // 5, 1)}))
-            TO '{folder}/procedures.parquet' (FORMAT parquet)"""
-    )
-
-
-# The same criteria of NCT06352281 as a person would write them in DuckDB over the same staged tables
-# (see the module docstring for what is simplified). {k_<concept>} are descriptor keys resolved with the
-# vocabulary, exactly the constants the compiled plan gets; unit factors and adult ULNs are typed in.
-HAND_QUERY = """
-WITH pat AS (
-  SELECT patient_id, sex, CASE WHEN birth_date IS NOT NULL THEN {year} - year(birth_date)
-         - CASE WHEN month(birth_date) * 100 + day(birth_date) > {mmdd} THEN 1 ELSE 0 END END AS age
-  FROM patients),
-last AS (
-  SELECT patient_id,
-    CASE WHEN rkey IN ({k_platelets}) THEN 'plt' WHEN rkey IN ({k_alt}) THEN 'alt'
-         WHEN rkey IN ({k_ast}) THEN 'ast' ELSE 'cre' END AS lab,
-    arg_max_null(value, (effective, -rn)) AS value, arg_max_null(unit, (effective, -rn)) AS unit,
-    arg_max_null(ref_high, (effective, -rn)) AS ref_high
-  FROM observations
-  WHERE rkey IN ({k_platelets}, {k_alt}, {k_ast}, {k_creatinine}) AND value IS NOT NULL
-    AND effective BETWEEN DATE '{as_of}' - 90 AND DATE '{as_of}'
-  GROUP BY ALL),
-labs AS (
-  SELECT l.patient_id,
-    max(CASE WHEN lab = 'plt' THEN value * CASE unit WHEN '10*3/uL' THEN 1 WHEN '10^9/L' THEN 1 END END) AS plt,
-    max(CASE WHEN lab = 'alt' THEN value * CASE WHEN unit IN ('U/L', 'IU/L') THEN 1 END
-        / CASE WHEN ref_high > 0 THEN ref_high WHEN p.age < 18 THEN NULL
-               WHEN p.sex = 'male' THEN 41 WHEN p.sex = 'female' THEN 33 END END) AS alt_uln,
-    max(CASE WHEN lab = 'ast' THEN value * CASE WHEN unit IN ('U/L', 'IU/L') THEN 1 END
-        / CASE WHEN ref_high > 0 THEN ref_high WHEN p.age >= 1 THEN 40 END END) AS ast_uln,
-    max(CASE WHEN lab = 'cre' THEN CASE WHEN ref_high > 0 THEN value / ref_high ELSE
-        value * CASE unit WHEN 'mg/dL' THEN 1 WHEN 'umol/L' THEN 0.011312 END
-        / CASE WHEN p.age < 18 THEN NULL WHEN p.sex = 'male' THEN 1.22 WHEN p.sex = 'female' THEN 1.06 END END END)
-      AS cre_uln
-  FROM last l JOIN pat p USING (patient_id) GROUP BY l.patient_id),
-tests AS (  -- newest qualitative result in the window
-  SELECT patient_id, rkey IN ({k_hiv_test}) AS hiv, rkey IN ({k_hbsag}) AS hbsag, rkey IN ({k_anti_hbc}) AS hbc,
-         rkey IN ({k_hbv_dna}) AS dna, rkey IN ({k_hcv_rna}) AS hcv, arg_max(result, (effective, -rn)) AS result
-  FROM observations WHERE rkey IN ({k_hiv_test}, {k_hbsag}, {k_anti_hbc}, {k_hbv_dna}, {k_hcv_rna})
-    AND result IS NOT NULL AND effective BETWEEN DATE '{as_of}' - 90 AND DATE '{as_of}' GROUP BY ALL),
-virus AS (
-  SELECT patient_id, bool_or(hiv AND result = 'positive') AS hiv, bool_or(hbsag AND result = 'positive') AS hbsag,
-         bool_or(hbc AND result = 'positive') AND bool_or(dna AND result = 'positive') AS hbv,
-         bool_or(hcv AND result = 'positive') AS hcv
-  FROM tests GROUP BY patient_id),
-cond AS (  -- current = active status and not abated; history = any record up to as_of
-  SELECT patient_id,
-    bool_or(rkey IN ({k_itp}) AND cur AND onset < DATE '{as_of}' - 365) AS itp_chronic,
-    bool_or(rkey IN ({k_secondary_itp}) AND cur) AS secondary_itp,
-    bool_or(rkey IN ({k_hemostatic_disorder}) AND cur) AS hemostatic,
-    bool_or(rkey IN ({k_pseudothrombocytopenia})) AS pseudo,
-    bool_or(rkey IN ({k_malignancy}) AND cur) AS malignancy, bool_or(rkey IN ({k_malignancy})) AS cancer_history,
-    bool_or(rkey IN ({k_heart_failure}) AND coalesce(abatement, DATE '{as_of}') >= DATE '{as_of}' - 364) AS hf_year,
-    bool_or(rkey IN ({k_myocardial_infarction}) AND onset >= DATE '{as_of}' - 364) AS mi_year,
-    bool_or(rkey IN ({k_unstable_angina}) AND onset >= DATE '{as_of}' - 364) AS angina_year,
-    bool_or(rkey IN ({k_thrombosis})) AS thrombosis, bool_or(rkey IN ({k_acute_infection}) AND cur) AS infection,
-    bool_or(rkey IN ({k_hiv_infection}) AND cur) AS hiv, bool_or(rkey IN ({k_allergy})) AS allergy,
-    bool_or(rkey IN ({k_pregnancy}, {k_lactation}) AND cur) AS pregnant,
-    bool_or(rkey IN ({k_mental_illness}, {k_alcohol_addiction}, {k_drug_addiction})) AS mental
-  FROM (SELECT *, status IN ('active', 'recurrence', 'relapse')
-                  AND (abatement IS NULL OR abatement > DATE '{as_of}') AS cur
-        FROM conditions WHERE onset IS NULL OR onset <= DATE '{as_of}')
-  GROUP BY patient_id),
-med AS (
-  SELECT patient_id,
-    bool_or(rkey IN ({k_corticosteroids}) AND start_date <= DATE '{as_of}'
-            AND coalesce(end_date, DATE '{as_of}') >= DATE '{as_of}') AS steroid_now,
-    bool_or(rkey IN ({k_corticosteroids}) AND (start_date > DATE '{as_of}' - 14 AND start_date <= DATE '{as_of}'
-            OR end_date > DATE '{as_of}' - 14 AND end_date < DATE '{as_of}')) AS steroid_changed,
-    bool_or(rkey IN ({k_platelet_function_drugs}, {k_anticoagulants}) AND start_date <= DATE '{as_of}'
-            AND date_diff('day', greatest(start_date, DATE '{as_of}' - 13),
-                          least(coalesce(end_date, DATE '{as_of}'), DATE '{as_of}')) + 1 > 3) AS antiplatelet,
-    bool_or(rkey IN ({k_cytotoxic_chemotherapy}) AND start_date <= DATE '{as_of}') AS chemo
-  FROM medications GROUP BY patient_id),
-proc AS (
-  SELECT patient_id, bool_or(rkey IN ({k_splenectomy})) AS splenectomy, bool_or(rkey IN ({k_radiotherapy})) AS radio,
-         bool_or(rkey IN ({k_cardiac_angioplasty}) AND performed >= DATE '{as_of}' - 364) AS angioplasty_year
-  FROM procedures WHERE performed IS NULL OR performed <= DATE '{as_of}' GROUP BY patient_id),
-crit AS (
-  SELECT p.patient_id, p.sex, p.age BETWEEN 8 AND 75 AS age_ok,
-    CASE WHEN p.sex IN ('male', 'female') THEN p.age BETWEEN 8 AND 75 END AS i2,
-    CASE WHEN c.itp_chronic THEN TRUE END AS i3, l.plt < 30 AS i5,
-    NOT coalesce(m.steroid_now, FALSE) OR NOT coalesce(m.steroid_changed, FALSE) AS i6,
-    CASE WHEN c.secondary_itp THEN TRUE END AS e1, CASE WHEN r.splenectomy THEN NULL ELSE FALSE END AS e2,
-    coalesce(c.hemostatic, FALSE) AS e3, coalesce(m.antiplatelet, FALSE) AS e4, coalesce(c.pseudo, FALSE) AS e5,
-    coalesce(c.malignancy OR c.cancer_history AND m.chemo OR r.radio, FALSE) AS e6,
-    CASE WHEN c.mi_year OR r.angioplasty_year OR c.angina_year THEN TRUE END AS e7,
-    CASE WHEN c.thrombosis THEN TRUE END AS e8, CASE WHEN c.infection THEN TRUE END AS e9,
-    l.alt_uln > 3 OR l.ast_uln > 3 AS e10, l.cre_uln > 2 AS e11,
-    CASE WHEN c.hiv OR v.hiv OR v.hbsag OR v.hbv OR v.hcv THEN TRUE END AS e13,
-    CASE WHEN c.allergy THEN NULL ELSE FALSE END AS e14,
-    CASE WHEN p.sex = 'male' THEN FALSE ELSE coalesce(c.pregnant, FALSE) END AS e15, coalesce(c.mental, FALSE) AS e16
-  FROM pat p LEFT JOIN labs l USING (patient_id) LEFT JOIN cond c USING (patient_id)
-    LEFT JOIN med m USING (patient_id) LEFT JOIN proc r USING (patient_id) LEFT JOIN virus v USING (patient_id))
-SELECT patient_id, '{trial}' AS trial,
-  CASE WHEN NOT age_ok OR NOT i2 OR NOT i3 OR NOT i5 OR NOT i6 OR e1 OR e2 OR e3 OR e4 OR e5 OR e6 OR e7 OR e8
-            OR e9 OR e10 OR e11 OR e13 OR e14 OR e15 OR e16 THEN 'ineligible' ELSE 'needs-review' END AS verdict,
-  {statuses}
-FROM crit
+_PRELUDE = r"""
+import json, os, resource, sys, time
+sys.path.append(sys.argv[1])
+from datetime import date
+def clock():
+    return time.perf_counter(), time.process_time()
+def since(t):
+    w, c = clock()
+    return [w - t[0], c - t[1]]
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 """
 
-HAND_CRITERIA = {
-    "age": ("age_ok", True),
-    "I2": ("i2", True),
-    "I3": ("i3", True),
-    "I5": ("i5", True),
-    "I6": ("i6", True),
-    **{f"E{i}": (f"e{i}", False) for i in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)},
-}
+ONE_RUN = (
+    _PRELUDE
+    + r"""
+from eligibility.batch import load_registry, run_batch
+from eligibility.batch.registry import connect
+from eligibility.library import TrialLibrary
+from eligibility.trial import load_trial
+folder, n_trials, in_place, memory = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+partitions = int(sys.argv[6]) or None
+if n_trials == 1:
+    trials = [load_trial("NCT06352281")]
+else:
+    trials = [e.trial for e in TrialLibrary.load(sys.argv[7])][:n_trials]
+load_avg = open("/proc/loadavg").read().split()[0]
+t = clock()
+reg = load_registry(folder, con=connect(memory_limit=memory), in_place=in_place)
+load = since(t)
+marks = {}
+def step(msg):
+    if msg.startswith("writing"):
+        marks["write"] = clock()
+t = clock()
+kw = {"partitions": partitions} if partitions else {}
+run_batch(reg, trials, date(2026, 1, 15), out=folder + f"/results-{os.getpid()}.parquet", on_step=step, **kw)
+total = since(t)
+write = since(marks["write"])
+os.remove(folder + f"/results-{os.getpid()}.parquet")
+screen = [total[0] - write[0], total[1] - write[1]]
+print(json.dumps({"trials": len(trials), "load": load, "screen": screen, "write": write, "rss_mb": rss_mb(),
+                  "loadavg": load_avg}))
+"""
+)
+
+FULL_SCAN = (
+    _PRELUDE
+    + r"""
+import duckdb
+from pathlib import Path
+con = duckdb.connect()
+t = clock()
+for f in sorted(Path(sys.argv[2]).glob("*.parquet")):
+    if f.name.startswith("results"):
+        continue
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{f}')").fetchall()]
+    counts = ", ".join(f'COUNT("{c}")' for c in cols)
+    con.execute(f"SELECT {counts} FROM read_parquet('{f}')").fetchall()
+print(json.dumps({"scan": since(t), "rss_mb": rss_mb()}))
+"""
+)
+
+HAND = (
+    _PRELUDE
+    + r"""
+from batch_compare import hand_query
+from eligibility.batch import load_registry
+from eligibility.batch.registry import connect
+from eligibility.trial import load_trial
+folder = sys.argv[2]
+reg = load_registry(folder, con=connect(memory_limit=sys.argv[3]))
+sql = hand_query(reg, load_trial("NCT06352281"))
+t = clock()
+reg.con.execute(f"CREATE TEMP TABLE hand AS {sql}")
+reg.con.execute(f"COPY (SELECT * FROM hand ORDER BY patient_id) TO '{folder}/results-hand.parquet' (FORMAT parquet)")
+took = since(t)
+os.remove(f"{folder}/results-hand.parquet")
+print(json.dumps({"hand": took, "rss_mb": rss_mb()}))
+"""
+)
 
 
-def hand_query(reg: Registry, trial: Trial) -> str:
-    """HAND_QUERY with the descriptor keys of each concept (the vocabulary's own code resolution)."""
-    keys: dict[str, str] = {}
-    for table in ("observations", "conditions", "medications", "procedures"):
-        # A fresh context per table: it caches each record's concepts by the record's identity.
-        ctx = Context(Patient(id="hand"), AS_OF, default_vocabulary(), False, DEFAULT_LOOKBACK_DAYS)
-        desc = reg.descriptors(table)
-        for concept in default_vocabulary().concepts:
-            chosen = {id(r) for r in ctx.matching([r for _, r in desc], concept)}
-            found = [str(k) for k, r in desc if id(r) in chosen]
-            if found or f"k_{concept}" not in keys:
-                keys[f"k_{concept}"] = ", ".join(found) or "NULL"
-    statuses = []
-    for crit in trial.criteria:
-        col, inclusion = HAND_CRITERIA.get(crit.id, ("NULL", True))
-        good, bad = ("pass", "fail") if inclusion else ("fail", "pass")
-        statuses.append(
-            f"CASE WHEN {col} THEN '{good}' WHEN NOT {col} THEN '{bad}' ELSE 'unknown' END AS \"status_{crit.id}\""
-        )
-    return HAND_QUERY.format(
-        as_of=AS_OF,
-        year=AS_OF.year,
-        mmdd=AS_OF.month * 100 + AS_OF.day,
-        trial=trial.id,
-        statuses=",\n  ".join(statuses),
-        **keys,
-    )
+def child(code: str, *args: str) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(HERE), *args], check=True, capture_output=True, text=True
+    )  # fmt: skip
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def registry(data: Path, patients: int) -> Path:
+    """DIR/long-<N>: generated once (batch_data.generate), reused while its 'done' marker is there."""
+    from batch_data import generate
 
-
-def run(patients: int, sample: int) -> None:
-    trial = load_trial("NCT06352281")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+    folder = data / f"long-{patients}"
+    if not (folder / "done").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         generate(folder, patients)
-        t_gen = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reg = load_registry(folder)
-        t_load = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = run_batch(reg, [trial], AS_OF, out=folder / "results.parquet")
-        t_screen = time.perf_counter() - t0
-        peak_batch = peak_mb()
-        # The plan's query alone vs the hand-written query alone, each into a temporary table, then
-        # each written as sorted Parquet: the same work on the same staged tables.
-        plan_sql = result.compiled[0].sql("duckdb")
-        t0 = time.perf_counter()
-        reg.con.execute(f"CREATE OR REPLACE TEMP TABLE plan_again AS {plan_sql}")
-        t_plan_q = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reg.con.execute(f"COPY (SELECT * FROM plan_again ORDER BY patient_id) TO '{folder}/plan.parquet'")
-        t_plan_w = time.perf_counter() - t0
-        reg.con.execute("DROP TABLE plan_again")
-        hand_sql = hand_query(reg, trial)
-        t0 = time.perf_counter()
-        reg.con.execute(f"CREATE OR REPLACE TEMP TABLE hand AS {hand_sql}")
-        t_hand_q = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reg.con.execute(f"COPY (SELECT * FROM hand ORDER BY patient_id) TO '{folder}/hand.parquet'")
-        t_hand_w = time.perf_counter() - t0
-        agree = reg.con.execute(
-            "SELECT COUNT(*), SUM(CASE WHEN h.verdict = r.verdict THEN 1 ELSE 0 END) "
-            "FROM hand h JOIN result_0 r USING (patient_id)"
-        ).fetchone()
-        assert agree is not None
-        # The Python evaluator over a seeded sample of the same patients, rebuilt as native models
-        # before the clock starts (so DuckDB look-ups are not counted against it).
-        ids = [
-            r[0]
-            for r in reg.con.execute(
-                f"SELECT patient_id FROM patients USING SAMPLE reservoir({sample} ROWS) REPEATABLE (42)"
-            ).fetchall()
-        ]
-        natives = [reg.patient(pid) for pid in ids]
-        t0 = time.perf_counter()
-        for p in natives:
-            screen(trial, p, as_of=AS_OF)
-        t_py = (time.perf_counter() - t0) / len(natives) * patients
-        verdicts = result.attrition[0].verdicts
-    print(
-        f"{patients:>9,} patients: generate {t_gen:5.1f} s | load+rejects {t_load:5.1f} s | "
-        f"screen (compile+run+write) {t_screen:5.1f} s | load+screen {t_load + t_screen:5.1f} s | "
-        f"peak RSS {peak_batch:5.0f} MB after the batch run, {peak_mb():5.0f} MB at the end"
-    )
-    print(
-        f"{'':>9}  Python evaluator ~{t_py:7.0f} s extrapolated from {len(natives)} of the same patients "
-        f"-> speed-up x{t_py / t_screen:,.0f} over screen (x{t_py / (t_screen + t_load):,.0f} over load+screen)"
-    )
-    print(
-        f"{'':>9}  query only: plan {t_plan_q:5.2f} s, hand-written {t_hand_q:5.2f} s -> plan / hand "
-        f"{t_plan_q / t_hand_q:4.2f}; query + sorted Parquet: plan {t_plan_q + t_plan_w:5.2f} s, hand "
-        f"{t_hand_q + t_hand_w:5.2f} s -> {(t_plan_q + t_plan_w) / (t_hand_q + t_hand_w):4.2f}"
-    )
-    print(f"{'':>9}  verdicts {verdicts}; hand-written verdict agrees on {agree[1]:,} of {agree[0]:,} patients")
+        (folder / "done").write_text(f"{time.perf_counter() - t0:.0f} s\n")
+        print(f"generated {patients:,} patients in {time.perf_counter() - t0:.0f} s -> {folder}", flush=True)
+    return folder
 
 
-# ---- OMOP CDM registries (issue 14) -----------------------------------------------------------------
-# (concept_id, name, domain, vocabulary, code, standard): real OMOP concept ids where they are well known
-# (LOINC labs, UCUM units, gender); the rest are ids of the same shape. Conditions come as SNOMED standard
-# concepts with ICD-10-CM source concepts that 'Maps to' them, as an ETL writes them; drugs as RxNorm
-# clinical drugs whose ingredient is reached through concept_ancestor.
-OMOP_CONCEPTS = [
-    (3024929, "Platelets [#/volume] in Blood", "Measurement", "LOINC", "777-3", "S"),
-    (3006923, "ALT [Enzymatic activity/volume]", "Measurement", "LOINC", "1742-6", "S"),
-    (3013721, "AST [Enzymatic activity/volume]", "Measurement", "LOINC", "1920-8", "S"),
-    (3016723, "Creatinine [Mass/volume]", "Measurement", "LOINC", "2160-0", "S"),
-    (3000963, "Hemoglobin [Mass/volume]", "Measurement", "LOINC", "718-7", "S"),
-    (8848, "thousand per microliter", "Unit", "UCUM", "10*3/uL", "S"),
-    (8645, "unit per liter", "Unit", "UCUM", "U/L", "S"),
-    (8840, "milligram per deciliter", "Unit", "UCUM", "mg/dL", "S"),
-    (8713, "gram per deciliter", "Unit", "UCUM", "g/dL", "S"),
-    (8749, "micromole per liter", "Unit", "UCUM", "umol/L", "S"),
-    (4000001, "Idiopathic thrombocytopenic purpura", "Condition", "SNOMED", "32273002", "S"),
-    (4329847, "Myocardial infarction", "Condition", "SNOMED", "22298006", "S"),
-    (4000003, "Malignant tumor of colon", "Condition", "SNOMED", "363406005", "S"),
-    (320128, "Essential hypertension", "Condition", "SNOMED", "59621000", "S"),
-    (201826, "Type 2 diabetes mellitus", "Condition", "SNOMED", "44054006", "S"),
-    (4000006, "Chronic congestive heart failure", "Condition", "SNOMED", "88805009", "S"),
-    (45000001, "Immune thrombocytopenic purpura", "Condition", "ICD10CM", "D69.3", None),
-    (45000002, "Acute myocardial infarction, unspecified", "Condition", "ICD10CM", "I21.9", None),
-    (45000003, "Malignant neoplasm of colon, unspecified", "Condition", "ICD10CM", "C18.9", None),
-    (1191, "aspirin", "Drug", "RxNorm", "1191", "S"),
-    (1310149, "warfarin", "Drug", "RxNorm", "11289", "S"),
-    (1551099, "prednisone", "Drug", "RxNorm", "8640", "S"),
-    (19000001, "aspirin 81 MG Oral Tablet", "Drug", "RxNorm", "243670", "S"),
-    (19000002, "warfarin sodium 5 MG Oral Tablet", "Drug", "RxNorm", "855332", "S"),
-    (19000003, "prednisone 20 MG Oral Tablet", "Drug", "RxNorm", "312617", "S"),
-    (4000010, "Splenectomy", "Procedure", "SNOMED", "234319005", "S"),
-]
-OMOP_MAPS = [(45000001, 4000001), (45000002, 4329847), (45000003, 4000003)]
-OMOP_ANCESTORS = [(1191, 19000001), (1310149, 19000002), (1551099, 19000003)]
-# measurement concept, unit concept, UCUM code, low, high
-OMOP_LABS = [(3024929, 8848, "10*3/uL", 5, 400), (3006923, 8645, "U/L", 5, 200), (3013721, 8645, "U/L", 5, 200),
-             (3016723, 8840, "mg/dL", 0.3, 3.0), (3000963, 8713, "g/dL", 8, 17)]  # fmt: skip
-
-
-def generate_omop(folder: Path, persons: int, seed: float = 0.42) -> None:
-    """A seeded OMOP CDM v5.4 as Parquet (DuckDB, no Python rows): person, observation_period (1-2 per
-    person; 15 % end before the screening date), death (1 %), 20 measurements per person (5 % unit only in
-    unit_source_value, 1 % concept 0 with the LOINC code as source value), 2 conditions (SNOMED standard,
-    ICD-10-CM source), 2 drug exposures (clinical drugs, end date or days_supply), 0.2 procedures, and the
-    vocabulary tables concept, concept_relationship ('Maps to') and concept_ancestor."""
-    con = duckdb.connect()
-    con.execute("SET threads = 1")  # random() is reproducible only on one thread
-    con.execute(f"SELECT setseed({seed})")
-    f = str(folder)
-    rows = ", ".join(
-        f"({c}, '{nm}', '{d}', '{v}', '{code}', {'NULL' if s is None else repr(s)})"
-        for c, nm, d, v, code, s in OMOP_CONCEPTS
-    )
-    con.execute(
-        "CREATE TABLE concept(concept_id, concept_name, domain_id, vocabulary_id, concept_code, standard_concept) "
-        f"AS VALUES {rows}"
-    )
-    con.execute(f"COPY concept TO '{f}/concept.parquet' (FORMAT parquet)")
-    maps = ", ".join(f"({a}, {b}, 'Maps to')" for a, b in OMOP_MAPS)
-    con.execute(f"COPY (SELECT * FROM (VALUES {maps}) t(concept_id_1, concept_id_2, relationship_id)) "
-                f"TO '{f}/concept_relationship.parquet' (FORMAT parquet)")  # fmt: skip
-    anc = ", ".join(f"({a}, {b}), ({a}, {a}), ({b}, {b})" for a, b in OMOP_ANCESTORS)
-    con.execute(f"COPY (SELECT DISTINCT * FROM (VALUES {anc}) t(ancestor_concept_id, descendant_concept_id)) "
-                f"TO '{f}/concept_ancestor.parquet' (FORMAT parquet)")  # fmt: skip
-    con.execute(
-        f"""CREATE TABLE person AS SELECT i + 1 AS person_id,
-                   CASE WHEN random() < 0.02 THEN 0 WHEN random() < 0.5 THEN 8532 ELSE 8507 END AS gender_concept_id,
-                   DATE '1940-01-01' + CAST(random() * 27000 AS INTEGER) AS b FROM range({persons}) t(i)"""
-    )
-    con.execute(
-        f"""COPY (SELECT person_id, gender_concept_id, year(b) AS year_of_birth, month(b) AS month_of_birth,
-                   day(b) AS day_of_birth, CAST(b AS TIMESTAMP) AS birth_datetime FROM person)
-            TO '{f}/person.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT row_number() OVER () AS observation_period_id, person_id,
-                   greatest(b, DATE '{AS_OF}' - CAST(2000 + random() * 4000 AS INTEGER)) AS observation_period_start_date,
-                   CASE WHEN random() < 0.15 THEN DATE '{AS_OF}' - CAST(30 + random() * 700 AS INTEGER)
-                        ELSE DATE '{AS_OF}' + 60 END AS observation_period_end_date, 44814724 AS period_type_concept_id
-                 FROM person, range(CASE WHEN person_id % 10 = 0 THEN 2 ELSE 1 END))
-            TO '{f}/observation_period.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT person_id, DATE '{AS_OF}' - CAST(random() * 900 AS INTEGER) AS death_date,
-                   32817 AS death_type_concept_id FROM person WHERE random() < 0.01)
-            TO '{f}/death.parquet' (FORMAT parquet)"""
-    )
-    labs = ", ".join(f"({c}, {u}, '{code}', {lo}, {hi})" for c, u, code, lo, hi in OMOP_LABS)
-    con.execute(f"CREATE TABLE labs(concept_id, unit_id, unit, lo, hi) AS VALUES {labs}")
-    con.execute(
-        f"""COPY (SELECT i + 1 AS measurement_id, i // 20 + 1 AS person_id,
-                   CASE WHEN r < 0.01 THEN 0 ELSE l.concept_id END AS measurement_concept_id,
-                   DATE '{AS_OF}' - CAST(random() * 200 AS INTEGER) AS measurement_date,
-                   round(l.lo + random() * (l.hi - l.lo), 2) AS value_as_number,
-                   CASE WHEN r BETWEEN 0.01 AND 0.06 THEN 0 ELSE l.unit_id END AS unit_concept_id, l.unit AS unit_source_value,
-                   NULL::DOUBLE AS range_low, CASE WHEN random() < 0.3 THEN 40.0 END AS range_high,
-                   c.concept_code AS measurement_source_value, 0 AS measurement_source_concept_id
-                 FROM (SELECT i, random() AS r FROM range({persons * 20}) t(i)) x
-                 JOIN labs l ON l.rowid = CAST(hash(i) % 5 AS BIGINT) JOIN concept c ON c.concept_id = l.concept_id)
-            TO '{f}/measurement.parquet' (FORMAT parquet)"""
-    )
-    conds = "[(4000001, 45000001), (4329847, 45000002), (4000003, 45000003), (320128, 0), (201826, 0), (4000006, 0)]"
-    con.execute(
-        f"""COPY (SELECT i + 1 AS condition_occurrence_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
-                   pair[1] AS condition_concept_id, pair[2] AS condition_source_concept_id,
-                   DATE '{AS_OF}' - CAST(random() * 3000 AS INTEGER) AS condition_start_date,
-                   CASE WHEN random() < 0.2 THEN DATE '{AS_OF}' - CAST(random() * 100 AS INTEGER) END AS condition_end_date
-                 FROM (SELECT i, {conds}[1 + CAST(floor(random() * 6) AS INT)] AS pair FROM range({persons * 2}) t(i)))
-            TO '{f}/condition_occurrence.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT i + 1 AS drug_exposure_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
-                   [19000001, 19000002, 19000003][1 + CAST(floor(random() * 3) AS INT)] AS drug_concept_id, s AS drug_exposure_start_date,
-                   CASE WHEN random() < 0.5 THEN s + CAST(random() * 60 AS INTEGER) END AS drug_exposure_end_date,
-                   30 AS days_supply
-                 FROM (SELECT i, DATE '{AS_OF}' - CAST(random() * 400 AS INTEGER) AS s FROM range({persons * 2}) t(i)))
-            TO '{f}/drug_exposure.parquet' (FORMAT parquet)"""
-    )
-    con.execute(
-        f"""COPY (SELECT i + 1 AS procedure_occurrence_id, CAST(floor(random() * {persons}) AS BIGINT) + 1 AS person_id,
-                   4000010 AS procedure_concept_id, DATE '{AS_OF}' - CAST(random() * 5000 AS INTEGER) AS procedure_date
-                 FROM range({max(persons // 5, 1)}) t(i))
-            TO '{f}/procedure_occurrence.parquet' (FORMAT parquet)"""
-    )
-
-
-def run_omop(persons: int) -> None:
-    """Load + screen of a generated OMOP CDM (NCT06352281), next to the long-format figures."""
-    trial = load_trial("NCT06352281")
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        t0 = time.perf_counter()
-        generate_omop(folder, persons)
-        t_gen = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        reg = load_registry(folder)
-        t_load = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = run_batch(reg, [trial], AS_OF, out=folder / "results.parquet")
-        t_screen = time.perf_counter() - t0
-        rejects = reg.reject_summary()
-        verdicts = result.attrition[0].verdicts
-    print(
-        f"{persons:>9,} OMOP persons: generate {t_gen:5.1f} s | load (CDM -> staged, vocabulary, rejects) "
-        f"{t_load:5.1f} s | screen {t_screen:5.1f} s | load+screen {t_load + t_screen:5.1f} s | "
-        f"peak RSS {peak_mb():5.0f} MB"
-    )
-    print(f"{'':>9}  verdicts {verdicts}; rejects {[(r, k) for _, r, k in rejects]}")
+def med(runs: list[dict[str, object]], key: str, i: int | None = None) -> float:
+    values = [r[key] for r in runs]
+    return statistics.median(float(v[i]) if i is not None else float(v) for v in values)  # type: ignore[index, arg-type]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--sample", type=int, default=500, help="patients screened by the Python evaluator")
-    parser.add_argument("--omop", action="store_true", help="an OMOP CDM registry instead of the long format")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--trials", type=int, nargs="+", default=[1], help="library sizes (1, 10, 100)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data", default="", help="keep the generated registries here (default: a temp folder)")
+    parser.add_argument("--library", default=str(LIBRARY), help="the trials beyond the first (a CT.gov JSON)")
+    parser.add_argument("--memory-limit", default="3GB")
+    parser.add_argument("--partitions", type=int, default=0, help="force this many patient partitions")
+    parser.add_argument("--staged", action="store_true", help="copy the Parquet tables into DuckDB (in_place=False)")
+    parser.add_argument("--no-limits", action="store_true", help="skip the full-scan and hand-written runs")
     args = parser.parse_args()
-    for size in args.patients:
-        if args.omop:
-            run_omop(size)
-        else:
-            run(size, args.sample)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(args.data) if args.data else Path(tmp)
+        print(
+            f"{'patients':>10} {'trials':>6} | {'load':>11} | {'screen':>11} | {'write':>11} | {'total':>6} "
+            f"{'CPU':>6} | {'peak RSS':>8} | {'pt-trials/s':>11} | {'full scan':>9} | {'hand query':>10} | load avg"
+        )
+        for patients in args.patients:
+            folder = registry(data, patients)
+            scan = hand = ""
+            if not args.no_limits:
+                scans = [child(FULL_SCAN, str(folder)) for _ in range(args.repeat)]
+                hands = [child(HAND, str(folder), args.memory_limit) for _ in range(args.repeat)]
+                scan = f"{med(scans, 'scan', 0):.1f} s"
+                hand = f"{med(hands, 'hand', 0):.1f} s"
+            for n_trials in args.trials:
+                runs = [
+                    child(ONE_RUN, str(folder), str(n_trials), "0" if args.staged else "1", args.memory_limit,
+                          str(args.partitions), args.library)
+                    for _ in range(args.repeat)
+                ]  # fmt: skip
+                parts = {k: (med(runs, k, 0), med(runs, k, 1)) for k in ("load", "screen", "write")}
+                total = sum(w for w, _ in parts.values())
+                cpu = sum(c for _, c in parts.values())
+                cells = " | ".join(f"{w:4.1f} ({c:4.1f})" for w, c in parts.values())
+                print(
+                    f"{patients:>10,} {int(runs[0]['trials']):>6} | {cells} | {total:5.1f}s {cpu:5.1f}s | "
+                    f"{med(runs, 'rss_mb'):5.0f} MB | {patients * int(runs[0]['trials']) / total:>11,.0f} | "
+                    f"{scan:>9} | {hand:>10} | {', '.join(str(r['loadavg']) for r in runs)}",
+                    flush=True,
+                )
+    print("cells: wall s (CPU s), medians of", args.repeat, "fresh processes; limits are for NCT06352281 alone")
 
 
 if __name__ == "__main__":
