@@ -241,3 +241,124 @@ def test_parse_folder_parses_the_good_files_and_names_the_bad_ones(tmp_path: Pat
         f"error: {bad['latin1.yaml']}: not UTF-8 text (byte 0xc2 at offset 60)\n"
         "error: 2 of 3 files could not be read (named above); the others were parsed\n"
     )
+
+
+# --- item 22: a malformed registry CSV line is reported once; an unbalanced quote names its lines ----
+
+HEADER = "patient_id,birth_date,sex\n"
+CSV_LINES = [
+    (
+        "p1,2000-01-01,male\np2,2000-01-01,female,a,b,c,d,e,f\np3,1999-99-99,female\n",
+        [
+            (3, None, "malformed line: 9 values where the header names 3 columns (line left out)"),
+            (4, "birth_date", "not a date (YYYY-MM-DD) (kept as unknown)"),  # the line after stays right
+        ],
+        2,
+    ),
+    (
+        "p1\np2,2000-01-01,male\n",
+        [(2, "birth_date", "malformed line: 1 value(s) where the header names 3 columns (line left out)")],
+        1,
+    ),
+    (
+        'p0,1980-01-01,male\np1,"1980-01-01,male\np2,1980-01-01,male\np3,1980-01-01,female\n',
+        [
+            (
+                3,
+                "birth_date",
+                "unbalanced quote: the quote opened in column 'birth_date' is never closed, "
+                "so lines 3-5 (the rest of the file) were not read",
+            )
+        ],
+        1,
+    ),
+    (
+        'p0,1980-01-01,"male\n',
+        [(2, "sex", "unbalanced quote: the quote opened in column 'sex' is never closed, so the line was not read")],
+        0,
+    ),
+    (
+        "patient_id,birth_date,sex\r\np1,2000-01-01,male\r\np2,2000-01-01,female,x\r\np3,2000-01-01,female\r\n",
+        [(3, None, "malformed line: 4 values where the header names 3 columns (line left out)")],
+        2,
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected", "patients"), CSV_LINES)
+def test_each_bad_csv_line_is_one_reject_with_line_column_and_reason(
+    tmp_path: Path, body: str, expected: list[tuple[int, str | None, str]], patients: int
+) -> None:
+    from eligibility.batch import load_registry
+
+    text = body if body.startswith("patient_id") else HEADER + body
+    (tmp_path / "patients.csv").write_bytes(text.encode())
+    reg = load_registry(tmp_path)
+    assert [(r.file, r.line, r.column, r.reason) for r in reg.rejects()] == [
+        ("patients.csv", line, col, reason) for line, col, reason in expected
+    ]
+    assert reg.patient_count() == patients
+    # the value shown is the bad line itself (one line, without its line ending)
+    malformed = [r for r in reg.rejects() if r.column is None or "quote" in r.reason or "value(s)" in r.reason]
+    assert all("\n" not in (r.value or "") and "\r" not in (r.value or "") for r in malformed)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            HEADER + "p1,2000-01-01,male\r\np2,2000-01-01,female,x\r\n",
+            "some lines end in '\\n' and others in '\\r\\n': convert the file to one line ending ('\\n')",
+        ),
+        (
+            "patient_id,birth_date,sex\r\r\np1,1980-01-01,male\r\r\n",
+            "lines end in '\\r\\r\\n' (converted to Windows line endings twice): convert to '\\n'",
+        ),
+    ],
+)
+def test_csv_line_endings_duckdb_cannot_read_are_refused_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from eligibility.batch import load_registry
+    from eligibility.errors import InputError
+
+    (tmp_path / "patients.csv").write_bytes(text.encode())
+    with pytest.raises(InputError) as info:
+        load_registry(tmp_path)
+    assert str(info.value) == f"{tmp_path / 'patients.csv'}: {message}"
+
+
+def test_a_line_break_inside_a_quoted_value_is_data_not_a_mixed_line_ending(tmp_path: Path) -> None:
+    from eligibility.batch import load_registry
+
+    (tmp_path / "patients.csv").write_bytes(
+        b'patient_id,birth_date,sex\r\np1,2000-01-01,"male"\r\np2,"2000-01-01\nx",female\r\n'
+    )
+    reg = load_registry(tmp_path)
+    assert reg.patient_count() == 2
+    assert [(r.line, r.column) for r in reg.rejects()] == [(3, "birth_date")]  # not a date, kept as unknown
+
+
+# --- a key given twice: the last one silently won ----------------------------------------------------
+
+TWICE = "(which value is meant cannot be told): keep one"
+
+
+def test_a_json_key_given_twice_is_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "p.json"
+    path.write_text('{"id": "a", "birth_date": "1950-01-01", "sex": "male", "birth_date": "2000-01-01"}')
+    res = runner.invoke(app, ["screen", "--trial", "NCT06352281", "--patient", str(path), "--as-of", "2025-01-01"])
+    assert (res.exit_code, res.stderr) == (
+        2,
+        f"error: {path}: the key 'birth_date' appears twice in one object {TWICE}\n",
+    )
+
+
+def test_a_yaml_key_given_twice_is_refused_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(FLAT_RULES.replace("    rule:", "    kind: exclusion\n    rule:"))
+    res = runner.invoke(app, ["parse", str(path)])
+    assert (res.exit_code, res.stderr) == (
+        2,
+        f"error: {path}: line 6: the key 'kind' appears twice in one mapping {TWICE}\n",
+    )
