@@ -122,10 +122,29 @@ def _value_problem(exc: ValueError) -> str:
     return str(exc)
 
 
+def _twice(kind: str, key: object) -> str:
+    return f"the key '{key}' appears twice in one {kind} (which value is meant cannot be told): keep one"
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: ``{"id": "a", "id": "b"}`` silently kept the last."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(_twice("object", key))
+            seen.add(key)
+    return out
+
+
 def parse_json(text: str, where: str) -> Any:
-    """JSON text -> data; syntax, depth, huge integers and lone surrogates are errors naming ``where``."""
+    """JSON text -> data; syntax, depth, huge integers, lone surrogates and a key given twice in one
+    object are errors naming ``where``."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except InputError as exc:
+        raise InputError(exc.message, where) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", where) from None
     except RecursionError:
@@ -148,6 +167,18 @@ class _NoAliasLoader(yaml.SafeLoader):
                 "write the value out"
             )
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        """A key given twice in one mapping (a second ``trial:``) is an error, not the last one winning."""
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    if key_node.value in seen:
+                        mark = key_node.start_mark
+                        raise InputError(f"line {mark.line + 1}: {_twice('mapping', key_node.value)}")
+                    seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_yaml(text: str, where: str) -> Any:
