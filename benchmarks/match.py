@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def _time_matches(lib: TrialLibrary, patients: list[Patient], rounds: int, label
             wall.append(time.perf_counter() - w0)
             for m in matches:
                 verdicts[m.verdict] = verdicts.get(m.verdict, 0) + 1
-    print(f"  {label:18} wall {_ms(wall)}; cpu {_ms(cpu)}")
+    print(f"  {label:18} wall {_ms(wall)}; cpu {_ms(cpu)}; load average {os.getloadavg()[0]:.1f}", flush=True)
     print(f"  {'':18} verdicts over all matches: {dict(sorted(verdicts.items()))}")
 
 

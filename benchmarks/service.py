@@ -193,6 +193,8 @@ def _run(
         + ", ".join(f"{1000 * c / (len(latencies) + clients):.0f} ms" for c in cpu)
         + " (service"
         + (", FHIR server)" if len(cpu) > 1 else ")")
+        + f"; load average {os.getloadavg()[0]:.1f} at the end",
+        flush=True,
     )
 
 
@@ -209,7 +211,7 @@ def main() -> None:
 
     path, pid, prefetch, n = _choose_patient(args.resources)
     print(f"patient: {path.name.split('_')[0]}... with {n} prefetched resources; library: {args.library.name}")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench-1", "alg": "ES384"}
     procs: list[subprocess.Popen[str]] = []
