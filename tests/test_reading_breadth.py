@@ -213,3 +213,41 @@ def test_menopause_decides_only_for_a_man(sex: str, truth: str) -> None:
         parse_criterion("Menopause", "exclusion"), Context(patient, date(2026, 11, 1), default_vocabulary())
     )
     assert verdict.truth.value == truth
+
+
+@pytest.mark.parametrize(
+    ("text", "amount", "unit"),
+    [
+        ("Stroke within the past year", 1, "years"),
+        ("stroke within the last month", 1, "months"),
+        ("Stroke < 6 months ago", 6, "months"),
+        ("stroke less than 8 weeks ago", 8, "weeks"),
+        ("use of metformin during the 4 weeks before enrolment", 4, "weeks"),
+        ("use of metformin during 2 weeks before study entry", 2, "weeks"),
+        ("treatment with metformin over the three months prior to enrolment", 3, "months"),
+        ("metformin in the preceding 6 months", 6, "months"),
+    ],
+)
+def test_time_windows(text: str, amount: float, unit: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert isinstance(rule, (n.Condition, n.Medication)), rule
+    assert rule.within is not None and (rule.within.amount, rule.within.unit) == (amount, unit)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "stroke more than 6 months ago",  # older than: no window
+        "stroke > 6 months ago",
+        "stroke 6 months ago",  # a point in time, not a window
+        "metformin during pregnancy",  # 'during' without a duration
+    ],
+)
+def test_near_misses_of_time_windows_stay_unread(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert not any(getattr(x, "within", None) is not None for x in n.walk(rule)), rule
+
+
+def test_for_any_reason_adds_nothing() -> None:
+    rule = parse_criterion("Is taking metformin for any reason", "exclusion")
+    assert isinstance(rule, n.Medication) and rule.concept == "metformin" and rule.within is None

@@ -263,7 +263,45 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
-    return _age_words(_any_time(_threshold_or(_roman_scores(_merge_restated(tokens), vocab))))
+    return _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens), vocab)))))
+
+
+_SINGLE_UNITS = {"year": "years", "month": "months", "week": "weeks", "day": "days"}
+
+
+def _time_windows(tokens: list[Token]) -> list[Token]:
+    """Windows said without a number or with "ago": "within the last year" is within 1 year, and "< 6 months
+    ago" / "less than 6 months ago" is within 6 months. Only an upper bound on how long ago becomes a window:
+    "more than 6 months ago" and a bare "6 months ago" say something else and stay as they are."""
+    out: list[Token] = []
+    k = 0
+    while k < len(tokens):
+        tok = tokens[k]
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        if tok.type == "WITHIN" and nxt is not None and nxt.type == "WORD" and nxt.lower() in _SINGLE_UNITS:
+            start, end = nxt.start_pos or 0, nxt.end_pos or 0
+            out += [
+                tok,
+                _token("NUMBER", "1", start, start),
+                _token("TIMEUNIT", _SINGLE_UNITS[nxt.lower()], start, end),
+            ]
+            k += 2
+            continue
+        four = tokens[k : k + 4]
+        if (
+            len(four) == 4
+            and tok.type == "CMP"
+            and tok.value in ("<", "<=", "≤")
+            and [t.type for t in four[1:3]] == ["NUMBER", "TIMEUNIT"]
+            and four[3].type == "WORD"
+            and four[3].lower() == "ago"
+        ):
+            out += [_token("WITHIN", "within", tok.start_pos or 0, tok.end_pos or 0), four[1], four[2]]
+            k += 4
+            continue
+        out.append(tok)
+        k += 1
+    return out
 
 
 # Words naming the participants by their age group; before a stated age they add nothing to it.
