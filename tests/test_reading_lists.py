@@ -136,6 +136,9 @@ VARIANTS: list[tuple[str, set[str]]] = [
     ("Fasting triglycerides above 500 mg/dL", set()),
     ("Serum triglycerides above 500 mg/dL", {"triglycerides"}),
     ("Free testosterone below 50 pg/mL", set()),
+    ("MELD-Na of 15 or more", {"meld_na"}),  # sodium-adjusted: a different number from MELD
+    ("MELD-sodium score below 18", {"meld_na"}),
+    ("MELD score of 15 or more", {"meld"}),
 ]
 
 
