@@ -251,3 +251,22 @@ def test_near_misses_of_time_windows_stay_unread(text: str) -> None:
 def test_for_any_reason_adds_nothing() -> None:
     rule = parse_criterion("Is taking metformin for any reason", "exclusion")
     assert isinstance(rule, n.Medication) and rule.concept == "metformin" and rule.within is None
+
+
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("Patient Health Questionnaire (PHQ9) score of 15 or more", "phq9"),
+        ("Eastern Cooperative Oncology Group (ECOG) performance status 0-1", "ecog"),
+    ],
+)
+def test_a_spelt_out_name_before_its_abbreviation_is_one_mention(text: str, concept: str) -> None:
+    rule = parse_criterion(text, "inclusion")
+    assert isinstance(rule, n.Lab) and rule.concept == concept, rule
+
+
+def test_words_whose_initials_do_not_spell_the_abbreviation_stay_unknown() -> None:
+    from eligibility.parse.lexer import tokenize
+
+    tokens = tokenize("Modified Health Questionnaire (PHQ9) score above 5")
+    assert [t.type for t in tokens][:2] == ["WORD", "WORD"]  # 'Modified Health Questionnaire' is not P-H-Q

@@ -263,7 +263,41 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
+    tokens = _merge_spelled_out(tokens, text)
     return _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens), vocab)))))
+
+
+def _merge_spelled_out(tokens: list[Token], text: str) -> list[Token]:
+    """'Patient Health Questionnaire (PHQ9)': unknown words before a parenthesised abbreviation whose
+    initials spell it are its spelt-out name, one mention. Every letter must match, in order, word by word;
+    a word the scanner read as something else (a concept, a number) is never absorbed."""
+    out = list(tokens)
+    k = 0
+    while k + 2 < len(out):
+        lpar, abbr, rpar = out[k], out[k + 1], out[k + 2]
+        if not (lpar.type == "LPAR" and abbr.type in _CONCEPT_TYPES and rpar.type == "RPAR"):
+            k += 1
+            continue
+        letters = [c.lower() for c in text[abbr.start_pos or 0 : abbr.end_pos or 0] if c.isalpha()]
+        before = text[: lpar.start_pos or 0].rstrip()
+        spelt = re.findall(r"[A-Za-z]+", before)[-len(letters) :] if letters else []
+        if len(letters) < 2 or len(spelt) != len(letters) or [w[0].lower() for w in spelt] != letters:
+            k += 1
+            continue
+        start = len(before) - len(" ".join(spelt))
+        if not re.fullmatch(r"[A-Za-z]+(?:[ -][A-Za-z]+)*", before[start:]) or (start and before[start - 1].isalnum()):
+            k += 1
+            continue
+        j = k
+        while j > 0 and (out[j - 1].start_pos or 0) >= start:
+            j -= 1
+        if any(t.type != "WORD" for t in out[j:k]):
+            k += 1
+            continue
+        merged = _token(abbr.type, str(abbr.value), start, rpar.end_pos or 0)
+        out[j : k + 3] = [merged]
+        k = j + 1
+    return out
 
 
 _SINGLE_UNITS = {"year": "years", "month": "months", "week": "weeks", "day": "days"}
