@@ -158,8 +158,10 @@ def _run(
     stop_at = time.monotonic() + max_seconds
     issued = 0
 
+    incomplete = 0  # answers whose chart lacked something (e.g. a fetch cut by the deadline)
+
     def worker(n: int) -> None:
-        nonlocal issued
+        nonlocal issued, incomplete
         with httpx.Client(timeout=60) as client:
             # one warm-up call per client (connection set-up), not counted
             client.post(hook_url, json=body, headers={"Authorization": f"Bearer {warmups[n]}"})
@@ -176,6 +178,8 @@ def _run(
                     statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                     if r.status_code == 200:
                         latencies.append(dt)
+                        cards = r.json().get("cards") or [{}]
+                        incomplete += "chart incomplete" in str(cards[0].get("summary", ""))
 
     wall = time.perf_counter()
     cpu = [_cpu_seconds(p) for p in server_pids]
@@ -187,7 +191,8 @@ def _run(
         print(f"{name}: no successful calls ({statuses})")
         return
     print(
-        f"{name}: {len(latencies)} calls ({clients} clients, {wall:.1f} s, statuses {statuses}): "
+        f"{name}: {len(latencies)} calls ({clients} clients, {wall:.1f} s, statuses {statuses}, "
+        f"{incomplete} with the chart incomplete): "
         f"median {statistics.median(latencies):.0f} ms, p95 {_percentile(latencies, 0.95):.0f} ms, "
         f"max {max(latencies):.0f} ms, {len(latencies) / wall:.1f} calls/s; server CPU per call "
         + ", ".join(f"{1000 * c / (len(latencies) + clients):.0f} ms" for c in cpu)
