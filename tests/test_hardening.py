@@ -362,3 +362,60 @@ def test_a_yaml_key_given_twice_is_refused_naming_the_line(tmp_path: Path) -> No
         2,
         f"error: {path}: line 6: the key 'kind' appears twice in one mapping {TWICE}\n",
     )
+
+
+# --- item 14: Spark's temporary files go to --work-dir -------------------------------------------------
+
+_SPARK_PROBE = """
+import json, sys
+from pathlib import Path
+from typer.testing import CliRunner
+from eligibility.batch import spark as sp
+from eligibility.cli import app
+tmp, work, out = map(Path, sys.argv[1:4])
+seen = {}
+orig = sp.SparkRunner.run
+def run(self, plan, table):
+    orig(self, plan, table)
+    jvm = self.spark.sparkContext._jvm
+    seen["java_tmp"] = str(jvm.java.lang.System.getProperty("java.io.tmpdir"))
+    seen["local_dir"] = self.spark.sparkContext.getConf().get("spark.local.dir")
+    seen["tmp"] = sorted(p.name for p in tmp.iterdir())
+    seen["work"] = sorted(p.name.split("-")[0] for p in work.iterdir())
+sp.SparkRunner.run = run
+args = ["batch", "--registry", sys.argv[4], "--trial", "NCT06352281", "--as-of", "2026-01-15",
+        "--engine", "spark", "--work-dir", str(work), "--out", str(out)]
+seen["exit"] = CliRunner().invoke(app, args).exit_code
+print(json.dumps(seen))
+"""
+
+
+def test_spark_temporary_files_go_to_the_work_folder(tmp_path: Path) -> None:
+    """In a fresh process (a JVM's temp folder is fixed when it starts): the driver's java.io.tmpdir and
+    spark.local.dir are the work folder, the system temp folder stays empty, nothing is left after."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pyspark", reason="pyspark is not installed")
+    if shutil.which("java") is None:  # pragma: no cover - depends on the machine
+        pytest.skip("Spark needs a Java runtime")
+    tmp, work = tmp_path / "tmp", tmp_path / "work"
+    tmp.mkdir()
+    work.mkdir()
+    basic = ROOT / "tests" / "fixtures" / "registry" / "basic"
+    proc = subprocess.run(
+        [sys.executable, "-c", _SPARK_PROBE, str(tmp), str(work), str(tmp_path / "r.parquet"), str(basic)],
+        env={**os.environ, "TMPDIR": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["exit"] == 0
+    assert seen["java_tmp"] == str(work.absolute())
+    assert seen["local_dir"] == str(work.absolute())
+    assert seen["tmp"] == []
+    assert {"blockmgr", "eligibility", "spark"} <= set(seen["work"])
+    assert list(work.iterdir()) == []  # removed when the run (and its JVM) ended
+    assert list(tmp.iterdir()) == []

@@ -99,6 +99,8 @@ def _session(master: str | None, work_dir: str | Path | None) -> Any:
         # Local mode: the executors are this process, their shuffle and spill go to the work folder.
         # (On a cluster the workers' own SPARK_LOCAL_DIRS decide.)
         builder = builder.config("spark.local.dir", str(Path(work_dir).absolute()))
+        # and the driver JVM's own temp folder (a spark-<uuid> folder), else the system's /tmp
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={Path(work_dir).absolute()}")
     with _without_env("SPARK_REMOTE"):  # a master given wins over SPARK_REMOTE (pyspark would refuse both)
         try:
             session = builder.getOrCreate()
