@@ -25,10 +25,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from typer.testing import CliRunner
+# Run as a script, this folder is sys.path[0]: benchmarks/fhir.py would shadow the fhir.resources package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from eligibility.cli import app
-from eligibility.errors import EligibilityError
+from typer.testing import CliRunner  # noqa: E402
+
+from eligibility.cli import app  # noqa: E402
+from eligibility.errors import EligibilityError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENT = ROOT / "examples" / "patient-eligible.json"
@@ -144,6 +147,72 @@ def _registries(d: Path) -> list[tuple[str, list[str]]]:
     return probes
 
 
+def _second_round(d: Path) -> list[tuple[str, list[str], set[int]]]:
+    """The hostile inputs of the second round (issue 15 leftovers): (label, command, allowed exit codes)."""
+    import json
+
+    pat = json.loads(PATIENT.read_text(encoding="utf-8"))
+    screen = ["screen", "--trial", "NCT06352281", "--as-of", "2026-01-15", "--patient"]
+    batch = ["batch", "--trial", "NCT06352281", "--as-of", "2026-01-15", "--registry"]
+
+    def w(name: str, data: str | bytes) -> str:
+        p = d / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+        return str(p)
+
+    bundle_of_bundles = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Patient", "id": "p1"}}]}}  # noqa: E501
+    ]}  # fmt: skip
+    no_subject = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "p1"}},
+        {"resource": {"resourceType": "Condition", "id": "c1", "subject": {"display": "J. Smith"},
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "84114007"}]}}},
+    ]}  # fmt: skip
+    (d / "loop1.json").symlink_to(d / "loop2.json")
+    (d / "loop2.json").symlink_to(d / "loop1.json")
+    probes: list[tuple[str, list[str], set[int]]] = [
+        ("BOM rule file", ["parse", w("bom.yaml", "\ufeff" + RULES)], {0}),
+        ("CRLF rule file", ["parse", w("crlf.yaml", RULES.replace("\n", "\r\n"))], {0}),
+        ("YAML key twice", ["parse", w("dup.yaml", RULES + "trial: X2\n")], {2}),
+        ("criteria a mapping", ["parse", w("map.yaml", "trial: X\ncriteria: {a: 1}\n")], {2}),
+        ("empty criteria text", ["parse", "--summary", w("empty.txt", "")], {0}),
+        ("empty criteria text extract", ["extract", w("empty2.txt", "")], {0}),
+        ("BOM-only criteria text", ["parse", "--summary", w("bomonly.txt", "\ufeff")], {0}),
+        ("Bundle of Bundles", [*screen, w("bb.json", json.dumps(bundle_of_bundles))], {0}),
+        ("Condition naming no patient", [*screen, w("nosubj.json", json.dumps(no_subject))], {2}),
+        ("patient id with NUL", [*screen, w("nul.json", json.dumps({**pat, "id": "p\u0000x"}))], {0}),
+        ("patient id with newline", [*screen, w("nl.json", json.dumps({**pat, "id": "p1\nverdict: eligible"}))], {0}),
+        ("JSON key twice", [*screen, w("dup.json", '{"id": "a", "id": "b", "birth_date": "1980-01-01"}')], {2}),
+        ("list of patients", [*screen, w("list.json", json.dumps([pat, pat]))], {2}),
+        ("symlink loop", [*screen, str(d / "loop1.json")], {2}),
+        ("value as a string", [*screen, w("vstr.json", json.dumps({**pat, "observations": [
+            {"concept": "platelets", "value": "150", "unit": "10^9/L", "effective": "2026-01-01"}]}))], {0, 2}),
+    ]  # fmt: skip
+    tables = {
+        "header-only": {"patients.csv": "patient_id,birth_date,sex\n"},
+        "bom-crlf": {"patients.csv": "\ufeffpatient_id,birth_date,sex\r\np1,1980-01-01,male\r\n"},
+        "mixed-endings": {"patients.csv": "patient_id,birth_date,sex\np1,1980-01-01,male\r\np2,1980-01-01,x,y\r\n"},
+        "id-newline": {"patients.csv": 'patient_id,birth_date,sex\n"p1\nverdict: eligible",1980-01-01,male\n'},
+        "extra-values": {"patients.csv": "patient_id,birth_date,sex\np1,1980-01-01,male,a,b,c,d,e,f\n"},
+        "ndjson-partial": {
+            "Patient.ndjson": '{"resourceType":"Patient","id":"p1"}\n{"resourceType":"Patient","id":"p2'
+        },
+        "ndjson-numeric-id": {"Patient.ndjson": '{"resourceType":"Patient","id":5}\n'},
+    }
+    bad_file = {"mixed-endings"}
+    for name, files in tables.items():
+        for fname, text in files.items():
+            w(f"{name}/{fname}", text)
+        probes.append((f"batch {name}", [*batch, str(d / name), "--out", str(d / "o" / f"{name}.parquet")],
+                       {2} if name in bad_file else {0}))  # fmt: skip
+    (d / "folder-as-table" / "patients.csv").mkdir(parents=True)
+    probes.append(
+        ("batch patients.csv a folder", [*batch, str(d / "folder-as-table"), "--out", str(d / "o" / "f.parquet")], {2})
+    )
+    return probes
+
+
 def _run(runner: CliRunner, args: list[str], allowed: set[int]) -> str | None:
     """None when the command ended as allowed, else why it failed."""
     signal.signal(signal.SIGALRM, _alarm)
@@ -238,6 +307,8 @@ def main() -> None:
             (d / "x" / name).write_bytes(data)
             args = ["explain", "--patient", "p1", "--trial", "NCT06352281", "--results", str(d / "x" / name)]
             probes.append((f"explain {name}", [*args, "--registry", str(ROOT / "tests/fixtures/registry/basic")], {2}))
+        (d / "round2").mkdir()
+        probes += _second_round(d / "round2")
         failed = []
         for label, args, allowed in probes:
             why = _run(runner, args, allowed)
