@@ -195,7 +195,34 @@ def _event_gloss(leaf: n.Condition | n.Medication | n.Procedure, vocab: Vocabula
     if leaf.excluding:
         parts.append("except " + ", ".join(_name(vocab, x) for x in leaf.excluding))
     parts.append(_absence(vocab, leaf.concept))
-    return ", ".join(parts)
+    codes = _codes(vocab, leaf.concept)
+    return ", ".join(parts) + (f"; codes: {codes}" if codes else "")
+
+
+def _codes(vocab: Vocabulary, concept: str, shown: int = 24) -> str:
+    """The concept's codes, so a judge can see whether its extent is wider or narrower than the text."""
+    if concept not in vocab:
+        return ""
+    parts: list[str] = []
+    members = [m for m in vocab.leaves(concept) if m != concept]
+    if members:
+        names = [_name(vocab, m) for m in members]
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        parts.append("members " + ", ".join(names[:10]) + more)
+    for leaf in vocab.leaves(concept):
+        c = vocab[leaf]
+        for system, listed in c.codes.items():
+            if not listed:
+                continue
+            more = f" (+{len(listed) - shown})" if len(listed) > shown else ""
+            head = f"{system} " + " ".join(listed[:shown]) + more
+            if system == "icd10cm":
+                head += " (with descendants)"
+            parts.append(f"[{_name(vocab, leaf)}] {head}" if members else head)
+        for system, listed in c.except_codes.items():
+            if listed:
+                parts.append(f"not {system} " + " ".join(listed[:shown]) + (" ..." if len(listed) > shown else ""))
+    return "; ".join(parts)
 
 
 def glosses(rule: n.Node, vocab: Vocabulary) -> list[str]:

@@ -89,9 +89,7 @@ def test_terms_are_clean(vocab: Vocabulary) -> None:
 
 def test_every_concept_can_be_found(vocab: Vocabulary) -> None:
     """A concept without codes must at least be reachable from text (or be a group)."""
-    unreachable = [
-        c.id for c in vocab.concepts.values() if not (c.synonyms or c.abbreviations or c.codes or c.members)
-    ]
+    unreachable = [c.id for c in vocab.concepts.values() if not (c.synonyms or c.abbreviations or c.codes or c.members)]
     assert unreachable == []
 
 
@@ -148,8 +146,13 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
         ("icd10cm", "D69.3", {"itp"}),
         ("icd10cm", "Z90.81", {"splenectomy"}),
         ("icd10cm", "I50.22", {"heart_failure", "heart_disease"}),
-        ("icd10cm", "I21.4", {"myocardial_infarction", "heart_disease"}),
-        ("icd10cm", "C50.911", {"malignancy"}),
+        (
+            "icd10cm",
+            "I21.4",
+            {"myocardial_infarction", "heart_disease", "coronary_artery_disease", "ischemic_heart_disease"},
+        ),
+        ("icd10cm", "I21.A1", {"myocardial_infarction", "heart_disease", "ischemic_heart_disease"}),  # type 2: not CAD
+        ("icd10cm", "Z95.5", {"ischemic_heart_disease", "cardiac_angioplasty"}),  # a coronary stent, {"malignancy"}),
         ("icd10cm", "Z85.3", {"malignancy"}),
         ("icd10cm", "D68.51", {"hemostatic_disorder", "thrombophilia"}),
         ("icd10cm", "Z86.718", {"thrombosis"}),
@@ -453,7 +456,13 @@ def test_abbreviations_do_not_match_free_text(vocab: Vocabulary) -> None:
         ("rxnorm", "198467", "Aspirin 325 MG Oral Tablet", set(), {"aspirin"}),  # a product not in the table
         ("snomed", "162573006", "Suspected lung cancer", set(), set()),
         ("snomed", "999999", "Myocardial infarction of anterior wall", set(), set()),  # SNOMED text is not read
-        ("icd10cm", "I21.4", "whatever", {"myocardial_infarction", "heart_disease"}, set()),
+        (
+            "icd10cm",
+            "I21.4",
+            "whatever",
+            {"myocardial_infarction", "heart_disease", "coronary_artery_disease", "ischemic_heart_disease"},
+            set(),
+        ),
     ],
 )
 def test_concepts_for_record(

@@ -56,3 +56,16 @@ def test_an_old_hepatitis_b_carrier_code_is_not_read_as_no_hepatitis_b() -> None
     )
     (e1,) = [c for c in screen(trial, patient, as_of=date(2026, 6, 1)).criteria if c.id == "E1"]
     assert e1.status == "fail"
+
+
+def test_every_substance_code_in_remission_is_a_history_code() -> None:
+    """'Alcohol dependence, in remission' is a past use disorder: it meets 'history of', not 'current'."""
+    vocab = default_vocabulary()
+    remission = [
+        code
+        for code in icd.get_all_codes(with_dots=True)
+        if code.startswith("F1") and icd.is_leaf(code) and "in remission" in icd.get_description(code).lower()
+    ]
+    assert len(remission) >= 30
+    assert [c for c in remission if not vocab.is_history_code("icd10cm", c)] == []
+    assert not vocab.is_history_code("icd10cm", "F10.20")  # dependence, uncomplicated: current
