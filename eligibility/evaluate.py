@@ -823,11 +823,8 @@ def _unreadable_conditions(ctx: Context) -> list[Any]:
 
     terms = default_terminology()
     out = list(ctx.unread.get("condition", ()))
-    out += [
-        rec
-        for rec in ctx.patient.conditions
-        if normalise_system(rec.system) == "snomed" and not ctx.concepts_of(rec) and not terms.codes_for_text(rec.text or "")
-    ]
+    snomed = [rec for rec in ctx.patient.conditions if normalise_system(rec.system) == "snomed"]
+    out += [rec for rec in snomed if not ctx.concepts_of(rec) and not terms.codes_for_text(rec.text or "")]
     return out
 
 
