@@ -58,7 +58,9 @@ else:
     trials = [e.trial for e in TrialLibrary.load(sys.argv[7])][:n_trials]
 load_avg = open("/proc/loadavg").read().split()[0]
 t = clock()
-reg = load_registry(folder, con=connect(memory_limit=memory), in_place=in_place)
+con = connect(memory_limit=memory)
+con.execute("SET enable_progress_bar = false")
+reg = load_registry(folder, con=con, in_place=in_place)
 load = since(t)
 marks = {}
 def step(msg):
@@ -82,6 +84,7 @@ FULL_SCAN = (
 import duckdb
 from pathlib import Path
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 t = clock()
 for f in sorted(Path(sys.argv[2]).glob("*.parquet")):
     if f.name.startswith("results"):
@@ -101,7 +104,9 @@ from eligibility.batch import load_registry
 from eligibility.batch.registry import connect
 from eligibility.trial import load_trial
 folder = sys.argv[2]
-reg = load_registry(folder, con=connect(memory_limit=sys.argv[3]))
+con = connect(memory_limit=sys.argv[3])
+con.execute("SET enable_progress_bar = false")
+reg = load_registry(folder, con=con)
 sql = hand_query(reg, load_trial("NCT06352281"))
 t = clock()
 reg.con.execute(f"CREATE TEMP TABLE hand AS {sql}")
@@ -117,7 +122,9 @@ def child(code: str, *args: str) -> dict[str, object]:
     out = subprocess.run(
         [sys.executable, "-c", code, str(HERE), *args], check=True, capture_output=True, text=True
     )  # fmt: skip
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    # The last JSON line: DuckDB may draw its progress bar on stdout before it.
+    line = [x for x in out.stdout.splitlines() if x.startswith('{"')][-1]
+    result: dict[str, object] = json.loads(line)
     return result
 
 
@@ -143,7 +150,9 @@ def med(runs: list[dict[str, object]], key: str, i: int | None = None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--patients", type=int, nargs="+", default=[1_000_000])
-    parser.add_argument("--trials", type=int, nargs="+", default=[1], help="library sizes (1, 10, 100)")
+    parser.add_argument(
+        "--trials", type=int, nargs="*", default=[1], help="library sizes (1, 10, 100); none: the limits only"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--data", default="", help="keep the generated registries here (default: a temp folder)")
     parser.add_argument("--library", default=str(LIBRARY), help="the trials beyond the first (a CT.gov JSON)")
@@ -166,6 +175,12 @@ def main() -> None:
                 hands = [child(HAND, str(folder), args.memory_limit) for _ in range(args.repeat)]
                 scan = f"{med(scans, 'scan', 0):.1f} s"
                 hand = f"{med(hands, 'hand', 0):.1f} s"
+                print(
+                    f"{patients:>10,} limits: full scan {scan} (CPU {med(scans, 'scan', 1):.1f} s), hand-written query "
+                    f"+ sorted Parquet {hand} (CPU {med(hands, 'hand', 1):.1f} s, "
+                    f"peak RSS {med(hands, 'rss_mb'):.0f} MB)",
+                    flush=True,
+                )
             for n_trials in args.trials:
                 runs = [
                     child(ONE_RUN, str(folder), str(n_trials), "0" if args.staged else "1", args.memory_limit,

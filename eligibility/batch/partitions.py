@@ -17,8 +17,9 @@ import re
 import duckdb
 import sqlglot.expressions as exp
 
-#: Bytes of memory a patient's row of the shared pass needs while it is computed, per group of trials
-#: (measured: 10M patients x 1 trial in one pass exceeds a 3 GB limit; 1M x 25 trials fits in ~1 GB).
+#: Bytes of memory a patient's row of the shared pass is planned to need while it is computed: an estimate
+#: from issue 16's figures (10M patients x 1 trial staged needed ~11.6 GB in one pass; 1M in place peaked
+#: at 0.84 GB), chosen so that 1M patients stay one pass under the default limit and 10M take 3 buckets.
 BYTES_PER_PATIENT = 400
 #: The share of the memory limit one partition may plan for (the rest: the results' sort and writer).
 SHARE = 0.5
