@@ -156,7 +156,10 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
         ("icd10cm", "Z85.3", {"malignancy"}),
         ("icd10cm", "D68.51", {"hemostatic_disorder", "thrombophilia"}),
         ("icd10cm", "Z86.718", {"thrombosis"}),
-        ("icd10cm", "F10.20", {"alcohol_addiction"}),
+        ("icd10cm", "F10.20", {"alcohol_addiction", "alcohol_dependence"}),
+        ("icd10cm", "F10.10", {"alcohol_addiction"}),  # abuse is not dependence
+        ("icd10cm", "F12.20", {"drug_addiction", "drug_dependence"}),
+        ("icd10cm", "F12.90", {"drug_addiction"}),  # use, unspecified: not dependence
         ("atc", "M01AE01", {"nsaids", "ibuprofen"}),
         ("atc", "M01AX05", set()),  # glucosamine: M01AX is not all NSAIDs
         ("atc", "B01AC06", {"aspirin", "antiplatelet_drugs"}),

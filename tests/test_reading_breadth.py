@@ -72,7 +72,7 @@ def test_thresholds_after_semicolons(kind: str, node: type) -> None:
     [
         ("Alcohol or drug abuse", {"alcohol_addiction", "drug_addiction"}),
         ("drug and/or alcohol abuse in the last 12 months", {"alcohol_addiction", "drug_addiction"}),
-        ("Substance abuse or dependence", {"substance_use_disorder"}),
+        ("Substance abuse or dependence", {"substance_use_disorder", "substance_dependence"}),
         ("heart or kidney disease", {"heart_disease", "renal_disease"}),
     ],
 )
