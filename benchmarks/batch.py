@@ -119,9 +119,9 @@ print(json.dumps({"hand": took, "rss_mb": rss_mb()}))
 
 
 def child(code: str, *args: str) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", code, str(HERE), *args], check=True, capture_output=True, text=True
-    )  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code, str(HERE), *args], capture_output=True, text=True)
+    if out.returncode != 0:  # the child's own error, not only its exit status
+        raise SystemExit(f"benchmark run {args} failed:\n{out.stderr[-4000:]}")
     # The last JSON line: DuckDB may draw its progress bar on stdout before it.
     line = [x for x in out.stdout.splitlines() if x.startswith('{"')][-1]
     result: dict[str, object] = json.loads(line)
