@@ -159,7 +159,9 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
         ("icd10cm", "F10.20", {"alcohol_addiction", "alcohol_dependence"}),
         ("icd10cm", "F10.10", {"alcohol_addiction"}),  # abuse is not dependence
         ("icd10cm", "F12.20", {"drug_addiction", "drug_dependence"}),
-        ("icd10cm", "F12.90", {"drug_addiction"}),  # use, unspecified: not dependence
+        ("icd10cm", "F12.90", set()),  # cannabis use, unspecified: not abuse, not dependence
+        ("icd10cm", "F10.920", set()),  # one alcohol intoxication is not a use disorder
+        ("icd10cm", "F12.10", {"drug_addiction"}),  # abuse
         ("atc", "M01AE01", {"nsaids", "ibuprofen"}),
         ("atc", "M01AX05", set()),  # glucosamine: M01AX is not all NSAIDs
         ("atc", "B01AC06", {"aspirin", "antiplatelet_drugs"}),
