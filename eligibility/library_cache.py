@@ -38,6 +38,7 @@ from .concepts import Vocabulary
 from .errors import InputError
 from .io.files import read_bytes
 from .library import LibraryTrial
+from .usercache import cache_root
 
 
 class _Entry(BaseModel):
@@ -55,12 +56,8 @@ _NOT_ENGINE = ("service", "web", "store", "batch", "__pycache__")
 
 
 def default_cache_dir() -> Path:
-    """Where compiled trials are kept unless a folder is given."""
-    explicit = os.environ.get("ELIGIBILITY_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "eligibility"
+    """Where compiled trials are kept unless a folder is given: the project's one cache root."""
+    return cache_root()
 
 
 @cache

@@ -36,7 +36,7 @@ _T = TypeVar("_T")
 _FORMAT = "1"  # bump when the layout of cache files changes
 
 
-def _base_dir() -> Path:
+def cache_root() -> Path:
     explicit = os.environ.get("ELIGIBILITY_CACHE_DIR")
     if explicit:
         return Path(explicit)
@@ -64,7 +64,7 @@ def cache_folder(sub: str = "startup") -> Path | None:
     """
     if os.environ.get("ELIGIBILITY_NO_CACHE", "").strip() not in ("", "0"):
         return None
-    folder = _base_dir() / sub
+    folder = cache_root() / sub
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
