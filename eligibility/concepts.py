@@ -305,10 +305,22 @@ class Vocabulary:
             source = closed_extent(terms, codes, expanded, pruned)
             concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded},
                               extent="complete" if source else "partial", extent_source=source)  # fmt: skip
-            for code in expanded:
-                self._by_code.setdefault(("icd10cm", _norm_code("icd10cm", code)), set()).add(concept_id)
-            self.derived[concept_id] = concept
+            self.adopt_derived(concept)
         return concept_id
+
+    def adopt_derived(self, concept: Concept) -> None:
+        """Register a concept :meth:`derive_condition` made, as it made it (the trial cache's way back).
+
+        Deriving again would give the same concept (the terminology is package data, covered by the
+        cache's engine hash) but costs seconds: the closed-world test builds a word index of ICD-10-CM.
+        A curated concept of that id, or one already derived, is left as it is.
+        """
+        if concept.id in self.concepts or concept.id in self.derived:
+            return
+        for system, codes in concept.codes.items():
+            for code in codes:
+                self._by_code.setdefault((system, _norm_code(system, code)), set()).add(concept.id)
+        self.derived[concept.id] = concept
 
     def leaves(self, concept_id: str) -> tuple[str, ...]:
         """The concept itself and, for a group, every member concept recursively."""

@@ -11,8 +11,10 @@ milliseconds. An entry is keyed by everything the compiled result depends on, so
 
 Reading may also *derive* concepts (a condition read through ICD-10-CM becomes ``icd10cm:…`` in the
 vocabulary on first mention). A trial from the cache was not read in this process, so its entry carries the
-derived concepts its rules name and they are derived again on the way back; an entry that still names a
-concept the vocabulary does not know is compiled afresh, never used.
+derived concepts its rules name, whole (codes, extent and why), and the vocabulary adopts them on the way
+back: deriving them again would give the same concepts (the terminology is package data, so in the engine
+hash) but costs seconds, because the closed-world test indexes every ICD-10-CM title. An entry that still
+names a concept the vocabulary does not know is compiled afresh, never used.
 
 Entries are JSON (pydantic validation on the way back, never pickle: a cache file cannot run code), written
 atomically. The folder is ``$ELIGIBILITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/eligibility``, else
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import __version__
 from . import nodes as n
-from .concepts import Vocabulary
+from .concepts import Concept, Vocabulary
 from .errors import InputError
 from .io.files import read_bytes
 from .library import LibraryTrial
@@ -42,11 +44,15 @@ from .usercache import cache_root
 
 
 class _Entry(BaseModel):
-    """One cached library file: its compiled trials and the displays of the derived concepts they name."""
+    """One cached library file: its compiled trials and the derived concepts they name.
+
+    ``derived`` once held only the displays (and the concepts were derived again, seconds of work): such an
+    entry fails validation and is compiled afresh.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     trials: list[LibraryTrial]
-    derived: dict[str, str] = {}
+    derived: list[Concept] = []
 
 
 _DERIVED_PREFIX = "icd10cm:"
@@ -143,20 +149,20 @@ class TrialCache:
         # The key holds the resolved path; the library-relative name is checked too (a moved root).
         if not all(t.source == source for t in found.trials):
             return None
-        derive = getattr(self.vocabulary, "derive_condition", None)
-        for concept_id, display in found.derived.items():
-            if concept_id not in self.vocabulary and derive is not None and concept_id.startswith(_DERIVED_PREFIX):
-                derive(tuple(concept_id.removeprefix(_DERIVED_PREFIX).split("+")), display)
+        adopt = getattr(self.vocabulary, "adopt_derived", None)
+        for concept in found.derived:
+            if concept.id not in self.vocabulary and adopt is not None and concept.id.startswith(_DERIVED_PREFIX):
+                adopt(concept)
         unknown = [c for c in _named_concepts(found.trials) if c not in self.vocabulary]
         return None if unknown else found.trials
 
-    def _derived(self, trials: list[LibraryTrial]) -> dict[str, str]:
+    def _derived(self, trials: list[LibraryTrial]) -> list[Concept]:
         """The concepts the trials name that reading derived (not among the vocabulary's own)."""
-        out = {}
-        for concept_id in sorted(_named_concepts(trials)):
-            if concept_id not in self.vocabulary.concepts and concept_id in self.vocabulary:
-                out[concept_id] = self.vocabulary[concept_id].display
-        return out
+        return [
+            self.vocabulary[concept_id]
+            for concept_id in sorted(_named_concepts(trials))
+            if concept_id not in self.vocabulary.concepts and concept_id in self.vocabulary
+        ]
 
     def _write(self, entry: Path, trials: list[LibraryTrial]) -> None:
         try:
