@@ -150,6 +150,21 @@ class Concept(BaseModel):
         "read it both as present now and as any history ('patients with malignancy': a cancer treated years ago "
         "may or may not exclude), so a patient is decided only when both readings agree.",
     )
+    ongoing_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="A continuing therapy (dialysis, mechanical ventilation): a criterion naming it with no 'prior' or "
+        "'history of' means the patient is on it now, read as a record in this many days; an older record "
+        "alone is unknown (dialysis for an acute kidney injury years ago does not put a patient on dialysis "
+        "now). Open world only: absence in the window never proves the patient is off it.",
+    )
+    borderline: tuple[str, ...] = Field(
+        default=(),
+        description="Concepts clinicians may or may not count as this one (myelodysplastic syndrome or carcinoma "
+        "in situ as a 'malignancy'). A reading of the concept keeps both senses, without and with them "
+        "(``parse/borderline.py``), so a record of a borderline concept alone leaves the criterion unknown. "
+        "Each must be a complete concept, or the wider sense could never say 'absent'.",
+    )
     relative_limits: tuple[Literal["ULN", "LLN"], ...] = Field(
         default=("ULN", "LLN"),
         description="The limits results of this analyte are judged against. A clearance or an eGFR has no upper "
@@ -162,6 +177,8 @@ class Concept(BaseModel):
         """A complete extent is a reviewed claim: it must say what was reviewed."""
         if self.extent == "complete" and not self.extent_source:
             raise ValueError("extent 'complete' needs an extent_source")
+        if self.ongoing_days is not None and (self.category != "procedure" or self.extent == "complete"):
+            raise ValueError("ongoing_days is for open-world procedures: no record in the window is not 'off it'")
         return self
 
     @property
@@ -259,11 +276,22 @@ class Vocabulary:
             for other in concept.ended_by:
                 if other not in self.concepts:
                     raise VocabularyError(f"concept '{concept.id}': ended_by '{other}' is not a concept")
+            for other in concept.borderline:
+                found = self.concepts.get(other)
+                if found is None or found.category != concept.category or found.extent != "complete":
+                    raise VocabularyError(
+                        f"concept '{concept.id}': borderline '{other}' is not a complete {concept.category} concept"
+                    )
         self._leaves: dict[str, frozenset[str]] = {}
         self._by_code: dict[tuple[str, str], set[str]] = {}
         self._except: dict[tuple[str, str], set[str]] = {}
         for concept in self.concepts.values():
             for system, codes in concept.except_codes.items():
+                if system not in HIERARCHICAL_SYSTEMS:
+                    # a code of a flat system has no descendants to except: it would silently do nothing
+                    raise VocabularyError(
+                        f"concept '{concept.id}': except_codes '{system}' is not a hierarchical code system"
+                    )
                 for code in codes:
                     self._except.setdefault((system, _norm_code(system, code)), set()).add(concept.id)
         for concept in self.concepts.values():

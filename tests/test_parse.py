@@ -60,10 +60,20 @@ def norm(rule: n.Node) -> n.Node:
     return type(stripped).model_validate(_blank(stripped.model_dump(mode="json")))
 
 
+def WIDE(cond: n.Condition) -> n.Node:
+    """A condition as parse reads it: with borderline concepts (malignancy: carcinoma in situ, MDS), both senses."""
+    edge = default_vocabulary()[cond.concept].borderline
+    if not edge:
+        return cond
+    wide = n.Or(items=(cond, *(cond.model_copy(update={"concept": b}) for b in edge)))
+    return n.Ambiguous(readings=(cond, wide), reason="*")
+
+
 def EITHER(concept: str) -> n.Ambiguous:
     """A bare condition in an exclusion whose concept leaves the tense open: now, or any history."""
     return n.Ambiguous(
-        readings=(n.Condition(concept=concept), n.Condition(concept=concept, timing="history")), reason="*"
+        readings=(WIDE(n.Condition(concept=concept)), WIDE(n.Condition(concept=concept, timing="history"))),
+        reason="*",
     )
 
 
@@ -93,11 +103,11 @@ REGISTRY_81: dict[str, Any] = {
     'I8': WHOLE,
     'E1': WHOLE,
     'E2': n.And(items=(n.Procedure(concept='splenectomy'), U(text='preventive'))),
-    'E3': n.And(items=(n.Condition(concept='hemostatic_disorder'), U(text='other than chronic thrombocytopenia'))),
+    'E3': n.And(items=(WIDE(n.Condition(concept='hemostatic_disorder')), U(text='other than chronic thrombocytopenia'))),
     # the last item ('until the end of the study') is unread and may scope over the whole list
     'E4': WHOLE,
     'E5': WHOLE,
-    'E6': n.Or(items=(n.Condition(concept='malignancy'), U(text='history of cancer treatment with cytotoxic chemotherapy'), U(text='radiotherapy'))),
+    'E6': n.Or(items=(WIDE(n.Condition(concept='malignancy')), U(text='history of cancer treatment with cytotoxic chemotherapy'), U(text='radiotherapy'))),
     'E7': WHOLE,
     'E8': WHOLE,
     'E9': WHOLE,
@@ -326,9 +336,9 @@ SENTENCES: list[tuple[str, str, Any]] = [
     ('thrombosis, heart failure, or malignancy', 'exclusion',
      n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure'), EITHER('malignancy')))),
     ('thrombosis, heart failure, or malignancy', 'inclusion',
-     n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure'), n.Condition(concept='malignancy')))),
+     n.Or(items=(n.Condition(concept='thrombosis'), n.Condition(concept='heart_failure'), WIDE(n.Condition(concept='malignancy'))))),
     ('malignancy within the past 5 years', 'exclusion',
-     n.Condition(concept='malignancy', within=n.Duration(amount=5, unit='years'))),
+     WIDE(n.Condition(concept='malignancy', within=n.Duration(amount=5, unit='years')))),
     ('(heart failure or myocardial infarction) and thrombosis', 'exclusion',
      n.And(items=(n.Or(items=(n.Condition(concept='heart_failure'), n.Condition(concept='myocardial_infarction'))), n.Condition(concept='thrombosis')))),
     ('ALT < 3 x ULN and AST < 3 x ULN', 'inclusion',

@@ -23,6 +23,7 @@ from .. import nodes as n
 from ..concepts import Vocabulary, default_vocabulary
 from ..errors import ParseError
 from ..io.criteria_text import has_inline_list
+from .borderline import widened
 from .complements import complemented
 from .lexer import lexicon_data, tokenize
 from .plausible import first_implausibility, implausible_as_unparsed
@@ -209,7 +210,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
     reading = implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
-    return exclusion_polarity(complemented(reading, text), text, kind)
+    return exclusion_polarity(widened(complemented(reading, text), vocab), text, kind)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:

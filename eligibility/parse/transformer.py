@@ -343,8 +343,12 @@ class ToAst(Transformer[Token, Any]):
                 excluding=excluding,
                 span=clause.span,
             )
-        if duration is not None or consecutive is not None or current:
+        ongoing = self.vocab[concept].ongoing_days
+        if duration is not None or consecutive is not None or (current and ongoing is None):
             raise NotUnderstood("a duration or 'current' on a procedure", *clause.span)
+        if ongoing is not None and timing == "current" and within is None:
+            # "on dialysis", "requiring haemodialysis": a continuing therapy now, not one session ever
+            within = n.Duration(amount=ongoing, unit="days")
         return n.Procedure(concept=concept, within=within, excluding=excluding, span=clause.span)
 
     def _tense_open(

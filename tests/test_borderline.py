@@ -1,0 +1,111 @@
+"""Borderline concepts: where clinicians draw a term's edge differently, a record on the edge decides nothing.
+
+"Malignancy" may or may not take in carcinoma in situ and myelodysplastic syndrome; "drug abuse" may or may not
+take in a coded "cocaine use, unspecified"; "coagulopathy" may or may not take in a thrombophilia. Each reading
+keeps both senses, so a patient with only a borderline record is unknown, one with a clear record is decided, and
+one with no record is still decided where the concept is closed world.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from eligibility import nodes as n
+from eligibility.concepts import VocabularyError, default_vocabulary, load_vocabulary_text
+from eligibility.evaluate import Context, evaluate
+from eligibility.logic import Tri
+from eligibility.parse import parse_criterion
+from eligibility.patient import ConditionRecord, Patient
+
+AS_OF = date(2026, 6, 1)
+VOCAB = default_vocabulary()
+
+
+def _truth(text: str, *codes: str, kind: str = "exclusion", onset: date = date(2024, 3, 1)) -> Tri:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=onset) for c in codes)
+    patient = Patient(id="p", birth_date=date(1970, 1, 1), sex="female", conditions=records)
+    return evaluate(parse_criterion(text, kind), Context(patient, AS_OF, VOCAB)).truth
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        # malignancy: invasive cancer decides, carcinoma in situ and MDS / polycythaemia vera do not
+        ("History of malignancy", ("C50.911",), Tri.TRUE),
+        ("History of malignancy", ("D05.10",), Tri.UNKNOWN),  # ductal carcinoma in situ
+        ("History of malignancy", ("D46.9",), Tri.UNKNOWN),  # myelodysplastic syndrome
+        ("History of malignancy", ("D45",), Tri.UNKNOWN),  # polycythaemia vera
+        ("History of malignancy", ("Z86.03",), Tri.UNKNOWN),  # history of a neoplasm of uncertain behaviour
+        ("History of malignancy", ("D46.9", "C34.90"), Tri.TRUE),  # a clear record decides whatever else is there
+        ("History of malignancy", (), Tri.FALSE),  # closed world in both senses
+        ("History of malignancy", ("E11.9",), Tri.FALSE),
+        ("Malignancy within 5 years", ("D06.9",), Tri.UNKNOWN),
+        # drug abuse: abuse and dependence decide, a coded 'use, unspecified' does not
+        ("History of drug abuse", ("F14.10",), Tri.TRUE),
+        ("History of drug abuse", ("F14.90",), Tri.UNKNOWN),
+        ("History of drug abuse", (), Tri.FALSE),
+        ("History of alcohol abuse", ("F10.920",), Tri.UNKNOWN),
+        ("History of alcohol abuse", ("F10.10",), Tri.TRUE),
+        # coagulopathy: a bleeding disorder decides, a thrombophilia does not
+        ("Coagulopathy", ("D68.0",), Tri.TRUE),  # von Willebrand disease
+        ("Coagulopathy", ("D68.51",), Tri.UNKNOWN),  # factor V Leiden
+        ("Coagulopathy", (), Tri.FALSE),
+    ],
+)
+def test_a_borderline_record_alone_leaves_the_criterion_unknown(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    assert _truth(text, *codes) is expected
+
+
+def test_an_exception_naming_the_borderline_concept_drops_that_sense() -> None:
+    """'Malignancy other than carcinoma in situ': the text settles the in-situ edge, MDS stays open."""
+    rule = parse_criterion("History of malignancy other than carcinoma in situ", "exclusion")
+    edges = {x.concept for x in n.walk(rule) if isinstance(x, n.Condition)}
+    assert "malignancy" in edges and "neoplasm_uncertain_behavior" in edges
+
+
+def test_the_reading_is_widened_once_whatever_the_nesting() -> None:
+    rule = parse_criterion("Hemostatic disorders other than chronic thrombocytopenia", "exclusion")
+    widened = [x for x in n.walk(rule) if isinstance(x, n.Ambiguous) and "takes in" in x.reason]
+    assert len(widened) == 1
+
+
+def test_a_deep_vein_thrombosis_is_not_read_from_a_stroke() -> None:
+    assert _truth("History of deep vein thrombosis", "I82.401") is Tri.TRUE
+    assert _truth("History of deep vein thrombosis", "I63.30") is Tri.UNKNOWN  # thrombotic stroke: not a DVT
+    assert _truth("History of thrombosis", "I63.30") is Tri.TRUE
+
+
+_BASE = "concepts:\n  - {id: x, display: X, category: condition, extent: complete, extent_source: s, borderline: [y]}\n"
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "  - {id: y, display: Y, category: condition}\n",  # partial: the wide sense could never say 'absent'
+        "  - {id: y, display: Y, category: medication, extent: complete, extent_source: s}\n",
+    ],
+)
+def test_a_borderline_concept_must_be_a_complete_concept_of_the_same_category(other: str) -> None:
+    with pytest.raises(VocabularyError, match="borderline"):
+        load_vocabulary_text(_BASE + other, "t")
+
+
+def test_except_codes_in_a_flat_code_system_are_refused() -> None:
+    """A SNOMED CT code has no descendants in the vocabulary: 'except' on it would silently do nothing."""
+    text = (
+        "concepts:\n  - {id: x, display: X, category: condition, codes: {icd10cm: ['I25']},"
+        " except_codes: {snomed: ['53741008']}}\n"
+    )
+    with pytest.raises(VocabularyError, match="hierarchical"):
+        load_vocabulary_text(text, "t")
+
+
+def test_coronary_artery_disease_reads_the_snomed_codes_synthea_uses() -> None:
+    record = ConditionRecord(system="snomed", code="53741008", onset=date(2020, 1, 1))
+    patient = Patient(id="p", birth_date=date(1950, 1, 1), sex="male", conditions=(record,))
+    rule = parse_criterion("Coronary artery disease", "exclusion")
+    assert evaluate(rule, Context(patient, AS_OF, VOCAB)).truth is Tri.TRUE
