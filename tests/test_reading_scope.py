@@ -381,3 +381,43 @@ def test_postherpetic_neuralgia_is_not_an_active_infection() -> None:
     vocab = default_vocabulary()
     assert "acute_infection" not in vocab.concepts_for_code("icd10cm", "B02.29")
     assert "acute_infection" in vocab.concepts_for_code("icd10cm", "B02.9")  # zoster without complication
+
+
+COHORTS = "Cohort A: platelets >= 75 x 10^9/L. Cohort B: platelets >= 50 x 10^9/L."
+BY_SEX = "Men: platelets >= 75 x 10^9/L. Women: platelets >= 50 x 10^9/L."
+
+
+def _platelets(value: float, sex: str = "female") -> Patient:
+    platelets = Observation(concept="platelets", value=value, unit="10^9/L", effective=AS_OF)
+    return _patient(sex, 50, observations=(platelets,))
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "patient", "expected"),
+    [
+        # each group's threshold applies to that group only: 60 meets cohort B's, fails cohort A's
+        (COHORTS, "inclusion", _platelets(60), Tri.UNKNOWN),
+        (COHORTS.replace(". C", "; C"), "inclusion", _platelets(80), Tri.TRUE),
+        # 40 fails both, yet which cohort the patient is in is unread: held to each only as a member, so unknown
+        (COHORTS, "inclusion", _platelets(40), Tri.UNKNOWN),
+        (BY_SEX, "inclusion", _platelets(60, "male"), Tri.FALSE),
+        (BY_SEX, "inclusion", _platelets(60), Tri.TRUE),
+        ("Arm 1: platelets < 75 x 10^9/L. Arm 2: platelets < 50 x 10^9/L.", "exclusion", _platelets(60), Tri.UNKNOWN),
+        ("Arm 1: platelets < 75 x 10^9/L. Arm 2: platelets < 50 x 10^9/L.", "exclusion", _platelets(90), Tri.FALSE),
+        # a second sentence for men: a man is not waved through by the women's label
+        (
+            "Women of child-bearing potential must have a negative pregnancy test. "
+            "Men with partners of child-bearing potential must agree to use contraception.",
+            "inclusion",
+            _patient("male", 40),
+            Tri.UNKNOWN,
+        ),
+        # an unlabelled sentence before a group's: who it applies to is open, so nothing is decided from it
+        ("Platelets >= 75 x 10^9/L. Cohort B: platelets >= 50 x 10^9/L.", "inclusion", _platelets(60), Tri.UNKNOWN),
+    ],
+)
+def test_sentences_for_different_groups_each_bind_their_own_group(
+    text: str, kind: str, patient: Patient, expected: Tri
+) -> None:
+    rule = parse_criterion(text, kind, VOCAB)
+    assert evaluate(rule, Context(patient, AS_OF, VOCAB)).truth is expected

@@ -132,11 +132,20 @@ def _computable(rule: n.Node) -> bool:
     return any(not n.children(x) and not isinstance(x, n.Unparsed | n.Measurement) for x in n.walk(rule))
 
 
+_PEOPLE_RE = re.compile(
+    r"\b(?:candidates?|patients?|subjects?|participants?|individuals?|persons?|people|recipients?)\s+"
+    r"(?:with|who|having|whose|that|presenting)\b",
+    re.I,
+)
+
+
 def _is_topic(heading: str, content: list[str], clause: n.Node) -> bool:
     """A short label such as "Laboratory values" or "Prior therapy": it names a subject, not a condition."""
     w = _words()
     if w.population.search(heading) or w.requirement.search(heading) or _computable(clause):
         return False
+    if _PEOPLE_RE.search(heading):
+        return False  # "Liver transplantation candidates with ...": it says who, so it may be a requirement
     if len(content) > _MAX_TOPIC_WORDS or any(c.isdigit() for c in heading):
         return False
     return not any(word in w.hazards for word in content)

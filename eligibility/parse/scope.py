@@ -177,6 +177,9 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
     None when the text names no group in one of the forms of :func:`_split_label` / :func:`_split_tail`,
     or when neither the membership nor the rest reads at all.
     """
+    groups = _group_sentences(text, kind, vocab, parse)
+    if groups is not None:
+        return groups
     head = _split_label(text)
     tail = _split_tail(text) if head is None else None
     if head is not None:
@@ -198,6 +201,15 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
     rest_text = text[rest_span[0] : rest_span[1]]
     if not rest_text.strip():
         return None
+    other = _another_group(rest_text, vocab) if head is not None else None
+    if other is not None:
+        # "WOCBP must have a negative test. Men with partners of child-bearing potential must agree ...": the
+        # label scopes its own sentence, not the next group's requirement, which a man would otherwise pass.
+        return n.Unparsed(
+            text=text,
+            reason=f"it states requirements for more than one group ('{label.strip()}', '{other}'): split them",
+            span=(0, len(text)),
+        )
     from . import _shifted
 
     rest = _shifted(parse(rest_text, kind, vocab), rest_span[0])
@@ -220,6 +232,52 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
             reason="the label may name the group the criterion is for, or require it",
         )
     return n.Implies(condition=member, then=rest, span=whole)
+
+
+_SENTENCE_RE = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
+
+
+def _group_sentences(text: str, kind: str, vocab: Vocabulary, parse: Parse) -> n.Node | None:
+    """Several sentences each scoped to its own group: "Cohort A: platelets >= 75. Cohort B: platelets >= 50".
+
+    Each sentence is read under its own label and the readings are joined (an inclusion holds for whichever
+    group the patient is in: every ``M implies rest``; an exclusion applies if any ``M and rest`` does), so no
+    group's threshold is applied to another. When only some sentences carry a group the whole is unread.
+    None when no sentence after the first names a group.
+    """
+    bounds = [0, *(m.end() for m in _SENTENCE_RE.finditer(text))]
+    pieces = [(start, text[start:end]) for start, end in zip(bounds, [*bounds[1:], len(text)], strict=True)]
+    labelled = [_labelled(piece, vocab) for _, piece in pieces]
+    if not any(labelled[1:]):
+        return None  # one label, first: it scopes the whole text (population_reading's own case)
+    if not all(labelled):
+        reason = "it states requirements for more than one group, and not every sentence names its group: split them"
+        return n.Unparsed(text=text, reason=reason, span=(0, len(text)))
+    from . import _shifted
+
+    readings: list[n.Node] = []
+    for start, piece in pieces:
+        body = piece.rstrip(" \t.;")
+        read = population_reading(body, kind, vocab, parse)
+        if read is None:
+            read = n.Unparsed(text=body, reason="a group's requirement that did not read", span=(0, len(body)))
+        readings.append(_shifted(read, start))
+    whole = (0, len(text))
+    return n.And(items=tuple(readings), span=whole) if kind != "exclusion" else n.Or(items=tuple(readings), span=whole)
+
+
+def _labelled(sentence: str, vocab: Vocabulary) -> bool:
+    head = _split_label(sentence.rstrip(" \t.;"))
+    return head is not None and population_rule(head[0], vocab) is not None
+
+
+def _another_group(rest: str, vocab: Vocabulary) -> str | None:
+    """The label of a later sentence of ``rest`` that scopes itself to a group ("Men ... must ..."), if any."""
+    for sentence in _SENTENCE_RE.split(rest)[1:]:
+        head = _split_label(sentence)
+        if head is not None and population_rule(head[0], vocab) is not None:
+            return head[0].strip()
+    return None
 
 
 _ARM_RE = re.compile(
