@@ -146,6 +146,14 @@ def test_one_of_the_following_never_fails_an_item_alone() -> None:
     assert "fail" not in _statuses(ANY_OF, _female()).values()
 
 
+def test_a_heading_that_says_who_is_a_requirement_not_a_topic() -> None:
+    """'Transplant candidates with one or more of the following:' requires candidacy: one item met is not enough."""
+    text = "Inclusion criteria:\n- Liver transplant candidates with one or more of the following:\n  - Heart failure\n"
+    assert _statuses(text, _cardiac())["I1"] == "unknown"
+    topic = "Inclusion criteria:\n- Comorbidities (one or more of the following):\n  - Heart failure\n"
+    assert _statuses(topic, _cardiac())["I1"] == "pass"  # a topic label adds nothing of its own
+
+
 def test_a_negated_lead_in_negates_its_items() -> None:
     text = "Inclusion criteria:\n- Must not have any of the following:\n  - Heart failure\n  - Atrial fibrillation\n"
     assert _statuses(text, _cardiac())["I1"] == "fail"

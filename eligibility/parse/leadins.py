@@ -205,7 +205,7 @@ def _scope(kind: str, heading: str, vocab: Vocabulary) -> _Scope:
     content = _content_words(heading)
     if not content or w.definition.search(heading):
         return _Scope(heading, "plain")
-    requirement = bool(w.requirement.search(heading))
+    requirement = bool(w.requirement.search(heading) or _PEOPLE_RE.search(heading))
     member = None if requirement else population_rule(_strip_phrases(heading), vocab)
     if member is not None:
         # A group the reader recognises ("Male participants", "Cohort B", "Women of child-bearing
