@@ -222,6 +222,15 @@ def _codes(vocab: Vocabulary, concept: str, shown: int = 24) -> str:
         for system, listed in c.except_codes.items():
             if listed:
                 parts.append(f"not {system} " + " ".join(listed[:shown]) + (" ..." if len(listed) > shown else ""))
+    history = sorted(
+        {code for leaf in vocab.leaves(concept) for system, listed in vocab[leaf].codes.items() for code in listed
+         if vocab.is_history_code(system, code)}
+    )  # fmt: skip
+    if history:
+        parts.append(
+            "personal-history codes " + " ".join(history[:shown]) + " satisfy only 'history of'; never 'current', "
+            "and for 'within N' only as unknown when dated inside the window"
+        )
     return "; ".join(parts)
 
 
