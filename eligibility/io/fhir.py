@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -111,10 +111,14 @@ def bundle_to_patient(
     validate: Literal["mapped", "all"] = "mapped",
     vocabulary: Vocabulary | None = None,
     default_id: str | None = None,
+    reader: Callable[[dict[str, Any]], Any | None] | None = None,
 ) -> Patient:
     """Map a parsed FHIR R4 Bundle (transaction, collection, searchset, batch, document) to a Patient.
 
     ``vocabulary`` only chooses which of several codings a record keeps (see the module docstring).
+    ``reader`` (the hook's fast path, :func:`eligibility.service.lean_read.read`) may answer a mapped
+    resource's model in place of ``fhir.resources`` validation; when it answers None the resource is
+    validated as usual, so refusals are the same.
     Raises :class:`InputError` for a document that is not a single-patient Bundle or an entry that
     fails FHIR validation.
     """
@@ -139,7 +143,7 @@ def bundle_to_patient(
     if not isinstance(entries, list):
         raise InputError("Bundle.entry must be a list", origin, "entry")
     mapper = _Mapper(origin, vocabulary or default_vocabulary())
-    resources = mapper.validate(entries, validate)
+    resources = mapper.validate(entries, validate, reader)
     bundle_id = data.get("id") if isinstance(data.get("id"), str) else None
     return mapper.patient(resources, default_id or bundle_id or "fhir-patient")
 
@@ -183,7 +187,12 @@ class _Mapper:
 
     # -- validation ------------------------------------------------------------------------------
 
-    def validate(self, entries: list[Any], validate: Literal["mapped", "all"]) -> list[tuple[int, str, Any, Any]]:
+    def validate(
+        self,
+        entries: list[Any],
+        validate: Literal["mapped", "all"],
+        reader: Callable[[dict[str, Any]], Any | None] | None = None,
+    ) -> list[tuple[int, str, Any, Any]]:
         """(entry index, fullUrl, raw resource, validated model) for every resource to map."""
         from fhir.resources.R4B import get_fhir_model_class
 
@@ -211,6 +220,11 @@ class _Mapper:
                 self.skipped[rtype] += 1
                 if validate != "all":
                     continue
+            quick = reader(resource) if mapped and reader is not None else None
+            if quick is not None:
+                full_url = entry.get("fullUrl")
+                out.append((index, full_url if isinstance(full_url, str) else "", resource, quick))
+                continue
             try:
                 model_class = get_fhir_model_class(rtype)
             except ValueError:
