@@ -222,9 +222,12 @@ def _codes(vocab: Vocabulary, concept: str, shown: int = 24) -> str:
         for system, listed in c.except_codes.items():
             if listed:
                 parts.append(f"not {system} " + " ".join(listed[:shown]) + (" ..." if len(listed) > shown else ""))
+    leaves = vocab.leaves(concept)
+    listed_icd = [code.replace(".", "") for leaf in leaves for code in vocab[leaf].codes.get("icd10cm", ())]
     history = sorted(
         {code for leaf in vocab.leaves(concept) for system, listed in vocab[leaf].codes.items() for code in listed
          if vocab.is_history_code(system, code)}
+        | {h for h in vocab.history.icd10cm if any(h.replace(".", "").startswith(c) for c in listed_icd)}
     )  # fmt: skip
     if history:
         parts.append(

@@ -52,6 +52,10 @@ def _truth(text: str, *codes: str, kind: str = "exclusion", onset: date = date(2
         ("Coagulopathy", ("D68.0",), Tri.TRUE),  # von Willebrand disease
         ("Coagulopathy", ("D68.51",), Tri.UNKNOWN),  # factor V Leiden
         ("Coagulopathy", (), Tri.FALSE),
+        # renal failure: a dialysis status code alone may be an acute kidney injury's dialysis
+        ("Renal failure", ("N18.6",), Tri.TRUE),
+        ("Renal failure", ("Z99.2",), Tri.UNKNOWN),
+        ("Renal failure", (), Tri.FALSE),
     ],
 )
 def test_a_borderline_record_alone_leaves_the_criterion_unknown(
@@ -109,3 +113,19 @@ def test_coronary_artery_disease_reads_the_snomed_codes_synthea_uses() -> None:
     patient = Patient(id="p", birth_date=date(1950, 1, 1), sex="male", conditions=(record,))
     rule = parse_criterion("Coronary artery disease", "exclusion")
     assert evaluate(rule, Context(patient, AS_OF, VOCAB)).truth is Tri.TRUE
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"), [(("I48.0",), Tri.TRUE), (("I48.3",), Tri.UNKNOWN), (("I48.92",), Tri.UNKNOWN), ((), Tri.FALSE)]
+)
+def test_atrial_flutter_is_the_edge_of_atrial_fibrillation(codes: tuple[str, ...], expected: Tri) -> None:
+    assert _truth("Atrial fibrillation", *codes) is expected
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [(("F10.20",), Tri.TRUE), (("F10.21",), Tri.UNKNOWN), (("F10.11",), Tri.UNKNOWN)],  # in remission: not now
+)
+def test_a_use_disorder_in_remission_is_not_a_current_one(codes: tuple[str, ...], expected: Tri) -> None:
+    """'Alcohol abuse' keeps 'now' and 'ever': a remission code satisfies the second only, so it decides nothing."""
+    assert _truth("Alcohol abuse", *codes) is expected

@@ -98,6 +98,8 @@ def test_reading(text: str, kind: str, expected: n.Node) -> None:
 # Words around a comparison that change its meaning: the comparison alone must never decide.
 HAZARDS = [
     ("Platelet count below 50 x 10^9/L at diagnosis", "inclusion"),  # another time
+    ("Patient with a haemoglobin of 8 to 12 g/dL on admission to the ward", "inclusion"),  # the admission value
+    ("Preoperative haemoglobin above 10 g/dL", "inclusion"),
     ("Haemoglobin at least 10 g/dL without transfusion in the past 2 weeks", "inclusion"),  # a condition on the value
     ("Uncontrolled diabetes (e.g. HbA1c above 9 %)", "exclusion"),  # an example, not a definition
     ("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion"),  # alternatives

@@ -154,6 +154,16 @@ def test_a_heading_that_says_who_is_a_requirement_not_a_topic() -> None:
     assert _statuses(topic, _cardiac())["I1"] == "pass"  # a topic label adds nothing of its own
 
 
+def test_a_heading_that_both_counts_and_negates_decides_no_item() -> None:
+    """'... had other causes excluded ... and has at least two of the following:' is not 'must not have'."""
+    text = (
+        "Inclusion criteria:\n- The syndrome exists when other causes were excluded and the child has at least two"
+        " of the following:\n  - Heart failure\n  - Atrial fibrillation\n"
+    )
+    assert set(_statuses(text, _cardiac()).values()) == {"unknown"}
+    assert set(_statuses(text, _female()).values()) == {"unknown"}
+
+
 def test_a_negated_lead_in_negates_its_items() -> None:
     text = "Inclusion criteria:\n- Must not have any of the following:\n  - Heart failure\n  - Atrial fibrillation\n"
     assert _statuses(text, _cardiac())["I1"] == "fail"

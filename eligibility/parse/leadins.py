@@ -278,6 +278,11 @@ def scope_items(
         if w.exception.search(heading):
             why = f"an exception or allowance under '{_clip(heading)}': check it against the criterion it qualifies"
             return Scoped(tuple(_unread(text, why) for text, _ in items), overrides_previous=True)
+        if _negated(kind, heading) and w.several.search(heading):
+            # "... has had X excluded ... and has at least three of the following": a negation word and a count
+            # in one heading; which governs the items cannot be told, and neither alone decides an item
+            why = f"one of items under '{_clip(heading)}', which both counts and negates: read it against the list"
+            return Scoped(tuple(_unread(text, why) for text, _ in items))
         if _negated(kind, heading):
             # "Must not have had any of the following within 6 months:": the heading's words describe the
             # items (had them within 6 months) and the negation is outside: not (M and item).
