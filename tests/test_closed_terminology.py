@@ -41,10 +41,8 @@ def _ctx(*conditions: ConditionRecord) -> Context:
         ("Celiac disease", True),  # K90.0 and descendants: nothing else names it
         ("coeliac disease", True),  # British spelling, same code
         ("Cystic fibrosis", True),  # E84; Z14.1 carrier and P09.4 neonatal screening are no cystic fibrosis
-        ("Tuberculosis", False),  # O98.0 tuberculosis complicating pregnancy lies outside A15-A19
         ("Psoriasis", False),  # L40.5 arthropathic psoriasis does not name every child: pruned
         ("Sarcoidosis", False),  # D86.8 "of other sites" does not name every child: pruned
-        ("Immunodeficiency", False),  # D84 is "Other immunodeficiencies": D80-D83 lie outside
         ("Asthma", False),  # J82.83 eosinophilic asthma lies outside J45
     ],
 )
