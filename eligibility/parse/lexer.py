@@ -431,6 +431,11 @@ def _threshold_or(tokens: list[Token]) -> list[Token]:
 
 
 _CONCEPT_TYPES = frozenset({"LAB", "QLAB", "COND", "DRUG", "PROC"})
+# A hyphen glued between a mention and a status word ("HIV-positive", "CMV-seronegative") joins them: it is no
+# range or list dash. The status word must end the hyphenated word ("HIV-positive-like" is not read).
+_STATUS_SUFFIX = re.compile(
+    r"(?<=\w)-(?:positive|negative|seropositive|seronegative|positivity|seropositivity)(?![\w-])", re.IGNORECASE
+)
 
 
 def _merge_restated(tokens: list[Token]) -> list[Token]:
@@ -616,6 +621,8 @@ class _Scanner:
             return _token("WORD", self.text[start:end], start, end)
         if kind == "DASH" and value == "to" and last not in ("NUMBER", "TIMEUNIT", "UNIT"):
             return _token("FILLER", value, start, end)
+        if kind == "DASH" and last in _CONCEPT_TYPES and _STATUS_SUFFIX.match(self.text, start):
+            return _token("FILLER", value, start, end)  # "HIV-positive", "HBsAg-negative": one word for the status
         if kind == "PRIOR" and last not in ("TIMEUNIT", "ANCHOR") and value.lower() == "prior":
             return _token("HISTORY", value, start, end)
         return _token(kind, value, start, end)
