@@ -125,13 +125,17 @@ def draw(readings: Sequence[Reading], size: int, seed: int) -> list[Reading]:
     return [readings[i] for i in sorted(chosen)]
 
 
-def sheet_row(reading: Reading) -> dict[str, Any]:
+def sheet_row(reading: Reading, vocab: Vocabulary | None = None) -> dict[str, Any]:
+    """One row to judge. With a vocabulary the row keeps the glosses (concepts, codes, closed or open world)
+    the judge saw, so that ``carry`` can tell a reading whose words are unchanged but whose codes changed."""
     c = reading.criterion
     row: dict[str, Any] = {"key": reading.key, "trial": reading.trial.id, "id": c.id, "kind": c.kind, "text": c.text}
     section = getattr(c, "section", None)
     if section:
         row["section"] = section
     row.update(reading=c.reading, coverage=c.coverage, judgement="", pattern="", comment="")
+    if vocab is not None:
+        row["gloss"] = glosses(c.rule, vocab)
     return row
 
 
@@ -339,7 +343,9 @@ def _match(row: dict[str, Any], criteria: Sequence[Criterion]) -> Criterion | No
     return next((c for c in criteria if c.kind == row.get("kind") and c.text == row.get("text")), None)
 
 
-def carry_rows(old: Sequence[dict[str, Any]], current: dict[str, Sequence[Criterion]]) -> list[dict[str, Any]]:
+def carry_rows(
+    old: Sequence[dict[str, Any]], current: dict[str, Sequence[Criterion]], vocab: Vocabulary | None = None
+) -> list[dict[str, Any]]:
     """Old rows re-read with the current engine: ``status`` unchanged (judgement kept), changed
     (judgement cleared, the old one kept as ``previous_*``) or missing (the trial, or a criterion of
     that kind and text, is gone: the text is now split differently)."""
@@ -350,10 +356,13 @@ def carry_rows(old: Sequence[dict[str, Any]], current: dict[str, Sequence[Criter
             out.append({**row, "status": "missing"})
             continue
         new_key = reading_key(str(row["trial"]), crit.kind, crit.text, crit.reading)
-        if new_key == row["key"]:
+        gloss = glosses(crit.rule, vocab) if vocab is not None and "gloss" in row else None
+        if new_key == row["key"] and (gloss is None or gloss == row["gloss"]):
             out.append({**row, "status": "unchanged"})
             continue
         fresh = {**row, "key": new_key, "id": crit.id, "reading": crit.reading, "coverage": crit.coverage}
+        if gloss is not None:
+            fresh["gloss"] = gloss  # the same words over other codes: judged again
         fresh.update(judgement="", pattern="", comment="", status="changed")
         fresh.update(previous_reading=row.get("reading"), previous_judgement=row.get("judgement", ""))
         out.append(fresh)
@@ -414,7 +423,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
         for number, reading in enumerate(chosen, 1):
             print(show(number, reading, vocab))
     if args.out:
-        write_sheet(args.out, (sheet_row(r) for r in chosen))
+        write_sheet(args.out, (sheet_row(r, vocab) for r in chosen))
     where = f", sheet {args.out}" if args.out else ""
     print(f"sample: {len(chosen)} of {len(readings)} readings in {trials} trials, seed {args.seed}{where}")
     print(f"sampling took {seconds:.2f} s")
@@ -429,7 +438,8 @@ def cmd_carry(args: argparse.Namespace) -> None:
     if args.against:
         rows = carry_against(old, read_sheets([args.against]))
     else:
-        rows = carry_rows(old, current_criteria(args.paths or DEFAULT_CORPORA, {str(r.get("trial")) for r in old}))
+        trials = {str(r.get("trial")) for r in old}
+        rows = carry_rows(old, current_criteria(args.paths or DEFAULT_CORPORA, trials), default_vocabulary())
     print_carry(rows)
     if args.out:
         write_sheet(args.out, rows)

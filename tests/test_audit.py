@@ -173,3 +173,20 @@ def test_the_gloss_says_what_absence_means_as_the_evaluator_does(concept: str, c
     assert vocab.complete(concept) is closed
     gloss = audit._absence(vocab, concept)
     assert gloss.startswith("no record = absent" if closed else "no record = unknown")
+
+
+def test_carry_detects_the_same_words_over_changed_codes(corpus: Path, tmp_path: Path) -> None:
+    """A reading whose text is unchanged but whose concepts' codes or world changed is judged again."""
+    sheet = tmp_path / "old.jsonl"
+    rows = _sample(corpus, sheet, 100, 1)
+    assert all("gloss" in r for r in rows)
+    for row in rows:
+        row["judgement"] = "sound"
+    rows[0]["gloss"] = ["condition X, current, no record = absent; codes: icd10cm Z99"]  # what an older engine showed
+    audit.write_sheet(sheet, rows)
+    merged = tmp_path / "merged.jsonl"
+    audit.main(["carry", str(sheet), str(corpus), "--out", str(merged)])
+    carried = _rows(merged)
+    assert carried[0]["status"] == "changed" and carried[0]["judgement"] == ""
+    assert carried[0]["key"] == rows[0]["key"]  # same words, same key
+    assert [r["status"] for r in carried[1:]] == ["unchanged"] * (len(rows) - 1)
