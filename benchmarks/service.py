@@ -8,7 +8,7 @@ carries a fresh signed token (signed before timing). Bounded: ``--clients`` thre
 per scenario, and ``--max-seconds`` per scenario. Prints median, p95 and max latency; figures, never
 assertions.
 
-Run: ``python benchmarks/service.py [--clients 4] [--requests 60] [--page-size 50]``.
+Run: ``python benchmarks/service.py [--clients 4] [--requests 60] [--page-size 50] [--workers 1]``.
 """
 
 from __future__ import annotations
@@ -126,9 +126,13 @@ def _wait(url: str, proc: subprocess.Popen[str], seconds: float) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc), to tell work from waiting on a shared machine."""
+    """User + system CPU time of a process and its live children (``serve --workers``), from Linux /proc, to
+    tell work from waiting on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return own + sum(_cpu_seconds(k) for k in kids)
 
 
 def _run(
@@ -211,12 +215,13 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=1000, help="target chart size (prefetched resources)")
     parser.add_argument("--page-size", type=int, default=50, help="FHIR server page size for the fallback")
     parser.add_argument("--library", type=Path, default=LIBRARY)
+    parser.add_argument("--workers", type=int, default=1, help="eligibility serve --workers")
     parser.add_argument("--show-log", action="store_true", help="print the end of the service's log")
     args = parser.parse_args()
 
     path, pid, prefetch, n = _choose_patient(args.resources)
     print(f"patient: {path.name.split('_')[0]}... with {n} prefetched resources; library: {args.library.name}")
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.workers} worker(s)", flush=True)
     key = ec.generate_private_key(ec.SECP384R1())
     jwk = {**ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "bench-1", "alg": "ES384"}
     procs: list[subprocess.Popen[str]] = []
@@ -257,6 +262,8 @@ def main() -> None:
                     str(port),
                     "--config",
                     f"{tmp}/service.toml",
+                    "--workers",
+                    str(args.workers),
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=log,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -61,6 +61,15 @@ def serve_cmd(
     state: Annotated[
         Path | None, typer.Option("--state", help="Folder for feedback and the audit trail (default: DATA/cds-hooks).")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes answering on the port, forked after the library is loaded; more than 1 needs a state "
+            "folder (--state, --data or state_dir), which they share.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the CDS Hooks patient-view service (and, with --data, the coordinator worksheet)."""
     import uvicorn
@@ -89,8 +98,15 @@ def serve_cmd(
         )
         if not settings.issuers:
             typer.echo("warning: no trusted issuer: every hook call will be refused (401)", err=True)
+        if workers > 1 and settings.state_dir is None:
+            typer.echo(
+                "error: --workers above 1 needs a state folder (--state, --data, or state_dir in --config): the "
+                "workers share the replay cache and feedback there",
+                err=True,
+            )
+            raise typer.Exit(2)
         trials = TrialLibrary.load(library)
-        app = create_app(settings, trials)
+        mount = None
         if data is not None:
             try:
                 from ..web import mount_worksheet  # type: ignore[attr-defined,unused-ignore]
@@ -99,13 +115,29 @@ def serve_cmd(
                     f"error: --data needs the worksheet (eligibility.web), which is not available: {exc}", err=True
                 )
                 raise typer.Exit(2) from None
-            mount_worksheet(app, library=trials, data_dir=data, settings=settings)
+            mount = mount_worksheet
+
+        def make_app() -> Any:
+            app = create_app(settings, trials)
+            if mount is not None and data is not None:
+                mount(app, library=trials, data_dir=data, settings=settings)
+            return app
+
+        app = make_app() if workers == 1 else None  # (with workers, each builds its own after the fork)
     except EligibilityError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(f"serving {len(trials.trials)} trials at http://{host}:{port}/cds-services", err=True)
+    shown = f" ({workers} workers)" if workers > 1 else ""
+    typer.echo(f"serving {len(trials.trials)} trials at http://{host}:{port}/cds-services{shown}", err=True)
     # What is loaded now lives as long as the process: freezing it keeps the cyclic garbage collector from
     # walking the compiled library on every full collection (most of a call's p95, benchmarks/match.py).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    if app is not None:
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        return
+    from .workers import serve_forked
+
+    status = serve_forked(make_app, host, port, workers, log_level="info", server_header=False)
+    if status:
+        raise typer.Exit(status)

@@ -113,3 +113,56 @@ def test_serve_with_a_bad_config_exits_2_naming_it(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert str(config) in done.stderr and "service.port" in done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to see the workers")
+def test_serve_with_workers_forks_them_shares_the_replay_cache_and_stops_them(
+    tmp_path: Path, keys: dict[str, Key]
+) -> None:
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [keys["es"].jwk()]}))
+    config = _config(tmp_path, f"[service]\nstate_dir = 'state'\n[[issuers]]\niss = '{ISS}'\njwks = 'jwks.json'\n")
+    port = _free_port()
+    cmd = [str(EXE), "serve", "--library", str(HERE / "library"), "--port", str(port), "--config", str(config)]
+    proc = subprocess.Popen([*cmd, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    url = base + "/cds-services/trial-eligibility"
+    try:
+        with httpx.Client(timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get(base + "/cds-services")
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise AssertionError(
+                            f"serve did not start: {proc.stderr.read() if proc.stderr else ''}"
+                        ) from None
+                    time.sleep(0.2)
+            workers = _children(proc.pid)
+            assert len(workers) == 2
+            token = make_token(keys["es"], url)
+            statuses = []
+            for _ in range(4):  # a new connection each time: either worker may take it
+                with httpx.Client(timeout=10) as fresh:
+                    auth = {"Authorization": f"Bearer {token}"}
+                    answer = fresh.post(url, json=hook_body(empty_prefetch()), headers=auth)
+                    statuses.append(answer.status_code)
+            assert statuses == [200, 401, 401, 401]  # the replay cache is the state folder's, shared
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # the workers stopped with it
+    lines = (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(x)["outcome"] for x in lines] == ["cards"]
+
+
+def test_serve_with_workers_and_no_state_folder_exits_2() -> None:
+    cmd = [str(EXE), "serve", "--library", str(HERE / "library"), "--workers", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "state folder" in done.stderr
