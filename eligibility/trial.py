@@ -127,24 +127,30 @@ def load_trial(spec: str | Path, vocabulary: Vocabulary | None = None) -> Trial:
     >>> load_trial("NCT06352281").criteria[0].id
     'age'
     """
+    from .trial_cache import cached_trial  # compiled trials kept between processes (start-up, issue 11)
+
     vocab = vocabulary or default_vocabulary()
     path = Path(spec)
     if path.suffix.lower() in (".yaml", ".yml") and path.exists():
-        return load_rule_file(path, vocab)
+        return cached_trial(path, "rule-file", vocab, lambda: load_rule_file(path, vocab))
     if path.suffix.lower() == ".txt" and path.exists():
-        return next(iter(load_trials(path, vocab)))
+        return cached_trial(path, "criteria-text", vocab, lambda: next(iter(load_trials(path, vocab))))
     if path.suffix.lower() == ".json" and path.exists():
-        studies = read_ctgov_json(path)
-        if len(studies) != 1:
-            raise InputError(f"holds {len(studies)} studies; pass one study (or use 'parse' for many)", str(path))
-        return trial_from_study(studies[0], vocab, origin=str(path))
+        return cached_trial(path, "ctgov-study", vocab, lambda: _one_study(path, vocab))
     candidate = _rule_file_for_id(str(spec))
     if candidate is not None:
-        return load_rule_file(candidate, vocab)
+        return cached_trial(candidate, "rule-file", vocab, lambda: load_rule_file(candidate, vocab))
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in rules_dir().glob("*.yaml"))) or "none"
         raise InputError(f"no such file, and no rule file for a trial of that id (known: {known})", str(spec))
     raise InputError("expected a rule file (.yaml) or a ClinicalTrials.gov study (.json)", str(spec))
+
+
+def _one_study(path: Path, vocab: Vocabulary) -> Trial:
+    studies = read_ctgov_json(path)
+    if len(studies) != 1:
+        raise InputError(f"holds {len(studies)} studies; pass one study (or use 'parse' for many)", str(path))
+    return trial_from_study(studies[0], vocab, origin=str(path))
 
 
 TRIAL_SUFFIXES = (".yaml", ".yml", ".json", ".txt")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -258,13 +258,24 @@ def _word_boundary_ok(text: str, pos: int) -> bool:
 
 
 def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
-    """All tokens of a criterion, in order; never raises on any string."""
-    vocab = vocabulary or default_vocabulary()
+    """All tokens of a criterion, in order; never raises on any string.
+
+    Remembered per (text, vocabulary): reading one criterion tokenizes its text up to three times (the
+    grammar, the anchored fallback, the extractor), which was half of parsing a corpus. The tokens depend
+    only on the text and the vocabulary's own concepts and lexicon (the matchers are built once per
+    vocabulary; a condition derived through ICD-10-CM is the same concept every time), and a caller gets a
+    list of its own: tokens are never changed in place.
+    """
+    return list(_tokens(text, vocabulary or default_vocabulary()))
+
+
+@lru_cache(maxsize=4096)
+def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
     tokens = _merge_spelled_out(tokens, text)
-    return _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens), vocab)))))
+    return tuple(_age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens), vocab))))))
 
 
 def _merge_spelled_out(tokens: list[Token], text: str) -> list[Token]:
