@@ -250,6 +250,20 @@ def retired_icd10cm() -> dict[str, str]:
     }
 
 
+@cache
+def _local_route() -> re.Pattern[str]:
+    """Dose-form words of a drug applied where it acts (``data/local_routes.yaml``)."""
+    text = resources.files("eligibility.data").joinpath("local_routes.yaml").read_text(encoding="utf-8")
+    words: list[str] = load_yaml(text)["local_routes"]
+    alternatives = "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+
+def local_route(text: str) -> bool:
+    """Whether a drug's name says it is applied locally (topical, ophthalmic, inhaled ...), not systemic."""
+    return _local_route().search(text) is not None
+
+
 class Vocabulary:
     """All concepts, indexed by id and by code."""
 
@@ -461,7 +475,12 @@ class Vocabulary:
             assert system is not None and code is not None
             coded = frozenset(self.concepts_for_code(system, code))
         if text and (not readable or (system == "rxnorm" and not coded)):
-            return coded, self.concepts_for_text(text) - coded
+            named = self.concepts_for_text(text) - coded
+            if named and local_route(text):
+                # "hydrocortisone topical cream": the name says where the drug acts; a medication concept
+                # (systemic exposure, an interaction) is not what it shows. Conditions named in it still are.
+                named = frozenset(c for c in named if self[c].category != "medication")
+            return coded, named
         if text and system == "snomed":
             # No SNOMED CT hierarchy offline: a display that names an ICD-10-CM title or inclusion term
             # in full ("Celiac disease (disorder)") is that code, for the concepts its codes do not list.

@@ -459,6 +459,12 @@ def test_abbreviations_do_not_match_free_text(vocab: Vocabulary) -> None:
         ("read", "X123", "Aspirin 75mg tablets", set(), {"aspirin"}),
         (None, "X123", "aspirin", set(), {"aspirin"}),
         ("rxnorm", "198467", "Aspirin 325 MG Oral Tablet", set(), {"aspirin"}),  # a product not in the table
+        # a name that says the drug acts where applied is not systemic exposure (data/local_routes.yaml)
+        ("rxnorm", "106258", "hydrocortisone 10 MG/ML Topical Cream", set(), set()),
+        (None, None, "prednisolone acetate 1% eye drops", set(), set()),
+        (None, None, "ketoconazole 2% shampoo", set(), set()),
+        (None, None, "prednisolone 5 mg tablets", set(), {"prednisolone"}),
+        (None, None, "fentanyl 25 mcg/h transdermal patch", set(), {"fentanyl"}),  # a patch acts systemically
         ("snomed", "162573006", "Suspected lung cancer", set(), set()),
         ("snomed", "999999", "Myocardial infarction of anterior wall", set(), set()),  # SNOMED text is not read
         (
