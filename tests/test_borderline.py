@@ -116,7 +116,8 @@ def test_coronary_artery_disease_reads_the_snomed_codes_synthea_uses() -> None:
 
 
 @pytest.mark.parametrize(
-    ("codes", "expected"), [(("I48.0",), Tri.TRUE), (("I48.3",), Tri.UNKNOWN), (("I48.92",), Tri.UNKNOWN), ((), Tri.FALSE)]
+    ("codes", "expected"),
+    [(("I48.0",), Tri.TRUE), (("I48.3",), Tri.UNKNOWN), (("I48.92",), Tri.UNKNOWN), ((), Tri.FALSE)],
 )
 def test_atrial_flutter_is_the_edge_of_atrial_fibrillation(codes: tuple[str, ...], expected: Tri) -> None:
     assert _truth("Atrial fibrillation", *codes) is expected
@@ -129,3 +130,25 @@ def test_atrial_flutter_is_the_edge_of_atrial_fibrillation(codes: tuple[str, ...
 def test_a_use_disorder_in_remission_is_not_a_current_one(codes: tuple[str, ...], expected: Tri) -> None:
     """'Alcohol abuse' keeps 'now' and 'ever': a remission code satisfies the second only, so it decides nothing."""
     assert _truth("Alcohol abuse", *codes) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        ("Ischemic stroke within 6 months", ("I63.9",), Tri.TRUE),
+        ("Ischemic stroke within 6 months", ("I61.9",), Tri.FALSE),  # a haemorrhage is not an ischaemic stroke
+        ("Ischemic stroke within 6 months", ("G46.3",), Tri.UNKNOWN),  # a stroke that does not say which kind
+        ("Hemorrhagic stroke within 6 months", ("I63.9",), Tri.FALSE),
+        ("Stroke within 6 months", ("I61.9",), Tri.TRUE),
+        ("Stroke within 6 months", ("G46.4",), Tri.TRUE),
+    ],
+)
+def test_a_kind_of_stroke_is_not_read_from_the_other_kind(text: str, codes: tuple[str, ...], expected: Tri) -> None:
+    assert _truth(text, *codes, onset=date(2026, 3, 1)) is expected
+
+
+def test_a_stroke_coded_without_its_kind_leaves_the_kind_unknown() -> None:
+    record = ConditionRecord(system="snomed", code="230690007", onset=date(2026, 3, 1))
+    patient = Patient(id="p", birth_date=date(1950, 1, 1), sex="male", conditions=(record,))
+    for text, expected in (("Ischemic stroke within 6 months", Tri.UNKNOWN), ("Stroke within 6 months", Tri.TRUE)):
+        assert evaluate(parse_criterion(text, "exclusion"), Context(patient, AS_OF, VOCAB)).truth is expected
