@@ -27,14 +27,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import pickle
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from .data import load_yaml
+from .gcpause import gc_paused
+from .usercache import cached_pickle, digest
 
 INDEX_FILE = "icd10cm_index.json.gz"
 ABBREVIATIONS_FILE = "condition_abbreviations.yaml"
@@ -114,11 +118,13 @@ class TermMatch:
 class Terminology:
     """The ICD-10-CM index, with lookups by phrase (criteria) and by record text."""
 
-    def __init__(self, data: dict[str, Any], abbreviations: dict[str, str]):
+    def __init__(self, data: dict[str, Any], abbreviations: dict[str, str], fingerprint: str = ""):
         self.titles: dict[str, list[str]] = data["titles"]
         self.terms: dict[str, list[str]] = data["terms"]
         self.codes: dict[str, str] = data["codes"]
         self.version: str = data.get("version", "")
+        # a hash of the shipped index file, naming what is derived from it in the start-up cache ("": none)
+        self.fingerprint = fingerprint
         self.abbreviations = abbreviations
         self._by_text: dict[str, tuple[str, ...]] = {}
 
@@ -280,12 +286,31 @@ def naming_descendants(terminology: Terminology, roots: tuple[str, ...]) -> tupl
 
 @cache
 def default_terminology() -> Terminology:
-    """The shipped index, read on first use (a few hundred milliseconds, never at import)."""
+    """The shipped index, read on first use, never at import.
+
+    Decompressing and decoding the JSON took 0.1-0.15 s CPU of the first screening of a SNOMED CT record
+    (matched by text). The decoded index is kept in the start-up cache (:mod:`eligibility.usercache`, named
+    by the hash of the shipped file) and read back with the cyclic garbage collector paused (:mod:`gcpause`:
+    its 100,000 lists hold only strings, yet allocating them ran collections that walk every object of the
+    process). About 0.05 s now.
+    """
     data_dir = resources.files("eligibility.data")
     with data_dir.joinpath(INDEX_FILE).open("rb") as fh:
-        data = json.loads(gzip.decompress(fh.read()).decode("utf-8"))
+        raw = fh.read()
+    fingerprint = digest(raw)
+    with gc_paused():
+        data = cached_pickle("icd10cm", fingerprint, lambda: _decode(raw), _dump, pickle.load)
     abbreviations = load_yaml(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
-    return Terminology(data, dict(abbreviations["abbreviations"]))
+    return Terminology(data, dict(abbreviations["abbreviations"]), fingerprint)
+
+
+def _decode(raw: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(gzip.decompress(raw).decode("utf-8"))
+    return data
+
+
+def _dump(data: Any, fh: IO[bytes]) -> None:
+    pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # Title words that mark a code as not recording the condition in the patient: a relative's history, a
@@ -294,9 +319,28 @@ _NOT_AN_INSTANCE = frozenset({"family", "carrier", "screening", "encounter", "co
                               "suspected", "ruled"})  # fmt: skip
 
 
+_WordIndex = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
 @cache
-def _word_index(terminology: Terminology) -> dict[str, tuple[frozenset[str], ...]]:
-    """Normalised word -> (codes whose title has it, inclusion-term keys that have it), built once."""
+def _word_index(terminology: Terminology) -> _WordIndex:
+    """Normalised word -> (codes whose title has it, inclusion-term keys that have it), built once.
+
+    Building it normalises every title (about 0.5 s CPU, once per process that derives a condition), so
+    for the shipped index it is kept in the start-up cache, named by the index file's hash and this
+    module's source (the normalisation is its code), and read back with the collector paused.
+    """
+    if not terminology.fingerprint:
+        return _build_word_index(terminology)
+    key = digest(terminology.fingerprint, Path(__file__).read_bytes())
+    with gc_paused():
+        index: _WordIndex = cached_pickle(
+            "icd10cm-words", key, lambda: _build_word_index(terminology), _dump, pickle.load
+        )
+    return index
+
+
+def _build_word_index(terminology: Terminology) -> _WordIndex:
     titles: dict[str, set[str]] = {}
     terms: dict[str, set[str]] = {}
     for code in _sorted_codes(terminology):

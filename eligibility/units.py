@@ -17,6 +17,8 @@ is cached per ``(from, to, molar_mass)`` and ``convert`` is a multiplication by 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -166,6 +168,13 @@ def registry() -> pint.UnitRegistry[Any]:
     of 0.4 s. Any failure with the cache (a folder that cannot be written, an unreadable entry) builds the
     registry again without it, so the cache changes the time, never the registry.
     """
+    from .gcpause import gc_paused
+
+    with gc_paused():  # about a third of pint's import and registry build was garbage collection
+        return _registry()
+
+
+def _registry() -> pint.UnitRegistry[Any]:
     import pint
 
     from .usercache import cache_folder
@@ -379,8 +388,38 @@ def canonical_unit(text: str) -> str:
 
     Raises :class:`~eligibility.errors.UnitError` (naming the unit and the reason) for text it
     cannot read, including empty text and units that are not clinical (``furlongs/fortnight``).
-    Cached: records repeat a handful of unit strings millions of times.
+    Cached: records repeat a handful of unit strings millions of times; and between processes
+    (:mod:`unit_memo`), so that a screening whose units were read before never imports pint.
     """
+    if not isinstance(text, str):
+        return _canonical_unit(text)
+    from .unit_memo import remembered
+
+    return remembered("canonical", text, lambda: _canonical_unit(text), str, _kept_text)
+
+
+def _kept_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("not a unit")
+    return value
+
+
+def _kept_conversion(value: Any) -> Conversion:
+    """A kept conversion read back; anything but the fields, of their types, is refused (computed again)."""
+    numbers, texts = ("scale", "offset"), ("from_label", "to_label")
+    if (
+        not isinstance(value, dict)
+        or set(value) != {f.name for f in dataclasses.fields(Conversion)}
+        or not all(type(value[k]) in (int, float) for k in numbers)
+        or not all(isinstance(value[k], str) for k in texts)
+        or not (value["decimals"] is None or type(value["decimals"]) is int)
+        or not (value["via"] is None or isinstance(value["via"], str))
+    ):
+        raise TypeError("not a conversion")
+    return Conversion(**value)
+
+
+def _canonical_unit(text: str) -> str:
     if not isinstance(text, str) or not text.strip():
         raise UnitError(f"empty unit {text!r}: a value needs a unit (use '1' for a pure number)")
     data = _aliases()
@@ -438,7 +477,10 @@ def _quantity(canonical: str) -> pint.Quantity[Any]:
         expr = (multiplier or "1") + expr
     elif multiplier:
         expr = f"{multiplier}*{expr}" if expr else multiplier
-    import pint
+    from .gcpause import gc_paused
+
+    with gc_paused():  # the first unit read imports pint (see registry)
+        import pint
 
     try:
         quantity: pint.Quantity[Any] = registry().Quantity(expr)
@@ -621,8 +663,20 @@ def conversion(
     temperatures (°C <-> °F) get pint's own affine line and everything else a
     :func:`conversion_factor`, which refuses ratio units of unstated kind: a conversion never falls
     back silently to a factor. Raises :class:`~eligibility.errors.UnitError` when no conversion exists.
-    Cached per distinct arguments, like :func:`conversion_factor`; the SQL compiler calls it per unit.
+    Cached per distinct arguments, like :func:`conversion_factor`; the SQL compiler calls it per unit. Kept
+    between processes too (:mod:`unit_memo`, as :func:`canonical_unit`).
     """
+    from .unit_memo import remembered
+
+    try:
+        key = json.dumps([from_unit, to_unit, molar_mass, [dataclasses.astuple(rule) for rule in affine]])
+    except (TypeError, ValueError):  # an argument JSON cannot name is answered without the memo
+        return _conversion(from_unit, to_unit, molar_mass, affine)
+    compute = lambda: _conversion(from_unit, to_unit, molar_mass, affine)  # noqa: E731
+    return remembered("conversion", key, compute, dataclasses.asdict, _kept_conversion)
+
+
+def _conversion(from_unit: str, to_unit: str, molar_mass: float | None, affine: tuple[Affine, ...]) -> Conversion:
     c_from, c_to = canonical_unit(from_unit), canonical_unit(to_unit)
     if c_from == c_to:
         return Conversion(1.0)
