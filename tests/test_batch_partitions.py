@@ -9,7 +9,13 @@ import duckdb
 import pytest
 
 from eligibility.batch import load_registry, run_batch
-from eligibility.batch.partitions import in_partition, memory_limit_bytes, partition_count, patient_tables
+from eligibility.batch.partitions import (
+    in_partition,
+    memory_limit_bytes,
+    partition_count,
+    patient_bounds,
+    patient_tables,
+)
 from eligibility.batch.registry import connect
 from eligibility.trial import load_trial
 
@@ -117,8 +123,10 @@ def test_every_patient_table_is_read_one_bucket_at_a_time(tmp_path: Path) -> Non
     tables = patient_tables(reg.con, query)
     assert tables == {"patients", "observations"}  # not the CTE 'pat'
     whole = sorted(reg.con.execute(query.sql("duckdb")).fetchall())
-    buckets = [reg.con.execute(in_partition(query, tables, k, 3).sql("duckdb")).fetchall() for k in range(3)]
-    assert sorted(row for b in buckets for row in b) == whole
+    bounds = patient_bounds(reg.con, tables, 3)
+    assert len(bounds) == 2
+    buckets = [reg.con.execute(in_partition(query, tables, bounds, k).sql("duckdb")).fetchall() for k in range(3)]
+    assert all(buckets) and sorted(row for b in buckets for row in b) == whole
     assert len({row[0] for b in buckets for row in b}) == sum(len(b) for b in buckets)  # no patient twice
 
 

@@ -1,12 +1,16 @@
-"""Patients in partitions: the shared pass of a large registry computed one hash bucket of patients at a time.
+"""Patients in partitions: the shared pass of a large registry computed one range of patient ids at a time.
 
 Why: the shared pass groups every record table by patient; DuckDB's hash aggregates and joins hold a
 few hundred bytes a patient and leaf, so a registry of tens of millions of patients outgrows the memory
 limit (and DuckDB's spilling of those operators is slow). Every leaf of the plan is a function of one
-patient's own rows, so the same query run over the patients of bucket k (``hash(patient_id) % K = k``,
-applied to every table that has a ``patient_id``) gives exactly that bucket's rows; the buckets are
-appended to the one shared table and the results are read from it as before (ordered by patient_id
-when written), so the rows are identical whatever K is.
+patient's own rows, so the same query run over the patients of one bucket (applied to every table that
+has a ``patient_id``) gives exactly that bucket's rows.
+
+Buckets are *ranges* of patient id (cut at quantiles of the patients table), not hash buckets: each
+bucket's rows are appended sorted, so the shared table is sorted by patient id as a whole, and the results
+are written in that order without sorting them again per trial. A NULL id (rejected by the typed checks,
+but a filter must not lose or double a row whatever comes) falls in the first bucket. The rows are
+identical whatever K is.
 """
 
 from __future__ import annotations
@@ -56,17 +60,33 @@ def patient_tables(con: duckdb.DuckDBPyConnection, query: exp.Query) -> set[str]
     return found
 
 
-def in_partition(query: exp.Query, tables: set[str], k: int, parts: int) -> exp.Query:
-    """The query reading, from each of ``tables``, only the rows of patients in bucket ``k`` of ``parts``."""
+def patient_bounds(con: duckdb.DuckDBPyConnection, tables: set[str], parts: int) -> list[str]:
+    """The ids that cut the patients into ``parts`` ranges of about equal size (fewer when ids repeat).
 
+    Cut at quantiles of the ``patients`` table (of another patient table when the query reads none)."""
+    if parts <= 1 or not tables:
+        return []
+    source = "patients" if "patients" in tables else sorted(tables)[0]
+    cuts = ", ".join(str(k / parts) for k in range(1, parts))
+    row = con.execute(f'SELECT quantile_disc(patient_id, [{cuts}]) FROM "{source}"').fetchone()
+    found = row[0] if row and row[0] is not None else []
+    return sorted({str(v) for v in found if v is not None})
+
+
+def in_partition(query: exp.Query, tables: set[str], bounds: list[str], k: int) -> exp.Query:
+    """The query reading, from each of ``tables``, only the rows of patients in range ``k`` of ``bounds``
+    (range k: ids from ``bounds[k-1]`` included to ``bounds[k]`` excluded; the first range also holds NULL)."""
+    pid = exp.column("patient_id")
+    conds: list[exp.Condition] = []
+    if k > 0:
+        conds.append(exp.GTE(this=pid.copy(), expression=exp.Literal.string(bounds[k - 1])))
+    if k < len(bounds):
+        below = exp.LT(this=pid.copy(), expression=exp.Literal.string(bounds[k]))
+        conds.append(exp.or_(exp.Is(this=pid.copy(), expression=exp.Null()), below) if k == 0 else below)
     copy = query.copy()
-    keep = exp.EQ(
-        this=exp.Mod(
-            this=exp.Anonymous(this="hash", expressions=[exp.column("patient_id")]),
-            expression=exp.Literal.number(parts),
-        ),
-        expression=exp.Literal.number(k),
-    )
+    if not conds:
+        return copy
+    keep = exp.and_(*conds)
     for node in [t for t in copy.find_all(exp.Table) if t.name in tables and not t.db]:
         inner = exp.select(exp.Star()).from_(exp.to_table(node.name)).where(keep.copy())
         node.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(node.alias or node.name))))

@@ -68,8 +68,9 @@ class SparkRunner:
         path = self.dir / table
         self.spark.sql(plan.sql("spark")).write.mode("overwrite").parquet(_uri(str(path)))
         self.reg.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM read_parquet({lit(str(path / '*.parquet'))})"
-        )
+            f"CREATE OR REPLACE TEMP TABLE {table} AS "
+            f"SELECT * FROM read_parquet({lit(str(path / '*.parquet'))}) ORDER BY patient_id"
+        )  # sorted once here: the results are written in stored order (run.write_results, presorted)
 
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
