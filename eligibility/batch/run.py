@@ -161,7 +161,8 @@ def run_batch(
             # Partitions only when asked: at 10M patients x 1 trial the one pass completed (3.5 GB peak RSS,
             # 3 GB DuckDB limit) while the 3-bucket (hash) run ran out of DuckDB memory in a bucket's
             # INSERT ("failed to pin block", 2.7 GiB used): the shared table of an in-memory database
-            # and each bucket's aggregates share the limit. Not yet re-measured with range buckets.
+            # and each bucket's aggregates share the limit. Range buckets (K=3) fail the same way ("failed
+            # to allocate data of size 16.0 MiB", 2.7 GiB used): the buckets are not yet the fix.
             parts = partitions or 1
             for g in range(0, len(trials), SHARED_GROUP):
                 group = trials[g : g + SHARED_GROUP]
