@@ -188,6 +188,10 @@ class Terminology:
         return tuple(roots) if _one_block(roots) else ()
 
 
+# Words that narrow a condition to one course or kind: a code elsewhere naming the condition as
+# "unspecified" may be that kind, so a title carrying one of them earns no closed world on its own.
+_QUALIFIERS = frozenset({"chronic", "acute", "subacute", "recurrent", "persistent", "primary", "secondary"})
+
 # A phrase containing one of these is not a condition name that a code could prove.
 _REFUSED = frozenset(
     {"other", "another", "no", "not", "without", "history", "family", "suspected", "suspect", "possible",
@@ -388,6 +392,25 @@ def closed_extent(
         for key in keys:
             if not frozenset(key.split()) & _NOT_AN_INSTANCE and not all(inside(c) for c in terminology.terms[key]):
                 return None
+        qualifiers = frozenset(name) & _QUALIFIERS
+        if qualifiers:
+            # "Chronic viral hepatitis" (B18): B19 "Unspecified viral hepatitis C" does not say chronic or acute,
+            # so a patient coded there may have it. Codes naming the rest of the name as unspecified keep it open.
+            bare = [w for w in name if w not in qualifiers]
+            if bare and all(w in index for w in bare):
+                # an inclusion term naming it without the qualifier ("Prostatitis NOS" under N41.9)
+                for key in frozenset.intersection(*(index[w][1] for w in bare)):
+                    if frozenset(key.split()) == frozenset(bare) and not all(inside(c) for c in terminology.terms[key]):
+                        return None
+            for marker in ("unspecified", "nos"):  # a title "..., unspecified" or an inclusion term "... NOS"
+                rest = [w for w in name if w not in qualifiers] + [marker]
+                if not all(w in index for w in rest):
+                    continue
+                if any(not inside(c) for c in frozenset.intersection(*(index[w][0] for w in rest))):
+                    return None
+                for key in frozenset.intersection(*(index[w][1] for w in rest)):
+                    if not all(inside(c) for c in terminology.terms[key]):
+                        return None
     named = ", ".join(f"{c} {terminology.title(c)}" for c in roots)
     return (
         f"{terminology.version or 'ICD-10-CM'}: every code whose title or inclusion term names {named} lies "

@@ -152,3 +152,14 @@ def test_a_stroke_coded_without_its_kind_leaves_the_kind_unknown() -> None:
     patient = Patient(id="p", birth_date=date(1950, 1, 1), sex="male", conditions=(record,))
     for text, expected in (("Ischemic stroke within 6 months", Tri.UNKNOWN), ("Stroke within 6 months", Tri.TRUE)):
         assert evaluate(parse_criterion(text, "exclusion"), Context(patient, AS_OF, VOCAB)).truth is expected
+
+
+def test_an_unspecified_intracranial_haemorrhage_may_be_a_haemorrhagic_stroke() -> None:
+    for text in ("Hemorrhagic stroke within 6 months", "Stroke within 6 months"):
+        assert _truth(text, "I62.9", onset=date(2026, 3, 1)) is Tri.UNKNOWN
+
+
+def test_a_lung_disease_is_not_read_from_a_cold() -> None:
+    """'Lung disease' is narrower than the respiratory chapter (J00 nasopharyngitis, J01 sinusitis)."""
+    assert _truth("No history of lung disease", "J00", kind="inclusion") is Tri.UNKNOWN  # open world
+    assert _truth("No history of lung disease", "J44.9", kind="inclusion") is Tri.FALSE

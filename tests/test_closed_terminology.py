@@ -44,6 +44,8 @@ def _ctx(*conditions: ConditionRecord) -> Context:
         ("Psoriasis", False),  # L40.5 arthropathic psoriasis does not name every child: pruned
         ("Sarcoidosis", False),  # D86.8 "of other sites" does not name every child: pruned
         ("Asthma", False),  # J82.83 eosinophilic asthma lies outside J45
+        ("Chronic viral hepatitis", False),  # B19 "unspecified viral hepatitis" may be chronic (audit seed 16)
+        ("Chronic prostatitis", False),  # "Prostatitis NOS" (N41.9) may be chronic
     ],
 )
 def test_closed_world_is_earned_by_the_whole_subtree(text: str, closed: bool) -> None:

@@ -245,7 +245,7 @@ def _hazard(text: str, rest: list[tuple[int, int]], tokens: list[Token]) -> str 
     for i, tok in enumerate(tokens):
         if tok.type in _HAZARD_TYPES:
             return f"'{tok.value}'"
-        if tok.type in ("OR", "ANDOR"):
+        if tok.type in ("OR", "ANDOR", "THOR"):  # THOR: "or" before a threshold ("age <18 or >60")
             around = {tokens[k].type for k in (i - 1, i + 1) if 0 <= k < len(tokens)}
             if around != {"SEXW"}:
                 return f"'{tok.value}'"
