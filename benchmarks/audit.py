@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from eligibility import nodes as n
-from eligibility.concepts import Vocabulary, default_vocabulary
+from eligibility.concepts import Vocabulary, default_vocabulary, retired_icd10cm
 from eligibility.trial import Criterion, Trial, load_trials
 
 DEFAULT_CORPORA = ("../shared/data/lct/docs", "../shared/data/ctgov")
@@ -233,6 +233,11 @@ def _codes(vocab: Vocabulary, concept: str, shown: int = 24) -> str:
          if vocab.is_history_code(system, code)}
         | {h for h in vocab.history.icd10cm if any(h.replace(".", "").startswith(c) for c in listed_icd)}
     )  # fmt: skip
+    retired = sorted(
+        old for old, new in retired_icd10cm().items() if any(new.startswith(c) for c in listed_icd)
+    )  # older charts' codes (Z22.5x carriers of viral hepatitis) read as the FY2026 code that holds them
+    if retired:
+        parts.append("retired codes " + " ".join(retired[:shown]) + " read as their FY2026 successors inside")
     if history:
         parts.append(
             "personal-history codes " + " ".join(history[:shown]) + " satisfy only 'history of'; never 'current', "
