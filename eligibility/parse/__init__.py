@@ -26,6 +26,7 @@ from ..io.criteria_text import has_inline_list
 from .borderline import widened
 from .complements import complemented
 from .lexer import lexicon_data, tokenize
+from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
 from .scope import age_boundaries, person_suspects, population_reading, population_rule
@@ -98,7 +99,7 @@ def _examples_comma(tokens: list[Token]) -> list[Token]:
 
 def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
     """Parse a whole token list or raise ParseError / NotUnderstood."""
-    tokens = _examples_comma(_trim(tokens))
+    tokens = join_paren_qualifiers(_examples_comma(_trim(tokens)))
     try:
         tree = _parser().parse(tokens)
         result: n.Node = ToAst(vocab, kind).transform(tree)

@@ -99,6 +99,8 @@ def _num(tok: Token) -> float:
 
 
 TIME_POSTS = ("window", "duration", "consecutive")
+# Postfixes at the end of a list that may scope over every item: the time ones and a parenthesised qualifier.
+TAIL_POSTS = (*TIME_POSTS, "qual")
 _MENTION_TYPES = ("COND", "DRUG", "PROC")
 
 
@@ -173,6 +175,10 @@ class ToAst(Transformer[Token, Any]):
 
     def clause_node(self, clause: Clause) -> n.Node:
         """Apply a clause's prefixes and postfixes to its core."""
+        paren_quals = tuple(p.value for p in clause.posts if p.kind == "qual")
+        if paren_quals:  # "hepatitis B (active)" reads as "active hepatitis B"
+            posts = tuple(p for p in clause.posts if p.kind != "qual")
+            clause = replace(clause, prefixes=clause.prefixes + paren_quals, posts=posts)
         core = clause.core
         if isinstance(core, Seq):
             core = assemble_seq(core, self)
@@ -667,6 +673,12 @@ class ToAst(Transformer[Token, Any]):
     def postfix(self, items: list[Any]) -> Post:
         return next(i for i in items if isinstance(i, Post))
 
+    def qual_post(self, items: list[Token]) -> Post:
+        """A QUALPOST token (parse/parenqual.py) as the QUAL token it holds."""
+        tok = items[0]
+        qual = Token("QUAL", str(tok), start_pos=tok.start_pos, end_pos=tok.end_pos)
+        return Post("qual", qual, _span(items))
+
     def stable(self, items: list[Any]) -> Clause:
         drug = next((t for t in items if isinstance(t, Token) and t.type == "DRUG"), None)
         span_ = next(i for i in items if isinstance(i, n.Duration))
@@ -885,7 +897,7 @@ def _wide_reading(seq: Seq, seps: list[str], reader: ToAst) -> n.Node | None:
     first, last = seq.clauses[0], seq.clauses[-1]
     lead = tuple(t for t in first.prefixes if t.type != "NOT") if _is_mention(first) else ()
     negated = _is_mention(first) and any(t.type == "NOT" for t in first.prefixes)
-    tail = tuple(p for p in last.posts if p.kind in TIME_POSTS) if _is_mention(last) else ()
+    tail = tuple(p for p in last.posts if p.kind in TAIL_POSTS) if _is_mention(last) else ()
     if not (lead or tail or negated):
         return None
     clauses = []
@@ -895,7 +907,7 @@ def _wide_reading(seq: Seq, seps: list[str], reader: ToAst) -> n.Node | None:
             if i > 0 and not c.prefixes:
                 prefixes = lead
             posts = c.posts
-            if i < len(seq.clauses) - 1 and not any(p.kind in TIME_POSTS for p in c.posts):
+            if i < len(seq.clauses) - 1 and not any(p.kind in TAIL_POSTS for p in c.posts):
                 posts = c.posts + tuple(p for p in tail if _applies(p, c))
             c = replace(c, prefixes=prefixes, posts=posts)
         clauses.append(c)

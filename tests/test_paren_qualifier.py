@@ -1,0 +1,62 @@
+"""A qualifier in parentheses after a mention reads like one before it (issue 11, part 5). Own sentences.
+
+"Crohn's disease (active)" is "active Crohn's disease": the mention ANDed with an unevaluated part, so a
+patient without the disease is decided and one with it stays unknown. After a list the qualifier may belong
+to the last item or to every item; both readings are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from eligibility import nodes as n
+from eligibility.concepts import default_vocabulary
+from eligibility.evaluate import Context, evaluate
+from eligibility.logic import Tri
+from eligibility.parse import parse_criterion
+from eligibility.patient import ConditionRecord, Patient
+
+AS_OF = date(2026, 11, 1)
+
+
+def _truth(text: str, *codes: str) -> Tri:
+    conditions = tuple(ConditionRecord(system="icd10cm", code=c, text=c, onset=date(2026, 5, 1)) for c in codes)
+    patient = Patient(id="t", birth_date=date(1980, 1, 1), sex="male", conditions=conditions)
+    return evaluate(parse_criterion(text, "exclusion"), Context(patient, AS_OF, default_vocabulary())).truth
+
+
+@pytest.mark.parametrize(
+    ("after", "before"),
+    [
+        ("Crohn's disease (active)", "active Crohn's disease"),
+        ("hepatitis B (symptomatic)", "symptomatic hepatitis B"),
+        ("heart failure (uncontrolled)", "uncontrolled heart failure"),
+    ],
+)
+def test_parenthesised_qualifier_reads_as_a_prefix(after: str, before: str) -> None:
+    a, b = parse_criterion(after, "exclusion"), parse_criterion(before, "exclusion")
+    assert n.strip_spans(a) == n.strip_spans(b)
+
+
+def test_after_a_list_both_scopes_are_kept() -> None:
+    rule = parse_criterion("HIV infection or hepatitis C (with a detectable viral load)", "exclusion")
+    assert isinstance(rule, n.Ambiguous)
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ((), Tri.FALSE),  # neither infection on record: not excluded whatever the qualifier means
+        (("B18.2",), Tri.UNKNOWN),  # hepatitis C on record: the viral load decides, and it is not read
+        (("B20",), Tri.UNKNOWN),  # HIV: the qualifier may belong to it too
+    ],
+)
+def test_list_with_a_trailing_qualifier(codes: tuple[str, ...], expected: Tri) -> None:
+    assert _truth("HIV infection or hepatitis C (with a detectable viral load)", *codes) is expected
+
+
+@pytest.mark.parametrize("text", ["(active)", "active (known)", "ECOG 0-1 (known)"])
+def test_a_qualifier_without_a_mention_before_it_is_not_read_as_one(text: str) -> None:
+    assert isinstance(parse_criterion(text, "exclusion"), n.Unparsed)
