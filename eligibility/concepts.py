@@ -338,15 +338,32 @@ class Vocabulary:
         """
         concept_id = "icd10cm:" + "+".join(codes)
         if concept_id not in self.derived:
-            from .terminology import closed_extent, default_terminology, naming_descendants
+            from .terminology import closed_extent, default_terminology, naming_descendants, unspecified_counterparts
 
             terms = default_terminology()
             expanded, pruned = naming_descendants(terms, codes)
             if pruned and display.endswith(", and descendants"):  # it would claim children naming something else
                 display = display.removesuffix(", and descendants") + ", and the descendants that name it"
             source = closed_extent(terms, codes, expanded, pruned)
+            edge: tuple[str, ...] = ()
+            counterparts = unspecified_counterparts(terms, codes, expanded) if source else ()
+            if counterparts:
+                # "chronic viral hepatitis": an unspecified viral hepatitis (B19) may be it; read both ways
+                edge_id = "icd10cm-edge:" + "+".join(counterparts)
+                named = ", ".join(f"{c} {terms.title(c)}" for c in counterparts)
+                edge_concept = Concept(
+                    id=edge_id,
+                    display=f"ICD-10-CM {named} (may or may not be it)",
+                    category="condition",
+                    codes={"icd10cm": counterparts},
+                    extent="complete",
+                    extent_source=f"defined by its codes: ICD-10-CM {named}",
+                )
+                self.adopt_derived(edge_concept)
+                edge = (edge_id,)
             concept = Concept(id=concept_id, display=display, category="condition", codes={"icd10cm": expanded},
-                              extent="complete" if source else "partial", extent_source=source)  # fmt: skip
+                              extent="complete" if source else "partial", extent_source=source,
+                              borderline=edge)  # fmt: skip
             self.adopt_derived(concept)
         return concept_id
 

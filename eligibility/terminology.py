@@ -188,8 +188,44 @@ class Terminology:
         return tuple(roots) if _one_block(roots) else ()
 
 
+def unspecified_counterparts(
+    terminology: Terminology, roots: tuple[str, ...], expanded: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Codes outside ``expanded`` that name a qualified root's condition without its qualifier, as unspecified.
+
+    "Chronic viral hepatitis" (B18): B19 "Unspecified viral hepatitis C" does not say chronic or acute, so a
+    patient coded there may have it; "Chronic prostatitis" (N41.1): the inclusion term "Prostatitis NOS" under
+    N41.9. Such codes are the borderline of the derived concept (read with and without them), so a record of one
+    alone is unknown while closed world still holds for everyone else. Empty for an unqualified name.
+    """
+    index = _word_index(terminology)
+
+    def inside(code: str) -> bool:
+        return any(_contains(e, code) for e in expanded)
+
+    found: set[str] = set()
+    for root in roots:
+        name = _name_words(terminology.title(root))
+        qualifiers = frozenset(name) & _QUALIFIERS
+        bare = [w for w in name if w not in qualifiers]
+        if not qualifiers or not bare or not all(w in index for w in bare):
+            continue
+        for key in frozenset.intersection(*(index[w][1] for w in bare)):
+            if frozenset(key.split()) == frozenset(bare):  # an inclusion term naming it bare ("Prostatitis NOS")
+                found |= {c for c in terminology.terms[key] if not inside(c)}
+        for marker in ("unspecified", "nos"):  # a title "..., unspecified"
+            rest = [*bare, marker]
+            if all(w in index for w in rest):
+                found |= {
+                    c
+                    for c in frozenset.intersection(*(index[w][0] for w in rest))
+                    if not inside(c) and not frozenset(words(terminology.title(c))) & _QUALIFIERS  # B17.9 is acute
+                }
+    return tuple(_roots(sorted(found)))
+
+
 # Words that narrow a condition to one course or kind: a code elsewhere naming the condition as
-# "unspecified" may be that kind, so a title carrying one of them earns no closed world on its own.
+# "unspecified" may be that kind (``unspecified_counterparts``).
 _QUALIFIERS = frozenset({"chronic", "acute", "subacute", "recurrent", "persistent", "primary", "secondary"})
 
 # A phrase containing one of these is not a condition name that a code could prove.
@@ -392,25 +428,6 @@ def closed_extent(
         for key in keys:
             if not frozenset(key.split()) & _NOT_AN_INSTANCE and not all(inside(c) for c in terminology.terms[key]):
                 return None
-        qualifiers = frozenset(name) & _QUALIFIERS
-        if qualifiers:
-            # "Chronic viral hepatitis" (B18): B19 "Unspecified viral hepatitis C" does not say chronic or acute,
-            # so a patient coded there may have it. Codes naming the rest of the name as unspecified keep it open.
-            bare = [w for w in name if w not in qualifiers]
-            if bare and all(w in index for w in bare):
-                # an inclusion term naming it without the qualifier ("Prostatitis NOS" under N41.9)
-                for key in frozenset.intersection(*(index[w][1] for w in bare)):
-                    if frozenset(key.split()) == frozenset(bare) and not all(inside(c) for c in terminology.terms[key]):
-                        return None
-            for marker in ("unspecified", "nos"):  # a title "..., unspecified" or an inclusion term "... NOS"
-                rest = [w for w in name if w not in qualifiers] + [marker]
-                if not all(w in index for w in rest):
-                    continue
-                if any(not inside(c) for c in frozenset.intersection(*(index[w][0] for w in rest))):
-                    return None
-                for key in frozenset.intersection(*(index[w][1] for w in rest)):
-                    if not all(inside(c) for c in terminology.terms[key]):
-                        return None
     named = ", ".join(f"{c} {terminology.title(c)}" for c in roots)
     return (
         f"{terminology.version or 'ICD-10-CM'}: every code whose title or inclusion term names {named} lies "

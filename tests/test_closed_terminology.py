@@ -44,8 +44,6 @@ def _ctx(*conditions: ConditionRecord) -> Context:
         ("Psoriasis", False),  # L40.5 arthropathic psoriasis does not name every child: pruned
         ("Sarcoidosis", False),  # D86.8 "of other sites" does not name every child: pruned
         ("Asthma", False),  # J82.83 eosinophilic asthma lies outside J45
-        ("Chronic viral hepatitis", False),  # B19 "unspecified viral hepatitis" may be chronic (audit seed 16)
-        ("Chronic prostatitis", False),  # "Prostatitis NOS" (N41.9) may be chronic
     ],
 )
 def test_closed_world_is_earned_by_the_whole_subtree(text: str, closed: bool) -> None:
@@ -106,3 +104,15 @@ def test_every_closed_concept_holds_every_code_naming_it_in_the_tabular_list() -
                 if "-" in code or not name <= desc or desc & _NOT_AN_INSTANCE:
                     continue
                 assert any(code.startswith(h) for h in held), (text, code, icd.get_description(code))
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [((), Tri.FALSE), (("B18.2",), Tri.TRUE), (("B19.20",), Tri.UNKNOWN), (("B17.10",), Tri.FALSE)],
+)
+def test_an_unspecified_counterpart_is_the_edge_of_a_chronic_condition(codes: tuple[str, ...], expected: Tri) -> None:
+    """'Chronic viral hepatitis' (B18) keeps closed world, but B19 'unspecified viral hepatitis' may be chronic: a
+    record of it alone is unknown (audit seed 16); an acute hepatitis (B17) is not chronic."""
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
+    verdict = evaluate(parse_criterion("Chronic viral hepatitis", "exclusion"), _ctx(*records))
+    assert verdict.truth is expected

@@ -34,7 +34,7 @@ def widened(rule: n.Node, vocab: Vocabulary) -> n.Node:
             wide = n.Or(items=(node, *(node.model_copy(update={"concept": other}) for other in edge)), span=node.span)
             others = " or ".join(vocab[o].display.lower() for o in edge)
             reason = REASON.format(
-                name=vocab[node.concept].id.replace("_", " "), others=others, them="them" if len(edge) > 1 else "it"
+                name=_name(node.concept, vocab), others=others, them="them" if len(edge) > 1 else "it"
             )
             return n.Ambiguous(readings=(node, wide), reason=reason, span=node.span)
         return n.rebuild(node, visit)
@@ -48,3 +48,8 @@ def _edge(node: n.Condition, vocab: Vocabulary) -> tuple[str, ...]:
         return ()
     excluded = set(node.excluding)
     return tuple(o for o in vocab[node.concept].borderline if o not in excluded)
+
+
+def _name(concept: str, vocab: Vocabulary) -> str:
+    """A curated concept by its id ('malignancy'), a derived one by its display (its ICD-10-CM title)."""
+    return concept.replace("_", " ") if concept in vocab.concepts else vocab[concept].display
