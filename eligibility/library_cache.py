@@ -179,13 +179,5 @@ class TrialCache:
 
 
 def _named_concepts(trials: list[LibraryTrial]) -> set[str]:
-    """Every concept id the trials' rules name (``concept`` and ``excluding`` of any node)."""
-    out: set[str] = set()
-    for entry in trials:
-        for criterion in entry.trial.criteria:
-            for node in n.walk(criterion.rule):
-                fields = node.__dict__  # a pydantic model's field values
-                if isinstance(fields.get("concept"), str):
-                    out.add(fields["concept"])
-                out.update(fields.get("excluding", ()))
-    return out
+    """Every concept id the trials' rules name."""
+    return {c for entry in trials for criterion in entry.trial.criteria for c in n.named_concepts(criterion.rule)}

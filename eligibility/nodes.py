@@ -271,6 +271,18 @@ def walk(rule: Node) -> list[Node]:
     return out
 
 
+def named_concepts(rule: Node) -> set[str]:
+    """Every concept id the rule names (``concept`` and ``excluding`` of any node): what a vocabulary must
+    hold for a cached reading of the rule to be used."""
+    out: set[str] = set()
+    for node in walk(rule):
+        fields = node.__dict__  # a pydantic model's field values
+        if isinstance(fields.get("concept"), str):
+            out.add(fields["concept"])
+        out.update(fields.get("excluding", ()))
+    return out
+
+
 def rebuild(rule: Node, child: Callable[[Node], Node]) -> Node:
     """The same rule with each direct sub-rule replaced by ``child(sub)``; the very same object when no
     sub-rule changed, so a post-pass over a reading costs nothing where it finds nothing."""

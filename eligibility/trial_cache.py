@@ -88,15 +88,8 @@ def _read(entry: Path, vocabulary: Vocabulary) -> Trial | None:
 
 
 def _named(trial: Trial) -> set[str]:
-    """Every concept id the trial's rules name (``concept`` and ``excluding`` of any node)."""
-    out: set[str] = set()
-    for criterion in trial.criteria:
-        for node in n.walk(criterion.rule):
-            fields = node.__dict__  # a pydantic model's field values
-            if isinstance(fields.get("concept"), str):
-                out.add(fields["concept"])
-            out.update(fields.get("excluding", ()))
-    return out
+    """Every concept id the trial's rules name."""
+    return {c for criterion in trial.criteria for c in n.named_concepts(criterion.rule)}
 
 
 def _write(entry: Path, value: _Entry) -> None:
