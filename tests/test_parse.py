@@ -497,7 +497,23 @@ def _keeps_negation(rule: n.Node) -> bool:
 def test_negation_is_never_dropped(text: str, kind: str) -> None:
     assert _NEG_WORD.search(text)
     rule = parse_criterion(text, kind)
+    if kind == "inclusion" and re.search(r"\w unless \w", text):
+        # an inclusion's "A unless E" is met by A or by E: the exception turns into an alternative
+        assert isinstance(rule, n.Or) and len(rule.items) == 2, f"{text!r} read as {render(rule)!r}"
+        return
     assert _keeps_negation(rule), f"{text!r} read as {render(rule)!r}"
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("inclusion", n.Or(items=(n.Medication(concept="aspirin"), n.Condition(concept="thrombosis")))),
+    ("exclusion", n.And(items=(n.Medication(concept="aspirin"), n.Not(item=n.Condition(concept="thrombosis"))))),
+])
+def test_unless_waives_the_criterion(kind: str, expected: n.Node) -> None:
+    """An inclusion is met by the exception; an exclusion does not exclude those with it."""
+    assert n.strip_spans(parse_criterion("aspirin unless thrombosis", kind)) == expected
+    unspecified = parse_criterion("aspirin unless thrombosis")
+    assert isinstance(unspecified, n.Ambiguous)
+    assert {n.strip_spans(r) for r in unspecified.readings} >= {expected}
 
 
 def test_no_history_of_contains_not() -> None:

@@ -74,6 +74,13 @@ READINGS: list[tuple[str, str, Any]] = [
      n.And(items=(EITHER("malignancy"), U("except adequately treated basal cell carcinoma")))),
     ("Platelet count below 40 x 10^9/L unless caused by marrow infiltration", "exclusion",
      n.And(items=(Lab("platelets", "<", 40.0, "10^9/L"), n.Not(item=U("caused by marrow infiltration"))))),
+    # 'unless' waives an inclusion: met by A or by E, so a high value alone never fails (audit seed 16)
+    ("Total bilirubin at most 1.5 x ULN unless Gilbert syndrome", "inclusion",
+     n.Or(items=(Lab("total_bilirubin", "<=", 1.5, relative="ULN"), GILBERT))),
+    ("Total bilirubin above 1.5 x ULN unless Gilbert syndrome", "exclusion",
+     n.And(items=(Lab("total_bilirubin", ">", 1.5, relative="ULN"), n.Not(item=GILBERT)))),
+    ("Haemoglobin of at least 9 g/dL unless caused by marrow infiltration", "inclusion",
+     n.Or(items=(Lab("hemoglobin", ">=", 9.0, "g/dL"), U("caused by marrow infiltration")))),
     # another threshold under a condition: exactly (not M -> main) and (M -> alternative)
     ("Total bilirubin <= 1.5 x ULN (<= 3 x ULN in case of Gilbert syndrome)", "inclusion",
      n.And(items=(n.Implies(condition=n.Not(item=GILBERT), then=Lab("total_bilirubin", "<=", 1.5, relative="ULN")),

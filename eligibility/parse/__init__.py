@@ -352,10 +352,10 @@ def _top_level(tokens: list[Token], types: frozenset[str], words: frozenset[str]
 def _exception(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node | None:
     """ "A, except E" and "A unless E" where E (or A) does not read in full.
 
-    "A unless E" is ``A and not E``. "A except E" is not: it means an A that is not an E (a patient
-    with lung cancer and a treated skin carcinoma still has "a malignancy except skin carcinoma"),
-    so an unread E leaves ``A and {except E}``: false without A, unknown with it. Both need A to
-    be a necessary part of the criterion: a single clause, and for "except" one that only grows
+    "A unless E" waives A when E holds (see ``_unless``). "A except E" is not that: it means an A
+    that is not an E (a patient with lung cancer and a treated skin carcinoma still has "a
+    malignancy except skin carcinoma"), so an unread E leaves ``A and {except E}``: false without
+    A, unknown with it. Both need A to be a single clause, and for "except" one that only grows
     with more records (no negation), since "no malignancy except E" is met by an E alone.
     """
     k = _top_level(tokens, frozenset({"EXCEPT"}), frozenset({"unless"}))
@@ -373,11 +373,29 @@ def _exception(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> 
     if tokens[k].type == "WORD":  # unless
         b0 = tokens[k].end_pos or 0
         other = _shifted(parse_criterion(text[b0:], "exclusion", vocab), b0)
-        return n.And(items=(main, n.Not(item=other, span=other.span)), span=whole)
+        return _unless(main, other, kind, whole)
     if any(isinstance(x, n.Not | n.Implies) for x in n.walk(main)):  # walks into every reading of an Ambiguous
         return None
     rest = n.Unparsed(text=text[e0:].strip(), reason="an exception the engine cannot check", span=(e0, len(text)))
     return n.And(items=(main, rest), span=whole)
+
+
+def _unless(main: n.Node, other: n.Node, kind: str, whole: tuple[int, int]) -> n.Node:
+    """ "A unless E": E waives the criterion, so which way it points depends on the criterion's kind.
+
+    An exclusion excludes those with A and not E ("platelets below 40 unless due to marrow
+    infiltration"); an inclusion is met by A or by E ("bilirubin at most 1.5 x ULN unless due to
+    Gilbert's syndrome" admits a patient with Gilbert's and a high bilirubin, so a high bilirubin
+    alone never fails). Read without a kind, both stay, and only what they agree on decides.
+    """
+    excluded = n.And(items=(main, n.Not(item=other, span=other.span)), span=whole)
+    met = n.Or(items=(main, other), span=whole)
+    if kind == "exclusion":
+        return excluded
+    if kind == "inclusion":
+        return met
+    why = "'unless' waives an inclusion (A or E) but narrows an exclusion (A and not E); the kind is not given"
+    return n.Ambiguous(readings=(met, excluded), reason=why, span=whole)
 
 
 def _computable_leaves(rule: n.Node) -> int:
