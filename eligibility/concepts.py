@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .data import load_yaml
+from .data import load_yaml, word_list
 from .errors import VocabularyError
 from .units import Affine
 
@@ -214,23 +214,9 @@ CONCEPT_FILES = ("drugs.yaml", "procedures.yaml", "labs.yaml")
 HIERARCHICAL_SYSTEMS = frozenset({"icd10cm", "atc"})
 KNOWN_SYSTEMS = frozenset({"loinc", "snomed", "icd10cm", "rxnorm", "atc"})
 
-# Words that make a free-text phrase unsafe to read as the patient having the concept: negation
-# ("no", "denies"), uncertainty ("suspected", "rule out"), someone else ("family", "mother"), or a
-# test / risk / prevention rather than the thing itself ("screening", "risk", "vaccine"). A text
-# containing any of them anywhere outside the matched synonyms is not matched (stricter than "before
-# the synonym": "aspirin - not taken" is also refused). Matching is only a fallback for records
-# without a readable code.
-NEGATION_WORDS = frozenset(
-    {
-        "no", "not", "without", "denies", "denied", "deny", "negative", "neg", "never", "none", "nil",
-        "absent", "absence", "free", "excluded", "exclude", "ruled", "rule", "r/o", "unlikely",
-        "suspected", "suspect", "suspicion", "possible", "possibly", "probable", "probably", "query",
-        "questionable", "family", "mother", "father", "sister", "brother", "parent", "parents", "sibling",
-        "maternal", "paternal", "fh", "risk", "screening", "screen", "exposure", "exposed", "contact",
-        "vaccine", "vaccination", "immunization", "immunisation", "stopped", "discontinued", "ceased",
-        "held", "declined", "refused",
-    }
-)  # fmt: skip
+# Words that make a free-text label unsafe to read as the patient having the concept (negation, uncertainty,
+# someone else, a test or prevention): data, ``data/negation_words.yaml``, whose header says why each kind.
+NEGATION_WORDS = word_list("negation_words.yaml", "negation")
 _WORD = re.compile(r"[a-z0-9]+(?:/[a-z0-9]+)?")
 
 

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 from lark import Token
 from pydantic import BaseModel, ConfigDict
 
+from .data import word_list, word_map
+from .errors import VocabularyError
 from .parse.lexer import tokenize
 from .parse.unitwords import UNIT_WORD_RE as _UNIT_WORD_RE
 from .parse.unitwords import canonical_written as _canonical
@@ -35,140 +38,41 @@ _DECIMAL_COMMA_RE = re.compile(r",(\d{1,2})(?![\d,])")
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "X": 10}
 _ROMAN_GLYPHS = {ch: n for n, ch in enumerate("ⅠⅡⅢⅣⅤⅥⅦⅧⅨⅩ", start=1)}
 _ROMAN_RANGE_RE = re.compile(r"^(I{1,3}|IV|VI{0,3}|IX|X)[-–](I{1,3}|IV|VI{0,3}|IX|X)$")
+# The word lists are data (``data/comparison_words.yaml``, which says what each is for).
 # Words between a scale's name and its value: "ASA physical status I-II", "NYHA class III or IV".
-_SCALE_WORDS = frozenset(
-    {
-        "grade",
-        "class",
-        "status",
-        "physical",
-        "classification",
-        "level",
-        "levels",
-        "score",
-        "scores",
-        "stage",
-        "performance",
-        "functional",
-        "of",
-        "scale",
-        "ps",
-        "is",
-    }
-)
+_SCALE_WORDS = word_list("comparison_words.yaml", "scale_words")
 # Words before a range that make it a label rather than a quantity: "grade 3-4", "day 1-5", "cycles 2-4".
-_LABEL_WORDS = frozenset(
-    {
-        "grade",
-        "grades",
-        "stage",
-        "stages",
-        "type",
-        "types",
-        "phase",
-        "phases",
-        "day",
-        "days",
-        "cycle",
-        "cycles",
-        "visit",
-        "visits",
-        "line",
-        "lines",
-        "class",
-        "version",
-        "step",
-        "steps",
-        "week",
-        "weeks",
-        "month",
-        "months",
-        "year",
-        "years",
-        "item",
-        "items",
-        "no",
-        "number",
-        "section",
-        "chapter",
-        "figure",
-        "table",
-        "appendix",
-        "part",
-        "cohort",
-        "arm",
-        "group",
-        "dose",
-        "doses",
-        "schedule",
-        "tier",
-        "ctcae",
-        "nci",
-        "v",
-        "criteria",
-        "icd",
-        "dsm",
-        "iv",
-        "covid",
-        "hpv",
-        "il",
-        "cd",
-        "x",
-        "tnm",
-        "t",
-        "n",
-        "m",
-    }
-)
+_LABEL_WORDS = word_list("comparison_words.yaml", "label_words")
 # Clause words that make a duration a quantity of its own ("life expectancy > 3 months", "gestation 24-28 weeks").
 _TIME_OBSERVATIONS = re.compile(
     r"life\s*expectancy|survival|prognosis|expected\s+to\s+live|gestation|gestational|menstrual",
     re.IGNORECASE,
 )
-_AGE_WORDS = frozenset({"old", "aged", "age", "ages", "y/o", "yo", "adults", "adult", "children", "child"})
+_AGE_WORDS = word_list("comparison_words.yaml", "age_words")
 _DURATION_TYPES = frozenset({"FOR", "WITHIN", "PRIOR", "HISTORY", "DURATION", "STABLE", "CONSEC", "ANCHOR"})
-_DURATION_WORDS = frozenset(
-    {
-        "since",
-        "after",
-        "last",
-        "past",
-        "ago",
-        "before",
-        "post",
-        "from",
-        "experience",
-        "duration",
-        "period",
-        "smoking",
-        "smoked",
-        "lasting",
-        "every",
-        "once",
-        "per",
-        "during",
-        "least",
-    }
-)
-_HIGHER_WORDS = {
-    "higher": ">=",
-    "greater": ">=",
-    "more": ">=",
-    "above": ">=",
-    "longer": ">=",
-    "over": ">=",
-    "lower": "<=",
-    "less": "<=",
-    "fewer": "<=",
-    "below": "<=",
-    "shorter": "<=",
-    "under": "<=",
-}
+_DURATION_WORDS = word_list("comparison_words.yaml", "duration_words")
+
+
+def _operators(words: Mapping[str, str]) -> dict[str, Op]:
+    """``or_higher`` of ``data/comparison_words.yaml`` with each operator checked (only ">=" or "<=")."""
+    out: dict[str, Op] = {}
+    for word, op in words.items():
+        if op == ">=":
+            out[word] = ">="
+        elif op == "<=":
+            out[word] = "<="
+        else:
+            raise VocabularyError(f"comparison_words.yaml: field 'or_higher': {word!r}: {op!r} is not '>=' or '<='")
+    return out
+
+
+# "5 or higher", "= 2 or lower": the word after "or" and the one-sided operator it makes.
+_HIGHER_WORDS = _operators(word_map("comparison_words.yaml", "or_higher"))
 _NOUN_TYPES = frozenset({"WORD", "COND", "DRUG", "PROC", "HISTORY", "QUAL", "CURRENT", "POSITIVE", "NEGATIVE"})
 _COMPOUND_RE = re.compile(r"-[A-Za-z]")
 _DOSE_UNIT_RE = re.compile(r"^(?:[mµun]?g|IU|U|mEq|mmol)/(?:day|d|kg|dose|week|wk|m²|h)$")
 _MASS_UNITS = frozenset({"mg", "g", "µg", "ng"})
-_DOSE_WORDS = frozenset({"daily", "per", "a", "day", "dose", "doses", "orally", "iv", "once", "twice", "of"})
+_DOSE_WORDS = word_list("comparison_words.yaml", "dose_words")
 _LIST_SEPARATORS = frozenset({"AND", "OR", "COMMA", "SLASH", "ANDOR"})
 
 

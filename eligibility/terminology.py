@@ -37,25 +37,21 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-from .data import load_yaml
+from .data import load_yaml, word_list, word_map
 from .gcpause import gc_paused
 from .usercache import cached_pickle, digest
 
 INDEX_FILE = "icd10cm_index.json.gz"
 ABBREVIATIONS_FILE = "condition_abbreviations.yaml"
 
+# The word lists of normalisation and refusal are data: ``data/icd10cm_words.yaml`` says what each is for.
+WORDS_FILE = "icd10cm_words.yaml"
 # Words that join the next part of a hyphenated word ("non-Hodgkin" is one word, never "Hodgkin").
-_JOINING_PREFIXES = frozenset(
-    {"non", "pre", "post", "anti", "sub", "peri", "intra", "inter", "extra", "hyper", "hypo", "un", "semi",
-     "pseudo", "multi", "poly", "co", "re", "de", "self", "mid", "para", "trans", "ex"}
-)  # fmt: skip
+_JOINING_PREFIXES = word_list(WORDS_FILE, "joining_prefixes")
 # Words dropped from the bag of words: they carry no meaning that word order would not also carry.
-_DROPPED = frozenset({"of", "the", "a", "an"})
+_DROPPED = word_list(WORDS_FILE, "dropped")
 # British -> American spellings that a letter rule (ae/oe -> e) does not cover.
-_SPELLING = {
-    "tumour": "tumor", "tumours": "tumors", "behaviour": "behavior", "centre": "center", "fibre": "fiber",
-    "sulphate": "sulfate", "aluminium": "aluminum", "grey": "gray",
-}  # fmt: skip
+_SPELLING = word_map(WORDS_FILE, "spelling")
 _WORD_RE = re.compile(r"[a-z0-9]+")
 
 
@@ -226,13 +222,10 @@ def unspecified_counterparts(
 
 # Words that narrow a condition to one course or kind: a code elsewhere naming the condition as
 # "unspecified" may be that kind (``unspecified_counterparts``).
-_QUALIFIERS = frozenset({"chronic", "acute", "subacute", "recurrent", "persistent", "primary", "secondary"})
+_QUALIFIERS = word_list(WORDS_FILE, "qualifiers")
 
 # A phrase containing one of these is not a condition name that a code could prove.
-_REFUSED = frozenset(
-    {"other", "another", "no", "not", "without", "history", "family", "suspected", "suspect", "possible",
-     "probable", "risk", "screening", "exclude", "excluded", "except", "nos", "unspecified", "encounter"}
-)  # fmt: skip
+_REFUSED = word_list(WORDS_FILE, "refused")
 
 
 def _contains(ancestor: str, code: str) -> bool:
@@ -281,7 +274,7 @@ def block_categories(terminology: Terminology, block: str) -> tuple[str, ...]:
 
 # Title words that name no condition: a code's "name" is its title without them ("Other rheumatoid
 # arthritis, unspecified site" names rheumatoid arthritis).
-_RESIDUAL = frozenset({"other", "unspecified", "specified", "nos", "nec", "site", "and", "or", "with", "without"})
+_RESIDUAL = word_list(WORDS_FILE, "residual")
 
 
 def _name_words(title: str) -> frozenset[str]:
@@ -360,8 +353,7 @@ def _dump(data: Any, fh: IO[bytes]) -> None:
 
 # Title words that mark a code as not recording the condition in the patient: a relative's history, a
 # carrier state, a screening or an encounter (``Z14.1 Cystic fibrosis carrier`` is no cystic fibrosis).
-_NOT_AN_INSTANCE = frozenset({"family", "carrier", "screening", "encounter", "contact", "exposure", "observation",
-                              "suspected", "ruled"})  # fmt: skip
+_NOT_AN_INSTANCE = word_list(WORDS_FILE, "not_an_instance")
 
 
 _WordIndex = dict[str, tuple[frozenset[str], frozenset[str]]]
@@ -373,11 +365,12 @@ def _word_index(terminology: Terminology) -> _WordIndex:
 
     Building it normalises every title (about 0.5 s CPU, once per process that derives a condition), so
     for the shipped index it is kept in the start-up cache, named by the index file's hash and this
-    module's source (the normalisation is its code), and read back with the collector paused.
+    module's source and word lists (the normalisation is their code), and read back with the collector paused.
     """
     if not terminology.fingerprint:
         return _build_word_index(terminology)
-    key = digest(terminology.fingerprint, Path(__file__).read_bytes())
+    words_text = resources.files("eligibility.data").joinpath(WORDS_FILE).read_bytes()
+    key = digest(terminology.fingerprint, Path(__file__).read_bytes(), words_text)
     with gc_paused():
         index: _WordIndex = cached_pickle(
             "icd10cm-words", key, lambda: _build_word_index(terminology), _dump, pickle.load
