@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from eligibility.parse import build_parser, grammar_text
 from eligibility.units import _build_registry
 from eligibility.usercache import cache_folder, cached_json
 
-ROOT = Path(__file__).resolve().parents[1]
+from .fresh_process import cache_env, run_cli
 
 
 @pytest.fixture
@@ -123,31 +121,11 @@ def test_the_unit_registry_from_pint_s_cache_converts_alike(cache_dir: Path) -> 
             assert reg.Quantity(src).to(dst).magnitude == plain.Quantity(src).to(dst).magnitude
 
 
-def _parse_json(env: dict[str, str]) -> bytes:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from eligibility.cli import app; app()",
-            "parse",
-            "--format",
-            "json",
-            "rules/NCT06352281.yaml",
-        ],
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    return out.stdout
-
-
 def test_parse_output_is_byte_identical_with_and_without_the_cache(tmp_path: Path) -> None:
-    base = {k: v for k, v in os.environ.items() if k not in ("ELIGIBILITY_NO_CACHE", "ELIGIBILITY_CACHE_DIR")}
-    with_cache = {**base, "ELIGIBILITY_CACHE_DIR": str(tmp_path / "c")}
-    without = _parse_json({**base, "ELIGIBILITY_NO_CACHE": "1"})
-    cold = _parse_json(with_cache)
+    args = ("parse", "--format", "json", "rules/NCT06352281.yaml")
+    without = run_cli(cache_env(None), *args)
+    cold = run_cli(cache_env(tmp_path / "c"), *args)
     assert (tmp_path / "c" / "startup").is_dir() and any((tmp_path / "c" / "startup").iterdir())
-    warm = _parse_json(with_cache)
+    warm = run_cli(cache_env(tmp_path / "c"), *args)
     assert without == cold == warm
     assert without.count(b'"id"') > 10

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,8 @@ from eligibility import trial as trial_module
 from eligibility import trial_cache
 from eligibility.concepts import default_vocabulary, load_vocabulary_text
 from eligibility.trial import load_trial, rules_dir
+
+from .fresh_process import cache_env, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,14 +97,7 @@ def test_a_caller_s_own_vocabulary_is_never_cached(trials_dir: Path) -> None:
 
 def _screen(env: dict[str, str], trial: Path, patient: Path) -> bytes:
     args = ["screen", "--trial", str(trial), "--patient", str(patient), "--as-of", "2026-01-15", "--format", "json"]
-    out = subprocess.run(
-        [sys.executable, "-c", "from eligibility.cli import app; app()", *args],
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    return out.stdout
+    return run_cli(env, *args)
 
 
 def test_conditions_read_through_icd10cm_screen_alike_from_the_cache(tmp_path: Path) -> None:
@@ -132,9 +125,8 @@ def test_conditions_read_through_icd10cm_screen_alike_from_the_cache(tmp_path: P
             }
         )
     )
-    base = {k: v for k, v in os.environ.items() if k not in ("ELIGIBILITY_NO_CACHE", "ELIGIBILITY_CACHE_DIR")}
-    cached = {**base, "ELIGIBILITY_CACHE_DIR": str(tmp_path / "c")}
-    without = _screen({**base, "ELIGIBILITY_NO_CACHE": "1"}, trial, patient)
+    cached = cache_env(tmp_path / "c")
+    without = _screen(cache_env(None), trial, patient)
     cold = _screen(cached, trial, patient)
     (entry,) = _entries(tmp_path / "c" / "trials")
     derived = json.loads(entry.read_text())["derived"]

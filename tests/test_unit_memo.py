@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from .fresh_process import cache_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,8 +43,7 @@ def _probe(env: dict[str, str]) -> dict[str, object]:
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if k not in ("ELIGIBILITY_NO_CACHE", "ELIGIBILITY_CACHE_DIR")}
-    return {**base, "ELIGIBILITY_CACHE_DIR": str(tmp_path / "c"), **extra}
+    return {**cache_env(tmp_path / "c"), **extra}
 
 
 def test_kept_answers_are_the_computed_ones_and_need_no_pint(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +77,18 @@ def _free_port() -> int:
         return port
 
 
-def test_serve_runs_from_a_config_file(tmp_path: Path, keys: dict[str, Key]) -> None:
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [keys["es"].jwk(), keys["rs"].jwk()]}))
+@contextlib.contextmanager
+def _serving(
+    tmp_path: Path, keys: list[Key], *options: str
+) -> Iterator[tuple[subprocess.Popen[str], str, httpx.Response]]:
+    """`eligibility serve` as a subprocess from a config file trusting ``ISS`` with ``keys`` (state folder
+    ``tmp_path/state``), once it answers discovery: (the process, its base URL, the discovery response).
+    Terminated and waited for on leaving, so its ``returncode`` is then set."""
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [key.jwk() for key in keys]}))
     config = _config(tmp_path, f"[service]\nstate_dir = 'state'\n[[issuers]]\niss = '{ISS}'\njwks = 'jwks.json'\n")
     port = _free_port()
     cmd = [str(EXE), "serve", "--library", str(HERE / "library"), "--port", str(port), "--config", str(config)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*cmd, *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(timeout=10) as client:
@@ -95,14 +103,19 @@ def test_serve_runs_from_a_config_file(tmp_path: Path, keys: dict[str, Key]) -> 
                             f"serve did not start: {proc.stderr.read() if proc.stderr else ''}"
                         ) from None
                     time.sleep(0.2)
-            assert discovery.json()["services"][0]["id"] == "trial-eligibility"
-            url = base + "/cds-services/trial-eligibility"
-            token = make_token(keys["rs"], url)
-            response = client.post(url, json=hook_body(empty_prefetch()), headers={"Authorization": f"Bearer {token}"})
-            assert response.status_code == 200 and response.json()["cards"]
+        yield proc, base, discovery
     finally:
         proc.terminate()
-        proc.wait(20)
+        proc.wait(30)
+
+
+def test_serve_runs_from_a_config_file(tmp_path: Path, keys: dict[str, Key]) -> None:
+    with _serving(tmp_path, [keys["es"], keys["rs"]]) as (_, base, discovery), httpx.Client(timeout=10) as client:
+        assert discovery.json()["services"][0]["id"] == "trial-eligibility"
+        url = base + "/cds-services/trial-eligibility"
+        token = make_token(keys["rs"], url)
+        response = client.post(url, json=hook_body(empty_prefetch()), headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200 and response.json()["cards"]
     audit: list[dict[str, Any]] = [json.loads(x) for x in (tmp_path / "state" / "audit.jsonl").read_text().splitlines()]
     assert audit[-1]["issuer"] == ISS and audit[-1]["outcome"] == "cards"
 
@@ -124,39 +137,19 @@ def _children(pid: int) -> list[int]:
 def test_serve_with_workers_forks_them_shares_the_replay_cache_and_stops_them(
     tmp_path: Path, keys: dict[str, Key]
 ) -> None:
-    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [keys["es"].jwk()]}))
-    config = _config(tmp_path, f"[service]\nstate_dir = 'state'\n[[issuers]]\niss = '{ISS}'\njwks = 'jwks.json'\n")
-    port = _free_port()
-    cmd = [str(EXE), "serve", "--library", str(HERE / "library"), "--port", str(port), "--config", str(config)]
-    proc = subprocess.Popen([*cmd, "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    url = base + "/cds-services/trial-eligibility"
-    try:
-        with httpx.Client(timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get(base + "/cds-services")
-                    break
-                except httpx.TransportError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise AssertionError(
-                            f"serve did not start: {proc.stderr.read() if proc.stderr else ''}"
-                        ) from None
-                    time.sleep(0.2)
-            workers = _children(proc.pid)
-            assert len(workers) == 2
-            token = make_token(keys["es"], url)
-            statuses = []
-            for _ in range(4):  # a new connection each time: either worker may take it
-                with httpx.Client(timeout=10) as fresh:
-                    auth = {"Authorization": f"Bearer {token}"}
-                    answer = fresh.post(url, json=hook_body(empty_prefetch()), headers=auth)
-                    statuses.append(answer.status_code)
-            assert statuses == [200, 401, 401, 401]  # the replay cache is the state folder's, shared
-    finally:
-        proc.terminate()
-        assert proc.wait(30) == 0
+    with _serving(tmp_path, [keys["es"]], "--workers", "2") as (proc, base, _):
+        workers = _children(proc.pid)
+        assert len(workers) == 2
+        url = base + "/cds-services/trial-eligibility"
+        token = make_token(keys["es"], url)
+        statuses = []
+        for _ in range(4):  # a new connection each time: either worker may take it
+            with httpx.Client(timeout=10) as fresh:
+                auth = {"Authorization": f"Bearer {token}"}
+                answer = fresh.post(url, json=hook_body(empty_prefetch()), headers=auth)
+                statuses.append(answer.status_code)
+        assert statuses == [200, 401, 401, 401]  # the replay cache is the state folder's, shared
+    assert proc.returncode == 0
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]  # the workers stopped with it
     lines = (tmp_path / "state" / "audit.jsonl").read_text().splitlines()
     assert [json.loads(x)["outcome"] for x in lines] == ["cards"]

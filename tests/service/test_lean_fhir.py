@@ -4,9 +4,6 @@ bundle of ../shared/data/fhir, and the same error for an invalid element the scr
 from __future__ import annotations
 
 import copy
-import gzip
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,20 +12,7 @@ from eligibility.errors import InputError
 from eligibility.io.fhir import bundle_to_patient
 from eligibility.service.lean_fhir import prune
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fhir"
-BUNDLES = sorted([*DATA.glob("synthea/*.json"), *DATA.glob("synthea-195/*.json.gz")])
-
-
-def _load(path: Path) -> dict[str, Any]:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
-
-
-def _pruned(bundle: dict[str, Any]) -> dict[str, Any]:
-    entries = [{**e, "resource": prune(e["resource"])} if "resource" in e else e for e in bundle["entry"]]
-    return {**bundle, "entry": entries}
+from .bundles import BUNDLES, load_bundle, pruned
 
 
 @pytest.mark.skipif(not BUNDLES, reason="../shared/data/fhir is not there")
@@ -36,9 +20,9 @@ def test_same_patient_as_the_full_read_over_every_synthea_bundle() -> None:
     assert len(BUNDLES) >= 200
     shrunk = 0
     for path in BUNDLES:
-        bundle = _load(path)
+        bundle = load_bundle(path)
         full = bundle_to_patient(bundle, origin=path.name)
-        lean = bundle_to_patient(_pruned(bundle), origin=path.name)
+        lean = bundle_to_patient(pruned(bundle), origin=path.name)
         assert lean == full, path.name
         shrunk += sum(len(e["resource"]) - len(prune(e["resource"])) for e in bundle["entry"])
     assert shrunk > 0  # something was left out, so the comparison is not of identical inputs

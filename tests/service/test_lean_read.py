@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import gzip
 import json
 import random
 import subprocess
@@ -25,8 +24,8 @@ from eligibility.patient import Patient
 from eligibility.service import lean_read, prefetch
 from eligibility.service.lean_fhir import prune
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-BUNDLES = sorted([*(SHARED / "fhir").glob("synthea/*.json"), *(SHARED / "fhir").glob("synthea-195/*.json.gz")])
+from .bundles import BUNDLES, SHARED, load_bundle, pruned
+
 MAKE_CASES = SHARED / "cases-dev" / "make_cases_dev.py"
 LIBRARY = Path(__file__).resolve().parent / "library"
 
@@ -45,18 +44,6 @@ class Counting:
         else:
             self.accepted += 1
         return view
-
-
-def _load(path: Path) -> dict[str, Any]:
-    opener: Any = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    return data
-
-
-def _pruned(bundle: dict[str, Any]) -> dict[str, Any]:
-    entries = [{**e, "resource": prune(e["resource"])} if "resource" in e else e for e in bundle["entry"]]
-    return {**bundle, "entry": entries}
 
 
 def _outcome(bundle: dict[str, Any], reader: Any) -> tuple[str, Any, Any]:
@@ -80,7 +67,7 @@ def test_same_patient_as_the_full_read_over_every_synthea_bundle() -> None:
     assert len(BUNDLES) >= 200
     reader = Counting()
     for path in BUNDLES:
-        bundle = _pruned(_load(path))
+        bundle = pruned(load_bundle(path))
         assert bundle_to_patient(bundle, origin=path.name, reader=reader) == bundle_to_patient(
             bundle, origin=path.name
         ), path.name
@@ -94,7 +81,7 @@ def test_same_patient_and_screening_over_the_dev_cases(dev_cases: Path) -> None:
     assert len(library) == 8
     reader = Counting()
     for name, case in expectations["cases"].items():
-        bundle = _pruned(json.loads((dev_cases / f"{name}.json").read_text()))
+        bundle = pruned(json.loads((dev_cases / f"{name}.json").read_text()))
         full = bundle_to_patient(bundle, origin=name)
         lean = bundle_to_patient(bundle, origin=name, reader=reader)
         assert lean == full, name
@@ -181,7 +168,7 @@ def _samples() -> list[dict[str, Any]]:
     """A few resources of each mapped type, with components and dosages, from Synthea bundles (pruned)."""
     picked: dict[str, list[dict[str, Any]]] = {}
     for path in BUNDLES[:40]:
-        for entry in _load(path)["entry"]:
+        for entry in load_bundle(path)["entry"]:
             resource = dict(prune(entry["resource"]))
             if resource["resourceType"] == "Patient":
                 resource["id"] = "p1"
