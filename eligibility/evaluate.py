@@ -19,7 +19,7 @@ stale lab, an unconvertible unit, an unparsed clause each give ``Tri.UNKNOWN`` w
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import cached_property
@@ -159,7 +159,13 @@ def observed(patient: Patient, since: date, as_of: date) -> bool:
 
 
 class Context:
-    """Everything the evaluator needs for one patient; record -> concept matching is done once."""
+    """Everything the evaluator needs for one patient; record -> concept matching is done once.
+
+    ``node_keys``: rule nodes (by ``id``) that read the same, spans aside, under one key (built by
+    :mod:`eligibility.screen_plan` over a trial library, which keeps the nodes alive so their ids stay
+    theirs). A keyed node's verdict is computed once per context and reused: one patient against 100
+    trials asks "age >= 18" or "pregnant" dozens of times, and a node's verdict depends only on what the
+    node reads and on this context."""
 
     def __init__(
         self,
@@ -169,6 +175,7 @@ class Context:
         open_world: bool = False,
         default_lookback_days: int = DEFAULT_LOOKBACK_DAYS,
         open_kinds: Iterable[OpenKind] = (),
+        node_keys: Mapping[int, int] | None = None,
     ):
         self.patient = patient
         self.as_of = as_of
@@ -176,6 +183,8 @@ class Context:
         self.open_world = open_world
         self.open_kinds: frozenset[OpenKind] = frozenset(open_kinds)
         self.default_lookback_days = default_lookback_days
+        self.node_keys = node_keys
+        self.verdicts: dict[int, Verdict] = {}
 
     def is_open(self, kind: RecordKind, concept: str) -> bool:
         """Whether "no record" of ``concept`` in records of ``kind`` is unknown rather than absent: the whole
@@ -263,12 +272,38 @@ class Context:
         unwanted: frozenset[str] = frozenset()
         for ex in excluding:
             unwanted |= self.vocab.leaf_set(ex) if ex in self.vocab else frozenset({ex})
-        out = []
-        for record in records:
-            found = self._resolved(record)[0]
-            if found & wanted and not found & unwanted:
-                out.append(record)
-        return out
+        index = self._index(records)
+        named = [c for c in wanted if c in index] if len(wanted) < len(index) else [c for c in index if c in wanted]
+        at: set[int] = set()
+        for c in named:
+            at.update(index[c])
+        # In the records' order, as a scan of the records would give them.
+        return [records[i] for i in sorted(at) if not self._resolved(records[i])[0] & unwanted]
+
+    def _index(self, records: Sequence[Any]) -> dict[str, tuple[int, ...]]:
+        """Positions of the records naming each concept (what :meth:`concepts_of` gives), built once per
+        record list: a look-up then visits the records of the concept, not every record of the patient."""
+        memo: dict[int, tuple[Sequence[Any], dict[str, tuple[int, ...]]]]
+        memo = self.__dict__.setdefault("_index_memo", {})
+        hit = memo.get(id(records))
+        if hit is not None and hit[0] is records:
+            return hit[1]
+        positions: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            for c in self._resolved(record)[0]:
+                positions.setdefault(c, []).append(i)
+        index = {c: tuple(at) for c, at in positions.items()}
+        memo[id(records)] = (records, index)
+        return index
+
+    @cached_property
+    def unmatched_snomed(self) -> tuple[Any, ...]:
+        """SNOMED CT condition records that matched no concept by code or by text (see :func:`_unmatched_note`)."""
+        return tuple(
+            rec
+            for rec in self.patient.conditions
+            if normalise_system(rec.system) == "snomed" and not self.concepts_of(rec)
+        )
 
     @cached_property
     def age_years(self) -> int | None:
@@ -280,9 +315,16 @@ class Context:
 
 
 def evaluate(rule: n.Node, ctx: Context) -> Verdict:
-    """The verdict of one rule node (recursively) for the context's patient."""
+    """The verdict of one rule node (recursively) for the context's patient; remembered per context for the
+    nodes the context has keys for (``Context.node_keys``)."""
     visitor: Callable[[Any, Context], Verdict] = _VISITORS[type(rule)]
-    return visitor(rule, ctx)
+    key = ctx.node_keys.get(id(rule)) if ctx.node_keys is not None else None
+    if key is None:
+        return visitor(rule, ctx)
+    hit = ctx.verdicts.get(key)
+    if hit is None:
+        hit = ctx.verdicts[key] = visitor(rule, ctx)
+    return hit
 
 
 def _first_few(described: list[str], sep: str, shown: int = 3) -> str:
@@ -823,8 +865,7 @@ def _unreadable_conditions(ctx: Context) -> list[Any]:
 
     terms = default_terminology()
     out = list(ctx.unread.get("condition", ()))
-    snomed = [rec for rec in ctx.patient.conditions if normalise_system(rec.system) == "snomed"]
-    out += [rec for rec in snomed if not ctx.concepts_of(rec) and not terms.codes_for_text(rec.text or "")]
+    out += [rec for rec in ctx.unmatched_snomed if not terms.codes_for_text(rec.text or "")]
     return out
 
 
@@ -833,9 +874,7 @@ def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:
     or by text through ICD-10-CM: one of them could be the condition, so none is silently missed."""
     if verdict.truth is Tri.TRUE:
         return verdict
-    unmatched = [
-        rec for rec in ctx.patient.conditions if normalise_system(rec.system) == "snomed" and not ctx.concepts_of(rec)
-    ]
+    unmatched = ctx.unmatched_snomed
     if not unmatched:
         return verdict
     listed = _first_few([f"SNOMED {rec.code} '{rec.text or ''}'" for rec in unmatched], "; ")

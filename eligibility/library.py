@@ -28,13 +28,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .api import ScreeningResult, screen
+from .api import ScreeningResult
 from .concepts import Vocabulary, default_vocabulary
 from .errors import InputError
-from .evaluate import Context, OpenKind
+from .evaluate import OpenKind
 from .io.ctgov import read_ctgov_json
 from .io.files import read_bytes
 from .patient import Patient
+from .screen_plan import ScreenPlan
 from .trial import Trial, coverage_counts, load_rule_file, load_trials, rules_dir, trial_files, trial_from_study
 
 __all__ = ["LibraryTrial", "Match", "Question", "TrialCoverage", "TrialLibrary", "questions", "rules_dir"]
@@ -128,7 +129,8 @@ def questions(result: ScreeningResult) -> list[Question]:
 def _match(entry: LibraryTrial, result: ScreeningResult) -> Match:
     status = "fail" if result.verdict == "ineligible" else "unknown"
     unknown = sum(1 for c in result.criteria if c.status == "unknown")
-    return Match(
+    # model_construct: typed values built here, as in api.screening_result
+    return Match.model_construct(
         trial=entry.id,
         title=entry.title,
         verdict=result.verdict,
@@ -161,6 +163,7 @@ class TrialLibrary:
         self._by_id = {t.id: t for t in self.trials}
         if len(self._by_id) != len(self.trials):
             raise InputError("two trials have the same id", str(root) if root else None)
+        self.plan = ScreenPlan((t.trial for t in self.trials), self.vocabulary)
 
     @classmethod
     def load(
@@ -238,9 +241,10 @@ class TrialLibrary:
         "allergy"): no record of those is unknown, while the other kinds stay closed world."""
         chosen = self.trials if trial_ids is None else tuple(self.get(t) for t in trial_ids)
         day = as_of or date.today()
-        # One context for all trials: matching the patient's records to concepts is done once.
-        ctx = Context(patient, day, self.vocabulary, open_world=open_world, open_kinds=open_kinds)
-        matches = [_match(e, screen(e.trial, patient, day, open_world, self.vocabulary, context=ctx)) for e in chosen]
+        # One context for all trials: records are matched to concepts once, and a sub-rule that several
+        # trials share is evaluated once (see eligibility.screen_plan).
+        ctx = self.plan.context(patient, day, open_world=open_world, open_kinds=open_kinds)
+        matches = [_match(e, self.plan.screen(e.trial, ctx)) for e in chosen]
         return sorted(matches, key=rank_key)
 
 
