@@ -3,9 +3,9 @@
 :func:`units.canonical_unit` and :func:`units.conversion` check every unit against pint's registry; importing
 pint and building the registry was 0.12-0.16 s CPU of ``eligibility screen``'s start-up (issue 11: under 1 s),
 for the handful of unit strings one trial and its patients use. Their answers (a canonical spelling, a
-conversion, or the :class:`UnitError` message refusing one) are pure functions of the arguments, of
-``units.py``, ``unit_aliases.yaml`` and ``units.txt``, and of pint's version, so they are kept in one small
-JSON file in the start-up cache (:mod:`eligibility.usercache`) named by a hash of all of those: never
+conversion, or the :class:`UnitError` message refusing one) are pure functions of the arguments, of the
+``units`` package's modules, ``unit_aliases.yaml`` and ``units.txt``, and of pint's version, so they are kept in
+one small JSON file in the start-up cache (:mod:`eligibility.usercache`) named by a hash of all of those: never
 stale, only unused.
 
 - read once, at the first unit a process reads; new answers are written back when the process exits
@@ -53,7 +53,7 @@ def _key() -> str | None:
     if version is None:
         return None
     data = resources.files("eligibility.data")
-    parts = [Path(__file__).with_name("units.py").read_bytes()]
+    parts = [path.read_bytes() for path in sorted(Path(__file__).with_name("units").glob("*.py"))]
     parts += [data.joinpath(name).read_bytes() for name in ("unit_aliases.yaml", "units.txt")]
     return digest(version, *parts)
 

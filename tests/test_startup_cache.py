@@ -10,7 +10,7 @@ from lark import Token
 
 from eligibility.data import load_yaml
 from eligibility.parse import build_parser, grammar_text
-from eligibility.units import _build_registry
+from eligibility.units.quantities import _build_registry
 from eligibility.usercache import cache_folder, cached_json
 
 from .fresh_process import cache_env, run_cli
