@@ -30,7 +30,7 @@ import json
 import pickle
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from importlib import resources
@@ -191,15 +191,18 @@ def unspecified_counterparts(
 
     "Chronic viral hepatitis" (B18): B19 "Unspecified viral hepatitis C" does not say chronic or acute, so a
     patient coded there may have it; "Chronic prostatitis" (N41.1): the inclusion term "Prostatitis NOS" under
-    N41.9. Such codes are the borderline of the derived concept (read with and without them), so a record of one
-    alone is unknown while closed world still holds for everyone else. Empty for an unqualified name.
+    N41.9. Also a code's unspecified siblings: G47.30 "Sleep apnea, unspecified" may be the obstructive kind
+    (G47.33), C83.9 "Non-follicular (diffuse) lymphoma, unspecified" may be Burkitt lymphoma (C83.7), since a
+    coder who did not know the kind used the parent's "unspecified" child (audit seed 17). Such codes are the
+    borderline of the derived concept (read with and without them), so a record of one alone is unknown while
+    closed world still holds for everyone else.
     """
     index = _word_index(terminology)
 
     def inside(code: str) -> bool:
         return any(_contains(e, code) for e in expanded)
 
-    found: set[str] = set()
+    found: set[str] = _unspecified_siblings(terminology, roots, inside)
     for root in roots:
         name = _name_words(terminology.title(root))
         qualifiers = frozenset(name) & _QUALIFIERS
@@ -218,6 +221,35 @@ def unspecified_counterparts(
                     if not inside(c) and not frozenset(words(terminology.title(c))) & _QUALIFIERS  # B17.9 is acute
                 }
     return tuple(_roots(sorted(found)))
+
+
+def _unspecified_siblings(terminology: Terminology, roots: tuple[str, ...], inside: Callable[[str], bool]) -> set[str]:
+    """The children of each root's parent that are titled "unspecified" and name the root's kind of condition.
+
+    None for a category or a block: the next level up is a block, whose unspecified codes name too wide a class
+    to stand for this condition. The sibling must share a specific word of the root's name: K90.9 "Intestinal
+    malabsorption, unspecified" is a syndrome celiac disease (K90.0) is one cause of, not a celiac disease
+    coded without its kind.
+    """
+    codes = _sorted_codes(terminology)
+    found: set[str] = set()
+    for root in roots:
+        if "-" in root or len(root) <= 3 or "unspecified" in words(terminology.title(root)):
+            continue
+        name = _name_words(terminology.title(root)) - _GENERIC_HEADS
+        parent = root[:-1].rstrip(".")
+        start, stop = bisect_left(codes, parent), bisect_right(codes, parent + "\uffff")
+        for code in codes[start:stop]:
+            title = terminology.title(code)
+            if len(code) != len(root) or code == root or inside(code) or "unspecified" not in words(title):
+                continue
+            if name & _name_words(title):
+                found.add(code)
+    return found
+
+
+# Words of a condition's name too general to say that two codes name the same kind of condition.
+_GENERIC_HEADS = word_list(WORDS_FILE, "generic_heads")
 
 
 # Words that narrow a condition to one course or kind: a code elsewhere naming the condition as

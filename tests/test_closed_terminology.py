@@ -116,3 +116,24 @@ def test_an_unspecified_counterpart_is_the_edge_of_a_chronic_condition(codes: tu
     records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
     verdict = evaluate(parse_criterion("Chronic viral hepatitis", "exclusion"), _ctx(*records))
     assert verdict.truth is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        ("Obstructive sleep apnoea", (), Tri.FALSE),
+        ("Obstructive sleep apnoea", ("G47.33",), Tri.TRUE),
+        ("Obstructive sleep apnoea", ("G47.30",), Tri.UNKNOWN),  # sleep apnoea of unstated kind
+        ("Obstructive sleep apnoea", ("G47.31",), Tri.FALSE),  # central sleep apnoea is not it
+        ("Burkitt lymphoma", ("C83.90",), Tri.UNKNOWN),  # a diffuse lymphoma of unstated kind
+        ("Burkitt lymphoma", ("C83.30",), Tri.FALSE),  # diffuse large B-cell is another kind
+    ],
+)
+def test_an_unspecified_sibling_is_the_edge_of_a_specific_condition(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    """A code's parent's 'unspecified' child may be that code's kind: a record of it alone is unknown, while no
+    record is still 'absent' and a sibling of another named kind still decides (audit seed 17)."""
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
+    verdict = evaluate(parse_criterion(text, "exclusion"), _ctx(*records))
+    assert verdict.truth is expected

@@ -179,7 +179,7 @@ def _conditions(rule: n.Node) -> set[tuple[str, str]]:
     ],
 )
 def test_bare_list_items_and_plural_condition_names(text: str, concept: str) -> None:
-    rule = parse_criterion(text, "exclusion")
+    rule = _narrow(parse_criterion(text, "exclusion"))
     assert {c for c, _ in _conditions(rule)} == {concept}, rule
 
 
