@@ -25,6 +25,7 @@ from ..errors import ParseError
 from ..io.criteria_text import has_inline_list
 from .borderline import widened
 from .complements import complemented
+from .grouplabel import group_label
 from .lexer import lexicon_data, tokenize
 from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
@@ -211,7 +212,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
     reading = implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
-    return exclusion_polarity(widened(complemented(reading, text), vocab), text, kind)
+    return group_label(exclusion_polarity(widened(complemented(reading, text), vocab), text, kind), text)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
@@ -516,6 +517,12 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         and _modifier_words(text[first[0].start_pos or 0 : first[-1].end_pos or 0])
     )  # fmt: skip
     persons = person_suspects(pieces)
+    # Any unread later item with such words may finish an earlier one, not only the last: in "allergy or
+    # long-term use of propofol and opioids" the object "of propofol" may belong to "allergy" too.
+    modifying = [
+        unread[j] and _modifier_words(text[pieces[j][0].start_pos or 0 : pieces[j][-1].end_pos or 0])
+        for j in range(len(pieces))
+    ]
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
@@ -526,6 +533,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
             or (i < len(pieces) - 1 and tail_scopes)
+            or any(modifying[i + 1 :])
             or (i > 0 and lead_scopes)
             or i in persons  # "mother with diabetes or heart failure": another person's items
             # "total and direct bilirubin > 2 x ULN": a lone unread word may name a variant of the lab after it

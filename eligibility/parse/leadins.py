@@ -40,6 +40,7 @@ from functools import cache
 from .. import nodes as n
 from ..concepts import Vocabulary
 from ..io.headers import phrase_re, sections_data
+from .frames import frame_of, framed
 from .lexer import lexicon_data
 from .scope import population_rule
 
@@ -57,6 +58,7 @@ class _Words:
     none: re.Pattern[str]
     examples: re.Pattern[str]
     definition: re.Pattern[str]
+    universal: re.Pattern[str]
     population: re.Pattern[str]
     requirement: re.Pattern[str]
     relaxing: re.Pattern[str]
@@ -77,6 +79,7 @@ def _words() -> _Words:
         none=phrase_re(lead["none"]),
         examples=phrase_re(lead["examples"]),
         definition=phrase_re(lead["definition"]),
+        universal=phrase_re(lead["universal"]),
         population=phrase_re(head["population"]),
         requirement=phrase_re(head["requirement"]),
         relaxing=phrase_re(head["relaxing"]),
@@ -103,7 +106,7 @@ def _strip_phrases(text: str) -> str:
     """The heading without its combinator and definition phrases, for reading its own words."""
     w = _words()
     out = text
-    for pattern in (w.several, w.any, w.all, w.examples, w.definition):
+    for pattern in (w.universal, w.several, w.any, w.all, w.examples, w.definition):
         out = pattern.sub(" ", out)
     out = re.sub(r"\bthe following\b|\bfollowing\b|\bas follows\b|\bbelow\b", " ", out, flags=re.I)
     return re.sub(r"\s+", " ", out).strip(" :;,.-")
@@ -242,6 +245,7 @@ def _combine(kind: str, heading: str, rules: Sequence[n.Node]) -> list[n.Node] |
     """
     w = _words()
     group = tuple(rules)
+    heading = w.universal.sub(" ", heading)  # "For both phases:" is no "both of the following"
     if w.examples.search(heading):
         cls = _unread(heading, "a class named by its examples; an example not listed may also meet it")
         return [n.Or(items=(r, cls)) for r in group]
@@ -274,7 +278,7 @@ def scope_items(
     w = _words()
     flags = list(nested) if nested is not None else [False] * len(headings)
     out = [rule for _, rule in items]
-    for heading, inside in zip(reversed(headings), reversed(flags), strict=True):
+    for depth, (heading, inside) in enumerate(zip(reversed(headings), reversed(flags), strict=True)):
         if w.exception.search(heading):
             why = f"an exception or allowance under '{_clip(heading)}': check it against the criterion it qualifies"
             return Scoped(tuple(_unread(text, why) for text, _ in items), overrides_previous=True)
@@ -290,13 +294,29 @@ def scope_items(
             negated: list[n.Node] = [n.Not(item=scope.apply(r, nested=True)) for r in out]
             out = negated if inside else [_unsure(heading, x, r) for x, r in zip(negated, out, strict=True)]
             continue
+        filled = _filled(kind, heading, items, vocab) if depth == 0 else [None] * len(out)
+        out = [r if f is None else f for r, f in zip(out, filled, strict=True)]
         combined = _combine(kind, heading, out)
         if combined is not None:
             out = combined
         if combined is None or not (w.examples.search(heading) or (kind == "inclusion" and w.several.search(heading))):
             scope = _scope(kind, heading, vocab)
-            out = [scope.apply(r, inside) for r in out]
+            out = [r if f is not None else scope.apply(r, inside) for r, f in zip(out, filled, strict=True)]
     return Scoped(tuple(out))
+
+
+def _filled(kind: str, heading: str, items: Sequence[tuple[str, n.Node]], vocab: Vocabulary) -> list[n.Node | None]:
+    """Each item read inside the heading's frame ("History of:" + "glaucoma"), or None where it is not
+    (:mod:`eligibility.parse.frames`); a heading with example, count or relaxing words is no frame."""
+    from . import parse_criterion  # the package imports this module
+
+    w = _words()
+    frame = frame_of(heading)
+    if frame is None or w.examples.search(heading) or w.several.search(heading):
+        return [None] * len(items)
+    if w.relaxing.search(w.universal.sub(" ", heading).replace(" or ", " ")):
+        return [None] * len(items)
+    return [framed(frame, text, kind, vocab, parse_criterion) for text, _ in items]
 
 
 def _negated(kind: str, heading: str) -> bool:
