@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from eligibility import concepts, data, extract, terminology
 from eligibility.concepts import default_vocabulary
 from eligibility.errors import VocabularyError
 from eligibility.extract import extract_comparisons
+from eligibility.io import criteria_text
+from eligibility.io.ctgov import split_criteria
 
 
 def _file(name: str) -> dict[str, Any]:
@@ -20,35 +23,24 @@ def _file(name: str) -> dict[str, Any]:
     return loaded
 
 
-# Each word-list data file, field by field: what the code loaded from it.
-USED: dict[str, dict[str, Any]] = {
-    "negation_words.yaml": {"negation": concepts.NEGATION_WORDS},
-    "comparison_words.yaml": {
-        "scale_words": extract._SCALE_WORDS,
-        "label_words": extract._LABEL_WORDS,
-        "age_words": extract._AGE_WORDS,
-        "duration_words": extract._DURATION_WORDS,
-        "or_higher": extract._HIGHER_WORDS,
-        "dose_words": extract._DOSE_WORDS,
-    },
-    "icd10cm_words.yaml": {
-        "joining_prefixes": terminology._JOINING_PREFIXES,
-        "dropped": terminology._DROPPED,
-        "spelling": terminology._SPELLING,
-        "qualifiers": terminology._QUALIFIERS,
-        "refused": terminology._REFUSED,
-        "residual": terminology._RESIDUAL,
-        "not_an_instance": terminology._NOT_AN_INSTANCE,
-    },
+# Each word-list data file and the module that loads it: field ``f`` is the module's ``_F`` (upper case) unless
+# named here. A field the code asks for and the file lacks fails at import (VocabularyError); the test below
+# catches the reverse, a field no code reads.
+FILES: dict[str, tuple[ModuleType, dict[str, str]]] = {
+    "negation_words.yaml": (concepts, {"negation": "NEGATION_WORDS"}),
+    "comparison_words.yaml": (extract, {"or_higher": "_HIGHER_WORDS"}),
+    "icd10cm_words.yaml": (terminology, {}),
+    "inline_list_words.yaml": (criteria_text, {}),
 }
 
 
-@pytest.mark.parametrize("file", sorted(USED))
+@pytest.mark.parametrize("file", sorted(FILES))
 def test_the_code_uses_the_word_lists_of_the_file(file: str) -> None:
-    document = _file(file)
-    assert sorted(document) == sorted(USED[file]), "a field of the file that no code reads, or the reverse"
-    for field, used in USED[file].items():
-        words = document[field]
+    module, names = FILES[file]
+    for field, words in _file(file).items():
+        name = names.get(field, "_" + field.upper())
+        assert hasattr(module, name), f"{file}: no code reads '{field}' (expected {module.__name__}.{name})"
+        used = getattr(module, name)
         if isinstance(words, dict):
             assert dict(used) == words, field
         else:
@@ -67,6 +59,15 @@ def test_every_negation_word_refuses_a_text_match() -> None:
 def test_or_higher_words_make_their_operator(word: str, op: str) -> None:
     found = extract_comparisons(f"Karnofsky score 70 or {word}")
     assert [(c.op, c.value) for c in found] == [(op, 70.0)]
+
+
+def test_a_number_after_a_value_word_starts_no_inline_item() -> None:
+    def items(text: str) -> list[str]:
+        return [c.text for c in split_criteria(f"Inclusion Criteria:\n1. {text} 2. Able to swallow tablets\n")]
+
+    assert items("Neuropathy adults") == ["Neuropathy adults", "Able to swallow tablets"]
+    for word in sorted(criteria_text._VALUE_WORDS):
+        assert len(items(f"Neuropathy {word}")) == 1, word
 
 
 def test_spelling_and_joining_prefixes_normalise() -> None:

@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from eligibility.data import word_list
 from eligibility.io.headers import Kind, heading_text, match_header, strip_decoration
 from eligibility.io.textclean import Line, analyse, clean, is_space, quick_clean, split_lines
 
@@ -413,18 +414,9 @@ _INLINE_RE = re.compile(r"\((\d{1,2})\)|(\d{1,2})\\?([.)])")
 _STRONG_BEFORE = ";；。"
 _WEAK_BEFORE = ":：,，"
 _NUMERIC_BEFORE = "<>≤≥=-–—+±~/×"
-# Words after which a number is a value, not a list marker: "grade 2. Patients", "0, 1 or 2. Adequate".
-_VALUE_WORDS = frozenset(
-    {
-        "or", "and", "nor", "to", "than", "of", "the", "a", "an", "grade", "grades", "stage", "stages",
-        "class", "type", "level", "version", "cycle", "phase", "step", "line", "lines", "section", "table",
-        "figure", "appendix", "part", "cohort", "arm", "group", "number", "no", "score", "ps", "status",
-        "ecog", "nyha", "who", "day", "week", "month", "year", "dose", "least", "most", "over", "under",
-        "about", "approximately", "up", "from", "by", "per", "is", "are", "was", "were", "be", "equal",
-        "equals", "between", "within", "after", "before", "above", "below", "exceed", "exceeding", "x",
-        "max", "min", "maximum", "minimum", "total", "count", "first", "last", "only", "gravida", "para",
-    }
-)  # fmt: skip
+# Words after which a number is a value, not a list marker: "grade 2. Patients", "0, 1 or 2. Adequate"
+# (data: ``data/inline_list_words.yaml``).
+_VALUE_WORDS = word_list("inline_list_words.yaml", "value_words")
 
 
 # An intro to an inline sub-list is one short sentence; text with letter or roman markers of its own ("a. Cohort
