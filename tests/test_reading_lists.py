@@ -89,6 +89,9 @@ COORDINATED: list[tuple[str, str, tuple[str, ...], Tri]] = [
     ("Anticoagulants (e.g. warfarin) and NSAIDs", "exclusion", ("warfarin", "nsaids"), T),
     # near miss that keeps its one reading
     ("Heart failure or thrombosis", "exclusion", ("thrombosis",), T),
+    # an unread item in the middle may finish an earlier one: "of ketamine" may be what the allergy is to
+    ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("allergy",), U),
+    ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("heart_failure",), NOT_T),
 ]
 
 
