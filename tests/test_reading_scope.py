@@ -267,6 +267,19 @@ def _patient_months(sex: str, months: int) -> Patient:
             _patient("male", 60, conditions=(ConditionRecord(concept="heart_failure", status="active"),)),
             Tri.UNKNOWN,
         ),
+        # a label going on after its comma ("..., or who ..."): a 60-year-old may still be in the group
+        (
+            "For patients aged 70 or older, or who are unfit for surgery, platelet count >= 100 x 10^9/L",
+            "inclusion",
+            _patient(
+                "female",
+                60,
+                observations=(Observation(concept="platelets", value=50.0, unit="10^9/L", effective=AS_OF),),
+            ),
+            Tri.UNKNOWN,
+        ),
+        ("For men aged 70 or older, and those on dialysis, age at most 85 years", "inclusion",
+         _patient("female", 90), Tri.UNKNOWN),
     ],
 )
 def test_members_only_are_held_to_a_groups_criterion(text: str, kind: str, patient: Patient, expected: Tri) -> None:

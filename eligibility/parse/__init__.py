@@ -30,7 +30,7 @@ from .lexer import lexicon_data, tokenize
 from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
-from .scope import age_boundaries, person_suspects, population_reading, population_rule
+from .scope import age_boundaries, continues_label, person_suspects, population_reading, population_rule
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
 
 __all__ = ["grammar_text", "parse_criterion", "population_rule", "read_criterion", "tokenize"]
@@ -275,8 +275,8 @@ def _conditional(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -
     a0, a1 = tokens[1].start_pos or 0, tokens[k].start_pos or 0
     b0 = tokens[k].end_pos or 0
     cond_text, then_text = text[a0:a1], text[b0:]
-    if not cond_text.strip() or not then_text.strip():
-        return None
+    if not cond_text.strip() or not then_text.strip() or continues_label(then_text):
+        return None  # "If A, or B, then C": the condition goes on past the comma
     # A listed condition ("if A and B") keeps both readings, as in an exclusion list.
     cond = _shifted(parse_criterion(cond_text, "exclusion", vocab), a0)
     then = _shifted(parse_criterion(then_text, kind, vocab), b0)
@@ -444,6 +444,11 @@ def _trailing_modifiers() -> frozenset[str]:
     return frozenset(w.lower() for w in lexicon_data()["trailing_modifiers"])
 
 
+@cache
+def _relational_heads() -> frozenset[str]:
+    return frozenset(w.lower() for w in lexicon_data()["relational_heads"])
+
+
 def _modifier_words(chunk: str) -> bool:
     """Does an unread last item carry words that usually attach to what comes before it?"""
     words = _trailing_modifiers()
@@ -517,12 +522,14 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
         and _modifier_words(text[first[0].start_pos or 0 : first[-1].end_pos or 0])
     )  # fmt: skip
     persons = person_suspects(pieces)
-    # Any unread later item with such words may finish an earlier one, not only the last: in "allergy or
-    # long-term use of propofol and opioids" the object "of propofol" may belong to "allergy" too.
+    # Any unread later item with such words may finish an earlier item that needs an object, not only the
+    # last: in "allergy or long-term use of propofol and opioids", "of propofol" may be what the allergy is to.
     modifying = [
         unread[j] and _modifier_words(text[pieces[j][0].start_pos or 0 : pieces[j][-1].end_pos or 0])
         for j in range(len(pieces))
     ]
+    relational = _relational_heads()
+    needs_object = [piece[-1].value.lower() in relational for piece in pieces]
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
@@ -533,7 +540,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             (i > 0 and first_scopes and piece[0].type not in _SCOPING_PREFIX)
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
             or (i < len(pieces) - 1 and tail_scopes)
-            or any(modifying[i + 1 :])
+            or (needs_object[i] and any(modifying[i + 1 :]))
             or (i > 0 and lead_scopes)
             or i in persons  # "mother with diabetes or heart failure": another person's items
             # "total and direct bilirubin > 2 x ULN": a lone unread word may name a variant of the lab after it

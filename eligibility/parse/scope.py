@@ -201,6 +201,10 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
     rest_text = text[rest_span[0] : rest_span[1]]
     if not rest_text.strip():
         return None
+    if head is not None and continues_label(rest_text):
+        # "For adults aged 75 or older, or who have comorbidities ...: ...": the comma is inside the label,
+        # whose end is not known; reading the first part as the whole group would pass the others (seed 17).
+        return None
     other = _another_group(rest_text, vocab) if head is not None else None
     if other is not None:
         # "WOCBP must have a negative test. Men with partners of child-bearing potential must agree ...": the
@@ -233,6 +237,14 @@ def population_reading(text: str, kind: str, vocab: Vocabulary, parse: Parse) ->
         )
     return n.Implies(condition=member, then=rest, span=whole)
 
+
+# A rest that goes on coordinating the label ("..., or who ...", "..., and those with ...").
+_CONTINUES_RE = re.compile(r"\s*(?:or|and|and/or|nor)\b", re.IGNORECASE)
+
+
+def continues_label(rest: str) -> bool:
+    """Whether the text after a label's comma coordinates with the label instead of starting the criterion."""
+    return _CONTINUES_RE.match(rest) is not None
 
 _SENTENCE_RE = re.compile(r"(?<=[.;])\s+(?=[A-Z(])")
 
