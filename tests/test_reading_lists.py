@@ -92,6 +92,9 @@ COORDINATED: list[tuple[str, str, tuple[str, ...], Tri]] = [
     # an unread item in the middle may finish an earlier one: "of ketamine" may be what the allergy is to
     ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("allergy",), U),
     ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("heart_failure",), NOT_T),
+    # a participle clause in a middle item may qualify the items before it, as in the last item
+    ("Heart failure, or thrombosis limiting daily activities or frailty", "exclusion", ("heart_failure",), U),
+    ("Heart failure, or history of bleeding or frailty", "exclusion", ("heart_failure",), T),  # a noun in -ing
 ]
 
 

@@ -449,6 +449,14 @@ def _relational_heads() -> frozenset[str]:
     return frozenset(w.lower() for w in lexicon_data()["relational_heads"])
 
 
+def _clause_words(chunk: str) -> bool:
+    """Does an unread item carry a clause (a participle or relative word) that may qualify earlier items?"""
+    words = frozenset(w.lower() for w in lexicon_data()["clause_modifiers"])
+    found = [m.group(0).lower() for m in _WORD_RE.finditer(chunk)]
+    # an "-ing" word ending the item is a noun ("history of bleeding"), one with words after it a participle
+    return any(w in words or (w.endswith("ing") and k < len(found) - 1) for k, w in enumerate(found))
+
+
 def _modifier_words(chunk: str) -> bool:
     """Does an unread last item carry words that usually attach to what comes before it?"""
     words = _trailing_modifiers()
@@ -530,6 +538,12 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
     ]
     relational = _relational_heads()
     needs_object = [piece[-1].value.lower() in relational for piece in pieces]
+    # A clause in an unread later item ("mental retardation interfering with ...", "... requiring ...") may
+    # qualify every item before it, as in the last item ("A psychiatric illness, or B interfering with C").
+    clause = [
+        unread[j] and _clause_words(text[pieces[j][0].start_pos or 0 : pieces[j][-1].end_pos or 0])
+        for j in range(len(pieces))
+    ]
     readings: list[n.Node] = []
     understood = 0
     for i, piece in enumerate(pieces):
@@ -541,6 +555,7 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
             or (any(timed[i + 1 :]) and any(t.type in _MENTIONS for t in piece) and not timed[i])
             or (i < len(pieces) - 1 and tail_scopes)
             or (needs_object[i] and any(modifying[i + 1 :]))
+            or any(clause[i + 1 :])
             or (i > 0 and lead_scopes)
             or i in persons  # "mother with diabetes or heart failure": another person's items
             # "total and direct bilirubin > 2 x ULN": a lone unread word may name a variant of the lab after it
