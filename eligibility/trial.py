@@ -23,6 +23,7 @@ from .errors import InputError, ParseError
 from .io.ctgov import AgeLimit, RawCriterion, StudyRecord, read_ctgov_json, split_criteria
 from .io.files import parse_yaml, read_text
 from .parse import parse_criterion, read_criterion
+from .parse.borderline import is_edge
 from .parse.leadins import overridden, scope_items
 from .parse.scope import settle_age_boundaries
 from .render import render
@@ -48,12 +49,16 @@ class Criterion(BaseModel):
 
     @property
     def coverage(self) -> Coverage:
-        """full: computable; partial: some clause needs review; none: nothing computable."""
+        """full: computable; partial: some clause needs review; none: nothing computable.
+
+        A condition read in its narrow and wide sense (parse/borderline.py) is read in full: the text is
+        understood, and only a record on the concept's edge is unknown. Any other ambiguity is partial.
+        """
         leaves = [x for x in n.walk(self.rule) if not n.children(x)]
         open_ = [x for x in leaves if isinstance(x, n.Unparsed | n.Measurement)]
         if len(open_) == len(leaves):
             return "none"
-        if open_ or any(isinstance(x, n.Ambiguous) for x in n.walk(self.rule)):
+        if open_ or any(isinstance(x, n.Ambiguous) and not is_edge(x) for x in n.walk(self.rule)):
             return "partial"
         return "full"
 

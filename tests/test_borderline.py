@@ -163,3 +163,20 @@ def test_a_lung_disease_is_not_read_from_a_cold() -> None:
     """'Lung disease' is narrower than the respiratory chapter (J00 nasopharyngitis, J01 sinusitis)."""
     assert _truth("No history of lung disease", "J00", kind="inclusion") is Tri.UNKNOWN  # open world
     assert _truth("No history of lung disease", "J44.9", kind="inclusion") is Tri.FALSE
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "coverage"),
+    [
+        ("Inflammatory bowel disease", "inclusion", "full"),  # narrow and wide sense of a concept: read in full
+        ("Pregnant and lactating women", "exclusion", "partial"),  # an ambiguity of the text itself
+    ],
+)
+def test_a_condition_read_with_and_without_its_edge_counts_as_read_in_full(
+    text: str, kind: str, coverage: str
+) -> None:
+    from eligibility.trial import Criterion
+
+    rule = parse_criterion(text, kind)
+    assert any(isinstance(x, n.Ambiguous) for x in n.walk(rule))
+    assert Criterion(id="I1", kind=kind, text=text, rule=rule).coverage == coverage  # type: ignore[arg-type]

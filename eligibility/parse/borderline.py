@@ -25,7 +25,7 @@ def widened(rule: n.Node, vocab: Vocabulary) -> n.Node:
         return rule  # the common case: no tree is rebuilt
 
     def visit(node: n.Node) -> n.Node:
-        if isinstance(node, n.Ambiguous) and node.reason.startswith(_MARK):
+        if is_edge(node):
             return node  # already read both ways (a piece parsed on its own, then again in the whole)
         if isinstance(node, n.Condition):
             edge = _edge(node, vocab)
@@ -40,6 +40,12 @@ def widened(rule: n.Node, vocab: Vocabulary) -> n.Node:
         return n.rebuild(node, visit)
 
     return visit(rule)
+
+
+def is_edge(node: n.Node) -> bool:
+    """Whether an Ambiguous node only holds a condition's narrow and wide sense: every word of the text was
+    read, and only a record on the concept's edge is left unknown (so coverage counts it as read in full)."""
+    return isinstance(node, n.Ambiguous) and node.reason.startswith(_MARK)
 
 
 def _edge(node: n.Condition, vocab: Vocabulary) -> tuple[str, ...]:
