@@ -668,6 +668,14 @@ def test_broad_terms_have_broad_extents(vocab: Vocabulary, code: str, concept: s
     assert not vocab.complete(concept)
 
 
+@pytest.mark.parametrize("code", ["N13.5", "N13.70", "N28.1", "N28.82"])
+def test_a_ureter_code_or_incidental_kidney_finding_is_no_kidney_disease(vocab: Vocabulary, code: str) -> None:
+    """Ureteral stricture, reflux, megaloureter or an acquired cyst do not prove 'kidney disease' (audit seed 17);
+    hydronephrosis (N13.0) still does."""
+    assert not vocab.concepts_for_code("icd10cm", code) & vocab.leaf_set("renal_disease")
+    assert vocab.concepts_for_code("icd10cm", "N13.0") & vocab.leaf_set("renal_disease")
+
+
 @pytest.mark.parametrize(
     ("code", "impairment"),
     [("K72.10", True), ("K70.40", True), ("K76.7", True), ("K76.0", False), ("K76.89", False), ("K74.60", False)],
