@@ -88,8 +88,12 @@ def test_conditions_and_allergies(reg: Registry) -> None:
     assert (itp.system, itp.status, itp.onset) == ("icd10cm", "active", date(2024, 5, 1))
     anaemia = next(c for c in p1 if c.text == "Iron deficiency anaemia")
     assert anaemia.code is None and anaemia.onset == date(2019, 7, 1)  # onsetPeriod without start: its end
-    allergy = next(c for c in p1 if c.concept == "allergy")
-    assert (allergy.system, allergy.code, allergy.text) == ("snomed", "91936005", "allergy: Penicillin allergy")
+    allergy = next(c for c in p1 if c.code == "91936005")
+    assert (allergy.system, allergy.concept, allergy.text) == ("snomed", "drug_allergy", "allergy: Penicillin allergy")
+    # the mirror concept from category and type (fhir_values.allergy_concept), as SQL
+    kinds = {c.text: c.concept for c in p1 if c.text and c.text.startswith("allergy")}
+    assert kinds["allergy: Lactose"] == "food_reaction_unclear"  # food, no type: allergy or intolerance
+    assert kinds["allergy: Peanut (substance)"] == "food_allergy"
     p2 = reg.patient("p2").conditions
     assert [(c.code, c.status, c.onset, c.abatement) for c in p2] == [
         ("I50.9", "resolved", date(2018, 2, 3), date(2020, 1, 1))  # refuted MI and refuted allergy left out
@@ -98,6 +102,11 @@ def test_conditions_and_allergies(reg: Registry) -> None:
     assert p3["NSCLC"].status == "unknown"  # clinicalStatus present but unreadable
     assert p3["Pregnancy"].status == "resolved" and p3["Pregnancy"].onset is None  # abatementString; "2025"
     assert p3["allergy: Latex"].status == "unknown"  # an unreadable status is not the active default
+    assert p3["allergy: Latex"].concept == "allergy"  # environment: neither a food nor a drug allergy
+    assert p3["allergy: Egg"].concept == "food_allergy"  # a category repeated is still one
+    assert p3["allergy: Gelatin"].concept == "allergy_unclassified"  # two categories: food or drug
+    assert p3["allergy: Codeine"].concept == "drug_reaction_unclear"  # an intolerance is no allergy
+    assert p3["allergy: Allergy to tree pollen"].concept == "allergy_unclassified"  # 'food' naming a pollen
     [p4] = reg.patient("p4").conditions
     assert (p4.status, p4.onset) == ("remission", date(2010, 2, 28))  # onsetAge 10 a from 2000-02-29
 

@@ -43,7 +43,10 @@ from ..io.fhir_values import (
     _POSITIVE_TEXT,
     _PREFERRED_SYSTEMS,
     _VOID_STATUS,
+    ALLERGY_CATEGORY_CONCEPTS,
+    ALLERGY_UNCLASSIFIED,
     MAPPED_TYPES,
+    non_food_allergen_pattern,
 )
 from ..patient import BAD_RANGE
 from .registry import MEASURE_REASON, SCHEMA, UNTRUSTED_RANGE, Registry, _create_rejects, _finish, connect, lit
@@ -645,7 +648,7 @@ def _conditions(reg: Registry) -> None:
                        statuscode(j -> 'clinicalStatus') AS clinical
                 FROM fhir_cond)
             SELECT k AS ord, patient_id, system, code,
-                   CASE WHEN rtype = 'AllergyIntolerance' THEN 'allergy' END AS concept,
+                   CASE WHEN rtype = 'AllergyIntolerance' THEN {_allergy_concept_sql("j")} END AS concept,
                    CASE WHEN rtype = 'Condition' THEN text
                         WHEN text IS NOT NULL THEN 'allergy: ' || text ELSE 'allergy' END AS text,
                    onset, abatement,
@@ -660,6 +663,29 @@ def _conditions(reg: Registry) -> None:
             FROM c""",
     )
     con.execute("DROP TABLE fhir_cond")
+
+
+def _allergy_concept_sql(j: str) -> str:
+    """``fhir_values.allergy_concept`` as SQL: the mirror concept from the resource's category and type.
+
+    The distinct non-null category codes must be exactly one, from the FHIR R4 list, as in Python; a
+    category that is not a list of strings (bad JSON shape) is unclassified there too, as the Python read
+    refuses such a resource.
+    """
+    listed = f"TRY_CAST(json_extract_string({j}, '$.category[*]') AS VARCHAR[])"
+    cats = f"list_distinct(list_filter({listed}, lambda x: x IS NOT NULL))"
+    kind = f"json_extract_string({j}, '$.type')"
+    branches = " ".join(
+        f"WHEN {lit(cat)} THEN CASE WHEN {kind} = 'allergy' THEN {lit(yes)} ELSE {lit(other)} END"
+        for cat, (yes, other) in sorted(ALLERGY_CATEGORY_CONCEPTS.items())
+    )
+    unclassified = lit(ALLERGY_UNCLASSIFIED)
+    non_food = f"coalesce(regexp_matches(lower(text), {lit(non_food_allergen_pattern())}), false)"
+    return (
+        f"CASE WHEN coalesce(len({cats}), 0) <> 1 THEN {unclassified} "
+        f"WHEN {cats}[1] = 'food' AND {non_food} THEN {unclassified} "
+        f"ELSE CASE {cats}[1] {branches} ELSE {unclassified} END END"
+    )
 
 
 # ------------------------------------------------------------------------------------------------

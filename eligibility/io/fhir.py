@@ -84,6 +84,7 @@ from .fhir_values import (
     _quantity_unit,
     _status_code,
     _text_result,
+    allergy_concept,
 )
 
 __all__ = ["MAPPED_TYPES", "bundle_to_patient", "is_fhir_bundle", "load_fhir_bundle", "patient_to_bundle"]
@@ -777,6 +778,7 @@ class _Mapper:
                 criticality=criticality,
                 onset=self.when(allergy, "onset", source, "AllergyIntolerance onset"),
                 status=status,
+                concept=allergy_concept(allergy.category or (), allergy.type, text),
             )
         ]
 
@@ -792,7 +794,7 @@ def _reference_id(ref: str) -> str | None:
 def _allergy_condition(allergy: AllergyRecord) -> ConditionRecord:
     """The condition the evaluator matches for "history of allergy" (see AllergyRecord)."""
     return ConditionRecord(
-        concept="allergy",
+        concept=allergy.concept or "allergy",
         system=allergy.system,
         code=allergy.code,
         text=f"allergy: {allergy.text}" if allergy.text else "allergy",

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
+from collections.abc import Iterable
 from datetime import date, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any, Literal
+
+from ..data import load_yaml
 
 __all__ = [
     "BUNDLE_TYPES",
@@ -95,6 +101,43 @@ _ANSWER_CODES: dict[tuple[str, str], Literal["positive", "negative"]] = {
 }
 _CONDITION_STATUSES = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
 _ALLERGY_STATUSES = frozenset({"active", "inactive", "resolved"})
+
+# What an AllergyIntolerance is mirrored as (the condition concept the evaluator matches), from its
+# `category` and `type`: "food allergies" and "drug allergy" are decided by them, and both back ends use
+# this one table (io/fhir.py in Python, batch/fhir.py as a SQL CASE). Category -> (concept when the type
+# says 'allergy', concept when it says 'intolerance' or nothing: an intolerance such as lactose intolerance
+# is no allergy, so it is the unclear borderline of the allergy concept, see data/concepts.yaml).
+ALLERGY_CATEGORY_CONCEPTS: dict[str, tuple[str, str]] = {
+    "food": ("food_allergy", "food_reaction_unclear"),
+    "medication": ("drug_allergy", "drug_reaction_unclear"),
+    "environment": ("allergy", "allergy"),  # neither a food nor a drug: plain "allergy"
+    "biologic": ("allergy", "allergy"),
+}
+# No category, more than one, or a code outside the FHIR R4 list: it may be to a food or to a drug.
+ALLERGY_UNCLASSIFIED = "allergy_unclassified"
+
+
+@cache
+def non_food_allergen_pattern() -> str:
+    """A regular expression (Python and DuckDB alike) for ``data/allergen_words.yaml``: whole words."""
+    text = resources.files("eligibility.data").joinpath("allergen_words.yaml").read_text(encoding="utf-8")
+    words: list[str] = load_yaml(text)["non_food_allergens"]
+    return r"\b(" + "|".join(re.escape(w) for w in sorted(words)) + r")\b"
+
+
+def allergy_concept(categories: Iterable[str | None], kind: str | None, text: str | None = None) -> str:
+    """The mirror concept of an AllergyIntolerance with these ``category`` codes, this ``type`` and name."""
+    found = {c for c in categories if c}
+    if len(found) != 1:
+        return ALLERGY_UNCLASSIFIED
+    category = found.pop()
+    pair = ALLERGY_CATEGORY_CONCEPTS.get(category)
+    if pair is None:
+        return ALLERGY_UNCLASSIFIED
+    if category == "food" and text and re.search(non_food_allergen_pattern(), text.lower()):
+        return ALLERGY_UNCLASSIFIED  # "food" with a pollen or a mould named: the category is not to be trusted
+    return pair[0] if kind == "allergy" else pair[1]
+
 
 # Statuses whose resources are ignored: the event did not happen (or the record is void).
 _VOID_STATUS: dict[str, frozenset[str]] = {

@@ -1,0 +1,109 @@
+"""Closed-world drug classes (issue 11): a class earns closed world only with every member in current use
+listed with its RxNorm ingredient RxCUI from a named source; the tests check the list against that source
+and the evaluator at the boundaries (a member recorded, none, one stopped, a brand name, the medication
+records not obtained)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from eligibility.api import screen
+from eligibility.concepts import default_vocabulary
+from eligibility.evaluate import Context, evaluate
+from eligibility.parse import parse_criterion
+from eligibility.patient import MedicationRecord, Patient
+from eligibility.trial import Criterion, Trial
+
+AS_OF = date(2026, 6, 1)
+
+# The source of the anticoagulants' closed world (drugs.yaml header): ingredient -> RxCUI, the WHO ATC
+# B01A anticoagulant groups in current use. Codes marked * are also in the CPIC drug table or
+# clinical-facts.md (two independent sources agree).
+ANTICOAGULANTS = {
+    "warfarin": "11289",  # *
+    "acenocoumarol": "154",  # *
+    "phenprocoumon": "8150",  # *
+    "fluindione": "50097",
+    "heparin": "5224",  # *
+    "enoxaparin": "67108",  # *
+    "dalteparin": "67109",
+    "tinzaparin": "69646",
+    "nadroparin": "67031",
+    "bemiparin": "280611",
+    "danaparoid": "78484",
+    "fondaparinux": "321208",
+    "argatroban": "15202",
+    "bivalirudin": "60819",
+    "dabigatran": "1037042",
+    "rivaroxaban": "1114195",  # *
+    "apixaban": "1364430",  # *
+    "edoxaban": "1599538",
+    "betrixaban": "1927851",
+}
+
+
+def test_anticoagulants_are_closed_over_exactly_the_source_list() -> None:
+    vocab = default_vocabulary()
+    assert vocab.complete("anticoagulants")
+    ingredients = {c for c in vocab.leaves("anticoagulants") if not vocab[c].members}
+    assert ingredients == set(ANTICOAGULANTS)
+    for name, rxcui in ANTICOAGULANTS.items():
+        assert rxcui in vocab[name].codes["rxnorm"], name
+        assert name in vocab.concepts_for_code("rxnorm", rxcui), name
+        assert "anticoagulants" not in vocab.concepts_for_code("rxnorm", rxcui)  # a member, matched via leaves
+    # antiplatelet drugs are named apart in criteria ("anticoagulants except antiplatelet agents")
+    assert not set(vocab.leaves("antiplatelet_drugs")) & set(vocab.leaves("anticoagulants"))
+
+
+def _med(code: str | None, text: str | None, start: str, end: str | None = None, system: str = "rxnorm") -> Any:
+    return MedicationRecord(
+        system=system if code else None,
+        code=code,
+        text=text,
+        start=date.fromisoformat(start),
+        end=date.fromisoformat(end) if end else None,
+    )
+
+
+def _status(text: str, *meds: MedicationRecord, open_kinds: tuple[Any, ...] = ()) -> str:
+    patient = Patient(id="p", birth_date=date(1960, 1, 1), sex="male", medications=meds)
+    if open_kinds:
+        ctx = Context(patient, AS_OF, default_vocabulary(), open_kinds=open_kinds)
+        return evaluate(parse_criterion(text), ctx).truth.name.lower()
+    trial = Trial(id="T", criteria=(Criterion(id="E1", kind="exclusion", text=text, rule=parse_criterion(text)),))
+    return next(c.status for c in screen(trial, patient, as_of=AS_OF).criteria if c.id == "E1")
+
+
+APIXABAN = ("1364430", "apixaban")
+ASPIRIN = ("1191", "aspirin")
+
+
+@pytest.mark.parametrize(
+    ("text", "meds", "status"),
+    [
+        ("Current use of anticoagulants", (), "pass"),  # none recorded: closed world
+        ("Current use of anticoagulants", (_med(*APIXABAN, "2026-01-01"),), "fail"),
+        ("Current use of anticoagulants", (_med(*APIXABAN, "2025-01-01", "2025-03-01"),), "pass"),  # stopped
+        ("Current use of anticoagulants", (_med(*ASPIRIN, "2025-01-01"),), "pass"),  # an antiplatelet
+        ("Current use of anticoagulants (except for antiplatelet agents)", (_med(*ASPIRIN, "2025-01-01"),), "pass"),
+        ("Anticoagulant therapy within 30 days", (_med("15202", "argatroban", "2026-05-20", "2026-05-25"),), "fail"),
+        ("Anticoagulant therapy within 30 days", (_med("15202", "argatroban", "2026-03-01", "2026-03-05"),), "pass"),
+        # an RxNorm product not in the table is read by its name, brand names included
+        ("Current use of anticoagulants", (_med("999999", "Eliquis 5 MG Oral Tablet", "2026-01-01"),), "fail"),
+        ("Current use of anticoagulants", (_med(None, "Xarelto 20mg", "2026-01-01"),), "fail"),
+        ("Current use of anticoagulants", (_med("999999", "lisinopril 10 MG Oral Tablet", "2026-01-01"),), "pass"),
+        ("Use of DOACs", (_med("1927851", "betrixaban", "2026-01-01"),), "fail"),
+        ("Use of low molecular weight heparin", (), "pass"),
+        ("Use of low molecular weight heparin", (_med("69646", "tinzaparin", "2026-05-01"),), "fail"),
+    ],
+)
+def test_anticoagulant_criteria(text: str, meds: tuple[MedicationRecord, ...], status: str) -> None:
+    assert _status(text, *meds) == status
+
+
+def test_absence_is_unknown_when_the_medications_were_not_obtained() -> None:
+    assert _status("Current use of anticoagulants", open_kinds=("medication",)) == "unknown"
+    assert _status("Current use of anticoagulants", _med(*APIXABAN, "2026-01-01"), open_kinds=("medication",)) == "true"
