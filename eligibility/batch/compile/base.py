@@ -167,6 +167,9 @@ class _CompilerBase:
             return member
         return _and(raw_code_filter(raw, _col("raw_code", alias)), member)
 
+    def _finish_labs(self) -> None:
+        """The lab picks' CTE (compile.labs)."""
+
     def _open(self, concept: str) -> bool:
         """evaluate._closed: absence is unknown in the open world and for a concept whose code set is
         not reviewed as complete (``Vocabulary.complete``)."""
@@ -177,6 +180,7 @@ class _CompilerBase:
 
     def finish(self) -> None:
         """CTEs shared by several leaves, known once every criterion is compiled."""
+        self._finish_labs()
         for table, (alias, entries) in self._flags.items():
             # One scan and one GROUP BY patient_id per record table for all its flag leaves: each
             # flag only over the leaf's own rows (CASE WHEN <leaf's rows> ...; NULL without any).
@@ -235,14 +239,13 @@ class _CompilerBase:
     def _relative(
         self,
         r: n.Lab,
-        p: str,
+        own: exp.Expression,
         value: exp.Expression,
         unit: exp.Expression,
         units: Sequence[str | None],
         concept: Any,
     ) -> exp.Expression:
         """evaluate._relative: the result's own limit when > 0, else the vocabulary's range for sex and age."""
-        own = _col("ref_high" if r.relative == "ULN" else "ref_low", p)
         whens: list[tuple[exp.Expression, exp.Expression]] = [
             (exp.GT(this=own, expression=exp.Literal.number(0)), exp.Div(this=value, expression=own))
         ]

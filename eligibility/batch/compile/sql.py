@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import cast
+from typing import ClassVar, cast
 
 import sqlglot.expressions as exp
+from sqlglot.dialects.spark import Spark
 
 from ...logic import Tri
 from ...units import Conversion
@@ -146,3 +147,15 @@ def _tri_max(truth: exp.Expression) -> exp.Expression:
 def _flag_max(cond: exp.Expression) -> exp.Expression:
     """1 when some row satisfies cond (a NULL cond counts as not satisfied), else 0."""
     return exp.Max(this=_case([(cond, exp.Literal.number(1))], exp.Literal.number(0)))
+
+
+class ArgMaxNull(exp.Expression, exp.AggFunc):
+    """``arg_max_null(value, key)``: the value at the row of the greatest key, rows with a NULL key skipped
+    and a NULL value kept (DuckDB's ``arg_max`` would skip a row whose value is NULL). Spark's ``max_by``
+    reads the same way (it skips only NULL keys)."""
+
+    arg_types: ClassVar[dict[str, bool]] = {"this": True, "expression": True}
+    _sql_names: ClassVar[list[str]] = ["ARG_MAX_NULL"]
+
+
+Spark.Generator.TRANSFORMS[ArgMaxNull] = lambda self, e: self.func("MAX_BY", e.this, e.expression)
