@@ -107,3 +107,70 @@ def test_anticoagulant_criteria(text: str, meds: tuple[MedicationRecord, ...], s
 def test_absence_is_unknown_when_the_medications_were_not_obtained() -> None:
     assert _status("Current use of anticoagulants", open_kinds=("medication",)) == "unknown"
     assert _status("Current use of anticoagulants", _med(*APIXABAN, "2026-01-01"), open_kinds=("medication",)) == "true"
+
+
+# ---- chemotherapy: methotrexate and mercaptopurine are its borderline ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("meds", "status"),
+    [
+        ((), "unknown"),  # chemotherapy stays open world: no record is not proof
+        ((_med("3002", "cyclophosphamide", "2026-01-01", "2026-02-01"),), "fail"),
+        ((_med("L01BC02", "fluorouracil", "2026-01-01", "2026-02-01", system="atc"),), "fail"),
+        # a dual-use antimetabolite: chemotherapy at some doses, anti-rheumatic at others
+        ((_med("L01BA01", "methotrexate", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
+        ((_med("6851", "methotrexate 2.5 MG Oral Tablet", "2026-01-01", "2026-02-01"),), "unknown"),
+        ((_med("103", "mercaptopurine", "2026-01-01", "2026-02-01"),), "unknown"),
+    ],
+)
+def test_dual_use_antimetabolites_never_make_a_confident_chemotherapy(
+    meds: tuple[MedicationRecord, ...], status: str
+) -> None:
+    assert _status("Prior chemotherapy within 12 months", *meds) == status
+
+
+def test_methotrexate_is_still_an_immunosuppressant() -> None:
+    assert _status("Use of immunosuppressants within 12 months", _med("6851", "methotrexate", "2026-01-01")) == "fail"
+
+
+def test_sql_and_evaluator_agree_on_the_closed_and_borderline_drug_readings() -> None:
+    from .test_batch_differential import AS_OF as DIFF_AS_OF
+    from .test_batch_differential import check_agreement
+
+    texts = [
+        "Current use of anticoagulants (except for antiplatelet agents)",
+        "Anticoagulant therapy within 30 days",
+        "Prior chemotherapy within 12 months",
+        "Use of low molecular weight heparin",
+    ]
+    trial = Trial(
+        id="DRUGS",
+        criteria=tuple(
+            Criterion(id=f"E{i}", kind="exclusion", text=t, rule=parse_criterion(t)) for i, t in enumerate(texts)
+        ),
+    )
+    records = [
+        ("rxnorm", "1364430", None),
+        ("rxnorm", "1191", None),
+        ("rxnorm", "69646", None),
+        ("atc", "L01BA01", None),
+        ("atc", "L01BC02", None),
+        ("rxnorm", "103", None),
+        ("atc", "B01AB10", None),
+        (None, None, "argatroban"),
+    ]
+    tables: dict[str, list[dict[str, Any]]] = {
+        t: [] for t in ("patients", "observations", "conditions", "medications", "procedures")
+    }
+    tables["patients"].append({"patient_id": "none", "birth_date": date(1970, 1, 1), "sex": "male"})
+    for i, (system, code, concept) in enumerate(records):
+        for j, days in enumerate((-10, -200)):
+            pid = f"p{i}-{j}"
+            tables["patients"].append({"patient_id": pid, "birth_date": date(1970, 1, 1), "sex": "male"})
+            start = DIFF_AS_OF.fromordinal(DIFF_AS_OF.toordinal() + days)
+            tables["medications"].append(
+                {"patient_id": pid, "system": system, "code": code, "concept": concept, "start": start, "end": None}
+            )
+    for open_world in (False, True):
+        check_agreement(tables, [trial], open_world)

@@ -21,13 +21,13 @@ REASON = _MARK + " '{name}' takes in {others}: read with and without {them}"
 
 def widened(rule: n.Node, vocab: Vocabulary) -> n.Node:
     """``rule`` with each condition that has borderline concepts read in its narrow and its wide sense."""
-    if not any(isinstance(x, n.Condition) and _edge(x, vocab) for x in n.walk(rule)):
+    if not any(isinstance(x, (n.Condition, n.Medication)) and _edge(x, vocab) for x in n.walk(rule)):
         return rule  # the common case: no tree is rebuilt
 
     def visit(node: n.Node) -> n.Node:
         if is_edge(node):
             return node  # already read both ways (a piece parsed on its own, then again in the whole)
-        if isinstance(node, n.Condition):
+        if isinstance(node, (n.Condition, n.Medication)):
             edge = _edge(node, vocab)
             if not edge:
                 return node
@@ -48,8 +48,9 @@ def is_edge(node: n.Node) -> bool:
     return isinstance(node, n.Ambiguous) and node.reason.startswith(_MARK)
 
 
-def _edge(node: n.Condition, vocab: Vocabulary) -> tuple[str, ...]:
-    """The borderline concepts of the condition not already excepted by the criterion itself."""
+def _edge(node: n.Condition | n.Medication, vocab: Vocabulary) -> tuple[str, ...]:
+    """The borderline concepts of the condition (or drug class: methotrexate under "chemotherapy") not
+    already excepted by the criterion itself."""
     if node.concept not in vocab:
         return ()
     excluded = set(node.excluding)
