@@ -196,6 +196,11 @@ class HistoryCodes(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     icd10cm: tuple[str, ...] = ()
     snomed: tuple[str, ...] = ()
+    remission_icd10cm: tuple[str, ...] = Field(
+        default=(),
+        description="ICD-10-CM prefixes of a disorder 'in remission' (F32.5, F31.7): it was present, so 'history of "
+        "X' holds; whether the patient has X now is not settled (a bipolar disorder in remission is still one).",
+    )
     source: str
 
 
@@ -404,6 +409,13 @@ class Vocabulary:
         if system == "snomed":
             return norm in self.history.snomed
         return False
+
+    def is_remission_code(self, system: str | None, code: str | None) -> bool:
+        """Whether a code records a disorder in remission (``HistoryCodes.remission_icd10cm``)."""
+        if system != "icd10cm" or not code:
+            return False
+        norm = _norm_code(system, code)
+        return any(norm.startswith(_norm_code(system, p)) for p in self.history.remission_icd10cm)
 
     def concepts_for_code(self, system: str, code: str) -> set[str]:
         """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors.

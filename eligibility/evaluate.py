@@ -717,6 +717,8 @@ def _condition_truth(
         return Tri.FALSE
     if ctx.vocab.is_history_code(normalise_system(rec.system), rec.code):
         return _history_truth(r, rec, ctx)
+    if ctx.vocab.is_remission_code(normalise_system(rec.system), rec.code):
+        return _remission_truth(r)
     abatement = rec.abatement
     if ended is not None and (abatement is None or ended < abatement):
         abatement = ended
@@ -762,6 +764,15 @@ def _history_truth(r: n.Condition, rec: ConditionRecord, ctx: Context) -> Tri:
     if r.timing == "current" or r.duration is not None:
         return Tri.FALSE
     return Tri.TRUE
+
+
+def _remission_truth(r: n.Condition) -> Tri:
+    """A disorder coded 'in remission' (F32.5, F31.7): it was present, so "history of X" holds; whether it
+    is current, lasting or within a window the code does not say (remission of an episode is not the end
+    of a recurrent disorder)."""
+    if r.timing == "history" and r.within is None and r.duration is None:
+        return Tri.TRUE
+    return Tri.UNKNOWN
 
 
 def _describe(rec: Any, ctx: Context, concept: str | None = None) -> str:
@@ -902,6 +913,11 @@ def _condition_verdict(r: n.Condition, ctx: Context, name: str, concept: Concept
             notes.append(
                 f"{_describe(rec, ctx, r.concept)} is a personal-history code: it shows {name.lower()} before "
                 f"{rec.onset or 'an unknown date'}, not a current one, and its date is not the date of the diagnosis"
+            )
+        elif now and ctx.vocab.is_remission_code(normalise_system(rec.system), rec.code):
+            notes.append(
+                f"{_describe(rec, ctx, r.concept)} records {name.lower()} in remission: it was present, but whether "
+                "it is current is not settled by the code"
             )
         elif now and _implausibly_long(rec, ctx, concept):
             assert concept is not None

@@ -180,3 +180,23 @@ def test_a_condition_read_with_and_without_its_edge_counts_as_read_in_full(
     rule = parse_criterion(text, kind)
     assert any(isinstance(x, n.Ambiguous) for x in n.walk(rule))
     assert Criterion(id="I1", kind=kind, text=text, rule=rule).coverage == coverage  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        ("Current psychiatric illness", ("F32.5",), Tri.UNKNOWN),  # a depression in full remission
+        ("History of psychiatric illness", ("F32.5",), Tri.TRUE),
+        ("Current psychiatric illness", ("F32.1",), Tri.TRUE),
+        ("Current cancer", ("C92.01",), Tri.UNKNOWN),  # AML in remission: present before, now not settled
+        ("History of cancer", ("C92.01",), Tri.TRUE),
+        ("Current cancer", ("C92.00",), Tri.TRUE),  # not having achieved remission
+    ],
+)
+def test_a_disorder_in_remission_is_a_history_and_leaves_now_unknown(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2024, 1, 1)) for c in codes)
+    patient = Patient(id="r", birth_date=date(1970, 1, 1), sex="female", conditions=records)
+    rule = parse_criterion(text, "exclusion")
+    assert evaluate(rule, Context(patient, date(2026, 11, 1), default_vocabulary())).truth is expected

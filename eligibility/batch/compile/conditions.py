@@ -146,8 +146,18 @@ class _ConditionLeaves(_CompilerBase):
         """evaluate._history_truth for the records whose code is a personal-history code."""
         desc = dict(self._descriptors["conditions"])
         hist = [k for k in keys if self.vocab.is_history_code(normalise_system(desc[k].system), desc[k].code)]
+        # evaluate._remission_truth: a disorder in remission shows a history of it, and nothing about now
+        remission = [
+            k
+            for k in keys
+            if k not in hist and self.vocab.is_remission_code(normalise_system(desc[k].system), desc[k].code)
+        ]
+        cases: list[tuple[exp.Expression, exp.Expression]] = []
+        if remission:
+            plain_history = r.timing == "history" and r.within is None and r.duration is None
+            cases.append((_in(rkey.copy(), remission), exp.true() if plain_history else _null_bool()))
         if not hist:
-            return []
+            return cases
         truth: exp.Expression
         if r.within is not None:
             first = _date(self._first_day(r.within))
@@ -157,7 +167,7 @@ class _ConditionLeaves(_CompilerBase):
             truth = exp.false()
         else:
             truth = exp.true()
-        return [(_in(rkey.copy(), hist), truth)]
+        return [*cases, (_in(rkey.copy(), hist), truth)]
 
     def _condition(self, r: n.Condition, name: str, closed: exp.Expression) -> _Leaf:
         """evaluate._condition_verdict / _condition_truth / _condition_result."""
