@@ -22,7 +22,8 @@ from ..concepts import Vocabulary
 from ..errors import InputError
 from ..evaluate import DEFAULT_LOOKBACK_DAYS
 from ..trial import Trial
-from .compile import CompiledTrial, _as, compile_trial, compile_trials
+from .attrition import Attrition, AttritionCounter, attrition_sql
+from .compile import CompiledTrial, compile_trial, compile_trials
 from .outputs import Written, write_outputs
 from .partitions import in_partition, patient_bounds, patient_tables
 from .registry import Registry, lit
@@ -36,27 +37,6 @@ Engine = Literal["duckdb", "spark"]
 SHARED_GROUP = 25
 
 
-@dataclass(frozen=True)
-class AttritionRow:
-    """One criterion of the attrition table; *_after count patients after this and every earlier criterion."""
-
-    id: str
-    kind: str
-    passed: int
-    failed: int
-    unknown: int
-    eligible_after: int
-    possible_after: int
-
-
-@dataclass
-class Attrition:
-    trial: str
-    patients: int
-    rows: list[AttritionRow]
-    verdicts: dict[str, int]
-
-
 @dataclass
 class BatchResult:
     out: Path | None
@@ -65,47 +45,6 @@ class BatchResult:
     attrition: list[Attrition]
     seconds: float
     notes: list[str] = field(default_factory=list)
-
-
-def _c(name: str) -> exp.Column:
-    return exp.column(exp.to_identifier(name, quoted=True))
-
-
-def _attrition(reg: Registry, table: str, plan: CompiledTrial) -> Attrition:
-    cols: list[exp.Expression] = [_as(exp.Count(this=exp.Star()), "n")]
-    passed_so_far: list[exp.Expression] = []
-    open_so_far: list[exp.Expression] = []
-    for i, c in enumerate(plan.criteria):
-        s = _c(c.status_column)
-        for status in ("pass", "fail", "unknown"):
-            cond = exp.EQ(this=s, expression=exp.Literal.string(status))
-            cols.append(
-                _as(
-                    exp.Sum(this=exp.Case().when(cond, exp.Literal.number(1)).else_(exp.Literal.number(0))),
-                    f"{status}_{i}",
-                )
-            )
-        passed_so_far.append(exp.EQ(this=s, expression=exp.Literal.string("pass")))
-        open_so_far.append(exp.NEQ(this=s, expression=exp.Literal.string("fail")))
-        for label, conds in (("elig", passed_so_far), ("poss", open_so_far)):
-            cols.append(
-                _as(
-                    exp.Sum(this=exp.Case().when(exp.and_(*conds), exp.Literal.number(1)).else_(exp.Literal.number(0))),
-                    f"{label}_{i}",
-                )
-            )
-    row = reg.con.execute(exp.select(*cols).from_(exp.to_table(table)).sql("duckdb")).fetchone()
-    assert row is not None
-    values = [int(v or 0) for v in row]
-    rows = []
-    for i, c in enumerate(plan.criteria):
-        base = 1 + 5 * i
-        p, f, u, e, o = values[base : base + 5]
-        rows.append(AttritionRow(c.id, c.kind, p, f, u, e, o))
-    verdicts = {
-        str(v): int(k) for v, k in reg.con.execute(f"SELECT verdict, COUNT(*) FROM {table} GROUP BY verdict").fetchall()
-    }
-    return Attrition(plan.trial_id, values[0], rows, verdicts)
 
 
 def run_batch(
@@ -143,7 +82,7 @@ def run_batch(
     spark = SparkRunner(reg, spark_master, work_dir) if engine == "spark" else None
     tables: list[str] = []
     compiled: list[CompiledTrial] = []
-    attrition: list[Attrition] = []
+    attrition: list[Attrition]
     try:
         if spark is not None:
             for i, trial in enumerate(trials):
@@ -152,7 +91,6 @@ def run_batch(
                 spark.run(plan, table)
                 tables.append(table)
                 compiled.append(plan)
-                attrition.append(_attrition(reg, table, plan))
                 step(f"screened {trial.id}")
         else:
             # Trials in groups share one pass over the records (compile.SharedPlan): the leaves of the
@@ -174,7 +112,6 @@ def run_batch(
                     reg.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {plan.projection.sql('duckdb')}")
                     tables.append(table)
                     compiled.append(plan)
-                    attrition.append(_attrition(reg, table, plan))
                     step(f"screened {trial.id}")
     finally:
         if spark is not None:
@@ -190,8 +127,13 @@ def run_batch(
             "open_world": open_world,
             "lookback_days": lookback_days,
         }
-        write_results(reg, tables, target, run, presorted=True)
+        # The attrition is counted from the rows as they are written (one read of each trial's rows).
+        counters = {table: AttritionCounter(plan) for table, plan in zip(tables, compiled, strict=True)}
+        write_results(reg, tables, target, run, presorted=True, counters=counters)
+        attrition = [counters[table].result() for table in tables]
         step(f"wrote {target}")
+    else:
+        attrition = [attrition_sql(reg, table, plan) for table, plan in zip(tables, compiled, strict=True)]
     notes = [note for plan in compiled for note in plan.notes]
     return BatchResult(target, tables, compiled, attrition, time.perf_counter() - started, notes)
 
@@ -217,16 +159,19 @@ def write_results(
     target: Path,
     run: Mapping[str, Any] | None = None,
     presorted: bool = False,
+    counters: Mapping[str, AttritionCounter] | None = None,
 ) -> Written:
     """All result tables (columns unioned by name) to Parquet, with the rejects report and a manifest,
     atomically: temporary files renamed together (see :mod:`.outputs`). ``presorted``: each table already
-    returns its rows by patient id (run_batch's tables), so they are not sorted again."""
+    returns its rows by patient id (run_batch's tables), so they are not sorted again. ``counters``: a
+    table's counter is given each of its batches as it is written (its attrition)."""
     target = Path(os.path.abspath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     # A rejected value is quoted in full up to 200 characters: the report names the problem, it is not a copy.
     val = "CASE WHEN length(val) > 200 THEN left(val, 200) || '...' ELSE val END AS val"
     rejects = f"SELECT file, line, col, {val}, reason, kept FROM rejects ORDER BY file, line, col"
-    return write_outputs(reg.con, partial(_stream_results, reg, tables, presorted), rejects, target, run or {})
+    stream = partial(_stream_results, reg, tables, presorted, counters or {})
+    return write_outputs(reg.con, stream, rejects, target, run or {})
 
 
 #: Rows per Parquet row group (and per batch taken from DuckDB): what the writer holds in memory.
@@ -238,7 +183,9 @@ ROW_GROUP = 122_880
 STATISTICS = ["trial", "patient_id", "verdict"]
 
 
-def _stream_results(reg: Registry, tables: Sequence[str], presorted: bool, path: Path) -> None:
+def _stream_results(
+    reg: Registry, tables: Sequence[str], presorted: bool, counters: Mapping[str, AttritionCounter], path: Path
+) -> None:
     """The result tables, columns unioned by name, ordered by (trial, patient_id), streamed into one
     Parquet file one trial and one row group at a time (never the whole result set in memory)."""
     import pyarrow as pa
@@ -258,7 +205,10 @@ def _stream_results(reg: Registry, tables: Sequence[str], presorted: bool, path:
             select = ", ".join(f'"{c}"' if c in have else f'NULL::{kind} AS "{c}"' for c, kind in columns.items())
             order = "" if presorted else " ORDER BY patient_id"
             reader = reg.con.sql(f"SELECT {select} FROM {table}{order}").to_arrow_reader(ROW_GROUP)
+            counter = counters.get(table)
             for batch in reader:
+                if counter is not None:
+                    counter.add(batch)
                 if writer is None:
                     writer = pq.ParquetWriter(str(path), batch.schema, write_statistics=STATISTICS)
                 writer.write_table(pa.Table.from_batches([batch]), row_group_size=ROW_GROUP)

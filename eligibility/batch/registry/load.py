@@ -28,6 +28,7 @@ from .rejects import (
     _insert_reports,
     _record_columns,
     _record_reports,
+    _Scan,
     _scan,
     _unknown_concept,
     _untrusted_ranges,
@@ -132,26 +133,7 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
     con = reg.con
     scan = _scan(table, src)
     if table == "patients":
-        con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {scan.inner}")
-        reports = _value_reports(table, src, scan, f"stage_{table}")
-        reports.append(
-            f"""SELECT rid, 'patient_id' AS col, patient_id AS val,
-                       CASE WHEN patient_id IS NULL THEN 'missing patient_id (row left out)'
-                            ELSE 'duplicate patient_id (row left out; the first row is used)' END AS reason,
-                       false AS kept
-                FROM (SELECT rid, patient_id, MIN(rid) OVER (PARTITION BY patient_id) AS first FROM stage_{table})
-                WHERE patient_id IS NULL OR rid > first"""
-        )
-        _insert_reports(con, src, reports)
-        drop = (
-            f"patient_id IS NULL OR rid NOT IN (SELECT MIN(rid) FROM stage_{table} "
-            "WHERE patient_id IS NOT NULL GROUP BY patient_id)"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TABLE patients AS SELECT patient_id, birth_date, sex FROM stage_{table} "
-            f"WHERE NOT ({drop})"
-        )
-        con.execute(f"DROP TABLE stage_{table}")
+        _stage_patients(reg, src, scan)
         return
     con.execute(f"CREATE OR REPLACE TABLE stage_{table} AS {_record_columns(table, scan)}")
     _end_unknown(con, table, scan.bads)
@@ -174,6 +156,48 @@ def stage_file(reg: Registry, table: str, src: _Source) -> None:
     con.execute(f"ALTER TABLE stage_{table} RENAME TO {table}")
     if src.relation == f"src_{table}":
         con.execute(f"DROP TABLE src_{table}")
+
+
+def _stage_patients(reg: Registry, src: _Source, scan: _Scan) -> None:
+    """The patients file -> ``patients``: every id once (the first row of an id is used; a missing id or a
+    repeated one is reported and left out), values typed as every table's are.
+
+    Why the count first: ids are nearly always present and unique, and then the table is the typed scan
+    with its helper columns dropped; the window over all ids (to report each repeat) and the anti-join
+    (to keep each id's first row) are run only when the count says an id is missing or repeated. At 10M
+    patients the two took 13 of the 18 s CPU of staging the patients.
+    """
+    con = reg.con
+    stage = "stage_patients"
+    con.execute(f"CREATE OR REPLACE TABLE {stage} AS {scan.inner}")
+    row = con.execute(f"SELECT COUNT(*), COUNT(patient_id), COUNT(DISTINCT patient_id) FROM {stage}").fetchone()
+    clean = row is not None and row[0] == row[1] == row[2]
+    reports = _value_reports("patients", src, scan, stage)
+    if not clean:
+        reports.append(
+            f"""SELECT rid, 'patient_id' AS col, patient_id AS val,
+                       CASE WHEN patient_id IS NULL THEN 'missing patient_id (row left out)'
+                            ELSE 'duplicate patient_id (row left out; the first row is used)' END AS reason,
+                       false AS kept
+                FROM (SELECT rid, patient_id, MIN(rid) OVER (PARTITION BY patient_id) AS first FROM {stage})
+                WHERE patient_id IS NULL OR rid > first"""
+        )
+    if reports:
+        _insert_reports(con, src, reports)
+    _drop_relation(con, "patients")
+    if clean:
+        for helper in ["rid", *(b for _, b in scan.bads)]:
+            con.execute(f"ALTER TABLE {stage} DROP COLUMN {helper}")
+        con.execute(f"ALTER TABLE {stage} RENAME TO patients")
+    else:
+        drop = (
+            f"patient_id IS NULL OR rid NOT IN (SELECT MIN(rid) FROM {stage} "
+            "WHERE patient_id IS NOT NULL GROUP BY patient_id)"
+        )
+        con.execute(f"CREATE TABLE patients AS SELECT patient_id, birth_date, sex FROM {stage} WHERE NOT ({drop})")
+        con.execute(f"DROP TABLE {stage}")
+    if src.relation == "src_patients":  # a CSV file's text copy
+        con.execute("DROP TABLE src_patients")
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -233,12 +257,14 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
         problem.append(f"coalesce({UNTRUSTED_RANGE}, false)")
     bad = f"bad_{table}"
     con.execute(f"CREATE OR REPLACE TEMP TABLE {bad} AS SELECT * FROM {rows} s WHERE {' OR '.join(problem)}")
-    reports, drop = _record_reports(table, src, scan, bad)
-    _insert_reports(con, src, reports)
-    if table == "observations":
-        _untrusted_ranges(con, lit(src.label), src.line("rid"), bad)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE gone_{table} AS SELECT rid FROM {bad} s WHERE {drop}")
-    gone = _count(con, f"gone_{table}")
+    gone = 0
+    if _count(con, bad):  # (the reports join the patients: nothing to join for a clean file)
+        reports, drop = _record_reports(table, src, scan, bad)
+        _insert_reports(con, src, reports)
+        if table == "observations":
+            _untrusted_ranges(con, lit(src.label), src.line("rid"), bad)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE gone_{table} AS SELECT rid FROM {bad} s WHERE {drop}")
+        gone = _count(con, f"gone_{table}")
     keep = f"WHERE rid NOT IN (SELECT rid FROM gone_{table})" if gone else ""
     descriptor = "rkey, system, code, concept, text"
     con.execute(
@@ -263,5 +289,5 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
     con.execute(f"CREATE VIEW {table} AS SELECT patient_id, rid AS rn, rkey, {select}, raw_code FROM {rows} s {keep}")
     con.execute(f"DROP TABLE {bad}")
     if not gone:
-        con.execute(f"DROP TABLE gone_{table}")
+        con.execute(f"DROP TABLE IF EXISTS gone_{table}")
     reg.in_place[table] = code_is_text
