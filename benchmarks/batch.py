@@ -50,7 +50,9 @@ from eligibility.batch import load_registry, run_batch
 from eligibility.batch.registry import connect
 from eligibility.library import TrialLibrary
 from eligibility.trial import load_trial
+import tempfile
 folder, n_trials, in_place, memory = sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+out_dir = tempfile.mkdtemp(prefix="batch-bench-", dir=os.path.dirname(os.path.abspath(folder)))
 partitions = int(sys.argv[6]) or None
 if n_trials == 1:
     trials = [load_trial("NCT06352281")]
@@ -68,13 +70,16 @@ def step(msg):
         marks["write"] = clock()
 t = clock()
 kw = {"partitions": partitions} if partitions else {}
-run_batch(reg, trials, date(2026, 1, 15), out=folder + f"/results-{os.getpid()}.parquet", on_step=step, **kw)
-total = since(t)
-write = since(marks["write"])
-os.remove(folder + f"/results-{os.getpid()}.parquet")
+import shutil
+try:
+    run_batch(reg, trials, date(2026, 1, 15), out=out_dir + "/results.parquet", on_step=step, **kw)
+    total = since(t)
+    write = since(marks["write"])
+finally:
+    shutil.rmtree(out_dir, ignore_errors=True)
 screen = [total[0] - write[0], total[1] - write[1]]
 print(json.dumps({"trials": len(trials), "load": load, "screen": screen, "write": write, "rss_mb": rss_mb(),
-                  "loadavg": load_avg}))
+                  "loadavg": load_avg, "partitions": partitions or 0}))
 """
 )
 
@@ -163,6 +168,8 @@ def main() -> None:
     parser.add_argument("--staged", action="store_true", help="copy the Parquet tables into DuckDB (in_place=False)")
     parser.add_argument("--no-limits", action="store_true", help="skip the full-scan and hand-written runs")
     args = parser.parse_args()
+    grid: dict[tuple[int, int], tuple[float, float, float]] = {}  # (patients, trials) -> wall, CPU, RSS MB
+    limits: dict[int, tuple[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else Path(tmp)
         print(
@@ -177,6 +184,10 @@ def main() -> None:
                 hands = [child(HAND, str(folder), args.memory_limit) for _ in range(args.repeat)]
                 scan = f"{med(scans, 'scan', 0):.1f} s"
                 hand = f"{med(hands, 'hand', 0):.1f} s"
+                limits[patients] = (
+                    f"{scan} ({med(scans, 'scan', 1):.1f} s)",
+                    f"{hand} ({med(hands, 'hand', 1):.1f} s), {med(hands, 'rss_mb') / 1024:.2f} GB",
+                )
                 print(
                     f"{patients:>10,} limits: full scan {scan} (CPU {med(scans, 'scan', 1):.1f} s), hand-written query "
                     f"+ sorted Parquet {hand} (CPU {med(hands, 'hand', 1):.1f} s, "
@@ -190,8 +201,10 @@ def main() -> None:
                     for _ in range(args.repeat)
                 ]  # fmt: skip
                 parts = {k: (med(runs, k, 0), med(runs, k, 1)) for k in ("load", "screen", "write")}
-                total = sum(w for w, _ in parts.values())
-                cpu = sum(c for _, c in parts.values())
+                # The total is the median of each run's total (not the sum of the phases' medians).
+                total = statistics.median(sum(float(r[k][0]) for k in parts) for r in runs)  # type: ignore[index]
+                cpu = statistics.median(sum(float(r[k][1]) for k in parts) for r in runs)  # type: ignore[index]
+                grid[(patients, int(runs[0]["trials"]))] = (total, cpu, med(runs, "rss_mb"))
                 cells = " | ".join(f"{w:4.1f} ({c:4.1f})" for w, c in parts.values())
                 print(
                     f"{patients:>10,} {int(runs[0]['trials']):>6} | {cells} | {total:5.1f}s {cpu:5.1f}s | "
@@ -200,6 +213,37 @@ def main() -> None:
                     flush=True,
                 )
     print("cells: wall s (CPU s), medians of", args.repeat, "fresh processes; limits are for NCT06352281 alone")
+    print_grid(grid, limits, args.repeat)
+
+
+def print_grid(
+    grid: dict[tuple[int, int], tuple[float, float, float]], limits: dict[int, tuple[str, str]], repeat: int
+) -> None:
+    """The sizes x trials table (Markdown): total wall (CPU) and peak RSS per cell, the times one trial,
+    and the limits of that size beside them."""
+    if not grid:
+        return
+    sizes = sorted({p for p, _ in grid})
+    libraries = sorted({t for _, t in grid})
+    head = ["patients", *(f"{t} trial{'s' if t > 1 else ''}" for t in libraries), "full scan", "hand-written query"]
+    print()
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for size in sizes:
+        cells = [f"{size:,}"]
+        for t in libraries:
+            if (size, t) not in grid:
+                cells.append("")
+                continue
+            wall, cpu, rss = grid[(size, t)]
+            cell = f"{wall:.1f} s ({cpu:.1f} s CPU), {rss / 1024:.2f} GB"
+            if t > 1 and (size, 1) in grid:
+                cell += f", {wall / grid[(size, 1)][0]:.1f}x one trial"
+            cells.append(cell)
+        scan, hand = limits.get(size, ("", ""))
+        cells += [scan, hand]
+        print("| " + " | ".join(cells) + " |")
+    print(f"\nwall (CPU) in seconds, load + screen + write, medians of {repeat}; limits: wall (CPU) of NCT06352281")
 
 
 if __name__ == "__main__":
