@@ -10,8 +10,8 @@ on what the node reads and on the patient's context, never on the trial or on wh
 results are those of :func:`eligibility.api.screen` trial by trial; ``tests/test_screen_plan.py`` compares the
 two criterion by criterion over Synthea patients and the development cases.
 
-A shared :class:`~eligibility.api.CriterionResult` is a frozen model and is never changed after it is built;
-a patient who carries a coordinator's answer for a criterion gets that criterion screened afresh.
+Shared results are built with the plan (a frozen :class:`~eligibility.api.CriterionResult` is never changed
+after); a patient who carries coordinators' answers gets every criterion screened.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pydantic import BaseModel
 from . import nodes as n
 from .api import CriterionResult, ScreeningResult, screen_criterion, screening_result
 from .concepts import Vocabulary
-from .evaluate import Context, OpenKind
+from .evaluate import Context, OpenKind, Verdict, evaluate
 from .patient import Patient
-from .trial import Criterion, Trial
+from .trial import Trial
 
 __all__ = ["ScreenPlan", "patient_independent"]
 
@@ -45,8 +45,7 @@ def patient_independent(rule: n.Node) -> bool:
 
 class ScreenPlan:
     """Node keys and shared results for a set of trials screened with one vocabulary (see the module
-    docstring). Built once per library; safe to use from several threads (what it fills in as it goes is the
-    same whichever thread fills it)."""
+    docstring). Built once per library, then only read: safe to use from several threads."""
 
     def __init__(self, trials: Iterable[Trial], vocabulary: Vocabulary):
         self.vocabulary = vocabulary
@@ -54,14 +53,28 @@ class ScreenPlan:
         self._signatures: dict[tuple[Any, ...], int] = {}
         # Every keyed node and criterion is held here, so that no other object can take its id.
         self._kept: list[object] = []
-        self._independent: set[int] = set()
-        self._shared: dict[int, CriterionResult] = {}
+        # Verdicts of the sub-rules no patient can change, by key: every patient's context starts with them.
+        self._fixed: dict[int, Verdict] = {}
+        # Per trial (by id): each criterion's shared result, None where the patient decides.
+        self._shared: dict[int, tuple[Trial, list[CriterionResult | None]]] = {}
+        nobody = Context(Patient(id="screen-plan"), date.min, vocabulary, node_keys=self.node_keys)
         for trial in trials:
+            shared: list[CriterionResult | None] = []
             for c in trial.criteria:
                 self._key(c.rule)
                 self._kept.append(c)
-                if patient_independent(c.rule):
-                    self._independent.add(id(c))
+                self._fix(c.rule, nobody)
+                fixed = patient_independent(c.rule)
+                shared.append(screen_criterion(c, nobody, trial.id) if fixed else None)
+            self._shared[id(trial)] = (trial, shared)
+
+    def _fix(self, rule: n.Node, nobody: Context) -> bool:
+        """Remember the verdicts of the rule's patient-independent parts; whether the rule is one."""
+        parts = [self._fix(p, nobody) for p in n.children(rule)]
+        fixed = isinstance(rule, _NEVER_COMPUTED) or (bool(parts) and all(parts))
+        if fixed:
+            self._fixed[self.node_keys[id(rule)]] = evaluate(rule, nobody)
+        return fixed
 
     def _key(self, node: n.Node) -> int:
         fields = tuple((name, self._atom(value)) for name, value in node.__dict__.items() if name != "span")
@@ -91,21 +104,24 @@ class ScreenPlan:
         self, patient: Patient, as_of: date, *, open_world: bool = False, open_kinds: Iterable[OpenKind] = ()
     ) -> Context:
         """The patient's context for screening against these trials (keyed nodes remembered)."""
-        return Context(
+        ctx = Context(
             patient, as_of, self.vocabulary, open_world=open_world, open_kinds=open_kinds, node_keys=self.node_keys
         )
-
-    def criterion(self, c: Criterion, ctx: Context, trial_id: str) -> CriterionResult:
-        """:func:`~eligibility.api.screen_criterion`, shared across patients where the patient cannot change it."""
-        if id(c) not in self._independent or c.id in ctx.patient.attestations:
-            return screen_criterion(c, ctx, trial_id)
-        hit = self._shared.get(id(c))
-        if hit is None:
-            hit = self._shared[id(c)] = screen_criterion(c, ctx, trial_id)
-        return hit
+        ctx.verdicts.update(self._fixed)
+        return ctx
 
     def screen(self, trial: Trial, ctx: Context) -> ScreeningResult:
-        """:func:`~eligibility.api.screen` of one of these trials, in a context from :meth:`context`."""
+        """:func:`~eligibility.api.screen` of a trial, in a context from :meth:`context`: the criteria no
+        patient can change keep their shared result, unless this patient carries a coordinator's answer for
+        one of the trial's criterion ids (then each criterion is screened)."""
         if ctx.vocab is not self.vocabulary or ctx.node_keys is not self.node_keys:
             raise ValueError("the context was not made by this plan")
-        return screening_result(trial, ctx, [self.criterion(c, ctx, trial.id) for c in trial.criteria])
+        known = self._shared.get(id(trial))
+        if known is None or known[0] is not trial or ctx.patient.attestations:
+            results = [screen_criterion(c, ctx, trial.id) for c in trial.criteria]
+        else:
+            results = [
+                screen_criterion(c, ctx, trial.id) if shared is None else shared
+                for c, shared in zip(trial.criteria, known[1], strict=True)
+            ]
+        return screening_result(trial, ctx, results)
