@@ -100,10 +100,9 @@ def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
         for system, codes in VOCAB[leaf].codes.items():
             # the first codes, every personal-history code (Z85, I25.2...) and a few 'in remission' codes under
             # them (C92.01, F32.5): they read differently
-            remission = [
-                rc for rc in VOCAB.history.remission_icd10cm if system == "icd10cm" and any(rc.startswith(c) for c in codes)
-            ]
-            for code in (*codes[:3], *(c for c in codes[3:] if VOCAB.is_history_code(system, c)), *remission[:: max(1, len(remission) // 4)][:4]):
+            under = [r for r in VOCAB.history.remission_icd10cm if any(r.startswith(c) for c in codes)]
+            remission = under[:: max(1, len(under) // 4)][:4] if system == "icd10cm" else []
+            for code in (*codes[:3], *(c for c in codes[3:] if VOCAB.is_history_code(system, c)), *remission):
                 out.append((system, code, None))
                 if system in SYSTEM_URI:
                     out.append((SYSTEM_URI[system], code, None))
