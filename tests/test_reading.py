@@ -81,6 +81,13 @@ READINGS: list[tuple[str, str, Any]] = [
      n.And(items=(Lab("total_bilirubin", ">", 1.5, relative="ULN"), n.Not(item=GILBERT)))),
     ("Haemoglobin of at least 9 g/dL unless caused by marrow infiltration", "inclusion",
      n.Or(items=(Lab("hemoglobin", ">=", 9.0, "g/dL"), U("caused by marrow infiltration")))),
+    # 'except' after a measured limit says who it is waived for: read as 'unless' (audit seed 18)
+    ("Total bilirubin at most 1.5 x ULN, except in patients with Gilbert syndrome", "inclusion",
+     n.Or(items=(Lab("total_bilirubin", "<=", 1.5, relative="ULN"), GILBERT))),
+    ("Total bilirubin at most 1.5 x ULN except for those with Gilbert syndrome", "inclusion",
+     n.Or(items=(Lab("total_bilirubin", "<=", 1.5, relative="ULN"), GILBERT))),
+    ("Total bilirubin above 1.5 x ULN except if Gilbert syndrome", "exclusion",
+     n.And(items=(Lab("total_bilirubin", ">", 1.5, relative="ULN"), n.Not(item=GILBERT)))),
     # another threshold under a condition: exactly (not M -> main) and (M -> alternative)
     ("Total bilirubin <= 1.5 x ULN (<= 3 x ULN in case of Gilbert syndrome)", "inclusion",
      n.And(items=(n.Implies(condition=n.Not(item=GILBERT), then=Lab("total_bilirubin", "<=", 1.5, relative="ULN")),

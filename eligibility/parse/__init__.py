@@ -375,10 +375,35 @@ def _exception(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> 
         b0 = tokens[k].end_pos or 0
         other = _shifted(parse_criterion(text[b0:], "exclusion", vocab), b0)
         return _unless(main, other, kind, whole)
+    after_for = tokens[k].value.lower().endswith(" for")  # "except for" is one token
+    waiver = _waiver_re(after_for).match(text, tokens[k].end_pos or 0)
+    measured = not any(isinstance(x, n.Condition | n.Medication | n.Procedure) for x in n.walk(main))
+    if measured and text[waiver.end() if waiver else tokens[k].end_pos or 0 :].strip():
+        # "bilirubin <= 1.5 mg/dL, except in patients with Gilbert's syndrome": a measured limit has no kinds to
+        # leave out, so "except" says who it is waived for and reads as "unless" (audit seed 18: a Gilbert's
+        # patient was failed). After a class of conditions ("any malignancy except for those with ...") "those"
+        # may be kinds of it: that stays an exception of the class.
+        b0 = waiver.end() if waiver else tokens[k].end_pos or 0
+        other = _shifted(parse_criterion(text[b0:], "exclusion", vocab), b0)
+        return _unless(main, other, kind, whole)
     if any(isinstance(x, n.Not | n.Implies) for x in n.walk(main)):  # walks into every reading of an Ambiguous
         return None
     rest = n.Unparsed(text=text[e0:].strip(), reason="an exception the engine cannot check", span=(e0, len(text)))
     return n.And(items=(main, rest), span=whole)
+
+
+@cache
+def _waiver_re(after_for: bool) -> re.Pattern[str]:
+    """After "except": "in patients with", "for those who", "if", "when": the people a rule is waived for
+    (``after_for``: the text after "except for", which must name people)."""
+    people = "|".join(re.escape(w) for w in lexicon_data()["exception_persons"])
+    who = rf"(?:the\s+)?(?:{people})\s+(?:with|who\s+have|who\s+are|who|having|on|receiving)\b"
+    if after_for:
+        return re.compile(rf"\s*{who}", re.IGNORECASE)
+    return re.compile(
+        rf"\s*(?:(?:in|for|among)\s+(?:{who}|(?:with|having)\b)|if\b|when\b|where\b|in\s+(?:the\s+)?case\s+of\b)",
+        re.IGNORECASE,
+    )
 
 
 def _unless(main: n.Node, other: n.Node, kind: str, whole: tuple[int, int]) -> n.Node:
