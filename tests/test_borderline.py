@@ -200,3 +200,23 @@ def test_a_disorder_in_remission_is_a_history_and_leaves_now_unknown(
     patient = Patient(id="r", birth_date=date(1970, 1, 1), sex="female", conditions=records)
     rule = parse_criterion(text, "exclusion")
     assert evaluate(rule, Context(patient, date(2026, 11, 1), default_vocabulary())).truth is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        ("Bleeding disorder", ("D69.9",), Tri.TRUE),  # haemorrhagic diathesis (audit seed 18)
+        ("Bleeding disorder", ("D66",), Tri.TRUE),  # a coagulation defect is one
+        ("Bleeding disorder", ("D69.3",), Tri.UNKNOWN),  # ITP: a bleeding disorder to some clinicians
+        ("Bleeding disorder", (), Tri.FALSE),
+        ("Coagulopathy", ("D69.9",), Tri.FALSE),  # a coagulation defect is narrower
+        ("Immunodeficiency", ("D71",), Tri.TRUE),  # chronic granulomatous disease, an inborn error of immunity
+        ("Patient has low back pain", ("M54.41",), Tri.TRUE),  # lumbago with sciatica
+    ],
+)
+def test_broad_condition_names_take_in_what_they_name(text: str, codes: tuple[str, ...], expected: Tri) -> None:
+    kind = "inclusion" if text.startswith("Patient has") else "exclusion"
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2024, 1, 1)) for c in codes)
+    patient = Patient(id="b", birth_date=date(1970, 1, 1), sex="female", conditions=records)
+    rule = parse_criterion(text, kind)
+    assert evaluate(rule, Context(patient, date(2026, 11, 1), default_vocabulary())).truth is expected

@@ -31,6 +31,7 @@ from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
 from .scope import age_boundaries, continues_label, person_suspects, population_reading, population_rule
+from .timedlist import timed_list
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
 
 __all__ = ["grammar_text", "parse_criterion", "population_rule", "read_criterion", "tokenize"]
@@ -235,7 +236,10 @@ def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
     from .anchored import anchored_reading  # imports the extractor, which imports this package
 
     # Both fallbacks are sound; keep the one that leaves more of the criterion computable.
-    found = [r for r in (_partial(text, tokens, vocab, kind), anchored_reading(text, kind, vocab)) if r is not None]
+    pieces, seps = _pieces(tokens)
+    timed = timed_list(text, pieces, seps, vocab, kind, _strict, _modifier_words)
+    candidates = (_partial(text, tokens, vocab, kind), anchored_reading(text, kind, vocab), timed)
+    found = [r for r in candidates if r is not None]
     if not found:
         return n.Unparsed(text=text.strip(), reason=reason, span=whole)
     return max(found, key=_computable_leaves)
