@@ -233,6 +233,9 @@ EXAMPLES: list[tuple[str, str, tuple[str, ...], Tri]] = [
     ),  # ", and" may add an item
     ("Anticoagulants such as warfarin unless on a stable dose", "exclusion", ("warfarin",), U),
     ("Flu-like illness", "exclusion", (), U),
+    # a qualified class the vocabulary does not name: an example on record lacks the qualifier (audit seed 18)
+    ("Newly diagnosed disorders such as heart failure", "inclusion", ("heart_failure",), U),
+    ("Rare disorders such as heart failure", "inclusion", ("heart_failure",), T),
     ("Anticoagulants", "exclusion", (), NOT_T),
 ]
 

@@ -7,6 +7,7 @@ be assembled two ways when English leaves the scope of a modifier open ("history
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
@@ -112,6 +113,13 @@ def _example_hazards() -> frozenset[str]:
 
 # An unnamed class with more words than this is a clause with requirements of its own, not a class name.
 _MAX_CLASS_WORDS = 5
+_WORDS_RE = re.compile(r"[a-z]+")
+
+
+@cache
+def _class_qualifiers() -> frozenset[str]:
+    """Words that qualify an unnamed class beyond its kind (when, how severe, what status)."""
+    return frozenset(w.lower() for w in lexicon_data()["class_qualifiers"])
 
 
 class ToAst(Transformer[Token, Any]):
@@ -285,6 +293,11 @@ class ToAst(Transformer[Token, Any]):
                 # "Those who visited the clinic with complaints of symptoms such as fatigue": the example is
                 # one of the symptoms, and the rest of the clause is still required, so it decides nothing.
                 raise NotUnderstood("the words before the examples say more than the name of a class", *clause.span)
+            if set(_WORDS_RE.findall(m.unnamed.lower())) & _class_qualifiers():
+                # "newly diagnosed diseases including AML": a relapsed AML is one of the examples but not of the
+                # class, whose qualifier the examples do not carry (audit seed 18)
+                raise NotUnderstood("a qualified class the vocabulary does not name: its examples do not prove it",
+                                    *clause.span)  # fmt: skip
             why = "a class the vocabulary does not name; only its listed examples are read"
             nodes.append(n.Unparsed(text=m.unnamed, reason=why, span=m.span))
         else:
