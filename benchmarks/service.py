@@ -135,6 +135,13 @@ def _cpu_seconds(pid: int) -> float:
     return own + sum(_cpu_seconds(k) for k in kids)
 
 
+def _worker_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each ``serve --workers`` child (the parent itself when it has none)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(k) for k in children.read_text().split()] if children.exists() else []
+    return {k: _cpu_seconds(k) for k in kids} if kids else {pid: _cpu_seconds(pid)}
+
+
 def _run(
     name: str,
     hook_url: str,
@@ -191,10 +198,15 @@ def _run(
 
     wall = time.perf_counter()
     cpu = [_cpu_seconds(p) for p in server_pids]
+    per_worker = _worker_cpu(server_pids[0])
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(worker, range(clients)))
     wall = time.perf_counter() - wall
     cpu = [_cpu_seconds(p) - c for p, c in zip(server_pids, cpu, strict=True)]
+    # A keep-alive connection stays with the worker that accepted it, so 4 clients on 2 workers may be split
+    # 2/2 or 3/1 (or 4/0): the shares of the service's CPU tell which it was.
+    used = [t - per_worker.get(k, 0.0) for k, t in _worker_cpu(server_pids[0]).items()]
+    shares = "/".join(f"{100 * u / max(sum(used), 1e-9):.0f}" for u in sorted(used, reverse=True))
     if not latencies:
         print(f"{name}: no successful calls ({statuses})")
         return
@@ -205,6 +217,7 @@ def _run(
         f"max {max(latencies):.0f} ms, {len(latencies) / wall:.1f} calls/s; server CPU per call "
         + ", ".join(f"{1000 * c / (len(latencies) + clients):.0f} ms" for c in cpu)
         + " (service"
+        + (f", its workers' shares {shares} %" if len(used) > 1 else "")
         + (", FHIR server)" if len(cpu) > 1 else ")")
         + f"; load average {os.getloadavg()[0]:.1f} at the end",
         flush=True,
