@@ -55,7 +55,8 @@ class _Entry(BaseModel):
     derived: list[Concept] = []
 
 
-_DERIVED_PREFIX = "icd10cm:"
+# Ids of the concepts reading derives (a condition read through ICD-10-CM, and its borderline).
+_DERIVED_PREFIXES = ("icd10cm:", "icd10cm-edge:")
 _NOT_ENGINE_SUFFIXES = (".pyc", ".pyo")
 # Parts of the package that never change how a trial is compiled.
 _NOT_ENGINE = ("service", "web", "store", "batch", "__pycache__")
@@ -150,17 +151,28 @@ class TrialCache:
         if not all(t.source == source for t in found.trials):
             return None
         adopt = getattr(self.vocabulary, "adopt_derived", None)
-        for concept in found.derived:
-            if concept.id not in self.vocabulary and adopt is not None and concept.id.startswith(_DERIVED_PREFIX):
+        derived = {
+            c.id: c
+            for c in found.derived
+            if adopt is not None and c.id.startswith(_DERIVED_PREFIXES) and c.id not in self.vocabulary
+        }
+        needed = set(_named_concepts(found.trials)) | {b for c in derived.values() for b in c.borderline}
+        if any(c not in self.vocabulary and c not in derived for c in needed):
+            # Compiled afresh. Nothing is adopted first: a concept adopted without its borderline would stop
+            # reading from deriving it again with that borderline (KeyError 'icd10cm-edge:...').
+            return None
+        for concept in derived.values():
+            if adopt is not None:
                 adopt(concept)
-        unknown = [c for c in _named_concepts(found.trials) if c not in self.vocabulary]
-        return None if unknown else found.trials
+        return found.trials
 
     def _derived(self, trials: list[LibraryTrial]) -> list[Concept]:
         """The concepts the trials name that reading derived (not among the vocabulary's own)."""
+        named = _named_concepts(trials)
+        named |= {b for c in named if c in self.vocabulary for b in self.vocabulary[c].borderline}
         return [
             self.vocabulary[concept_id]
-            for concept_id in sorted(_named_concepts(trials))
+            for concept_id in sorted(named)
             if concept_id not in self.vocabulary.concepts and concept_id in self.vocabulary
         ]
 

@@ -82,3 +82,23 @@ def test_an_entry_of_the_old_layout_is_compiled_afresh(tmp_path: Path) -> None:
     again = TrialLibrary.load(root, vocabulary=fresh, cache=cache)
     assert again.trials == first.trials
     assert isinstance(json.loads(entry.read_text(encoding="utf-8"))["derived"], list)  # rewritten
+
+
+def test_a_derived_concept_comes_back_with_its_borderline(tmp_path: Path) -> None:
+    """'acute promyelocytic leukaemia' derives icd10cm:C92.4 with an unspecified myeloid leukaemia (C92.9) as
+    its borderline: a new process must get both from the cache, and a file compiled after a cache entry was
+    read must still derive the borderline (the entry once adopted C92.4 without it: KeyError at start-up)."""
+    if not hasattr(eligibility.concepts.Vocabulary, "derive_condition"):
+        pytest.skip("this engine derives no concepts while reading")
+    root, cache = tmp_path / "lib", tmp_path / "cache"
+    root.mkdir()
+    (root / "APL.txt").write_text("Exclusion Criteria:\n\n* Acute promyelocytic leukaemia\n", encoding="utf-8")
+    first = _load_in_new_process(root, cache, "compile")
+    (entry,) = (cache / "trials").glob("*.json")
+    stored = {c["id"] for c in json.loads(entry.read_text(encoding="utf-8"))["derived"]}
+    assert any(c.startswith("icd10cm-edge:") for c in stored), stored
+    assert _load_in_new_process(root, cache, "refuse") == first
+    # A second file, compiled in a process that read the first from the cache, reads the same condition.
+    (root / "APL2.txt").write_text("Exclusion Criteria:\n\n* Acute promyelocytic leukemia\n", encoding="utf-8")
+    both = _load_in_new_process(root, cache, "compile")
+    assert len(both["trials"]) == 2  # type: ignore[arg-type]
