@@ -150,6 +150,12 @@ class Concept(BaseModel):
         "read it both as present now and as any history ('patients with malignancy': a cancer treated years ago "
         "may or may not exclude), so a patient is decided only when both readings agree.",
     )
+    lookback_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="A lab whose result only shows the state on the day it was taken (a pregnancy test): a reading "
+        "with no window of its own uses this look-back instead of the evaluator's default (parse/lookbacks.py).",
+    )
     ongoing_days: int | None = Field(
         default=None,
         gt=0,

@@ -66,7 +66,7 @@ READINGS: list[tuple[str, str, Any]] = [
     ("Serum potassium above 5.5", "exclusion", U("Serum potassium above 5.5")),
     # conditionals keep both sides; an unread condition still lets a met consequence decide
     ("If of reproductive potential, a negative urine pregnancy test", "inclusion",
-     n.Implies(condition=U("reproductive potential"), then=n.LabResult(concept="pregnancy_test", result="negative"))),
+     n.Implies(condition=U("reproductive potential"), then=n.LabResult(concept="pregnancy_test", result="negative", lookback_days=7))),
     ("If on warfarin, INR of 2 to 3", "inclusion",
      n.Implies(condition=n.Medication(concept="warfarin"), then=Lab("inr", "between", 2.0, value2=3.0))),
     # exceptions and 'unless' are kept: an unread exception leaves the main clause deciding only 'no'

@@ -125,7 +125,7 @@ def test_a_child_word_is_another_person_only_after_a_cue(text: str, person: bool
 FEMALE = n.Sex(sexes=("female",))
 MALE = n.Sex(sexes=("male",))
 PLATELETS_75 = n.Lab(concept="platelets", op=">=", value=75.0, unit="10^9/L")
-NEG_TEST = n.LabResult(concept="pregnancy_test", result="negative")
+NEG_TEST = n.LabResult(concept="pregnancy_test", result="negative", lookback_days=7)  # its own look-back
 
 POPULATIONS = [
     ("Cohort 2: platelet count >= 75 x 10^9/L", "inclusion", n.Implies(condition=U("Cohort 2"), then=PLATELETS_75)),
@@ -187,7 +187,7 @@ POPULATION_NEAR_MISSES = [
     (
         "Women with a positive pregnancy test",
         "exclusion",
-        n.And(items=(FEMALE, n.LabResult(concept="pregnancy_test", result="positive"))),
+        n.And(items=(FEMALE, n.LabResult(concept="pregnancy_test", result="positive", lookback_days=7))),
     ),
     ("Men aged 40 years or older", "inclusion", n.And(items=(MALE, n.Age(op=">=", value=40.0)))),
     # a trailing group after alternatives may scope the last one only: not read as a scope of the whole

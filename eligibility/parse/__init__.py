@@ -27,6 +27,7 @@ from .borderline import widened
 from .complements import complemented
 from .grouplabel import group_label
 from .lexer import lexicon_data, tokenize
+from .lookbacks import default_lookbacks
 from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
@@ -213,7 +214,8 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
     reading = implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
-    return group_label(exclusion_polarity(widened(complemented(reading, text), vocab), text, kind), text)
+    polar = exclusion_polarity(widened(complemented(reading, text), vocab), text, kind)
+    return default_lookbacks(group_label(polar, text), vocab)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
