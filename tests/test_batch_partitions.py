@@ -146,3 +146,27 @@ def test_a_lower_limit_or_more_patients_never_means_fewer_partitions() -> None:
     assert counts == sorted(counts) and counts[-1] > counts[0]
     assert all(partition_count(low, n) >= partition_count(high, n) for n in (10**6, 10**7, 3 * 10**7))
     assert partition_count(low, 10**7) > partition_count(high, 10**7)
+
+
+def test_a_run_interrupted_between_partitions_leaves_no_output(tmp_path: Path) -> None:
+    """Stopped after the first bucket (Ctrl-C in the middle of the shared pass): no results, rejects or
+    manifest, not even temporary files, and an earlier run's complete set stays as it was."""
+    folder = tmp_path / "registry"
+    folder.mkdir()
+    _seeded(folder, 60)
+    out = tmp_path / "out" / "results.parquet"
+    run_batch(load_registry(folder), TRIALS, AS_OF, out=out, partitions=1)
+    before = {p.name: p.read_bytes() for p in out.parent.iterdir()}
+    assert {"results.parquet", "results.parquet.rejects.csv", "results.parquet.manifest.json"} <= set(before)
+
+    def stop(msg: str) -> None:
+        if "partition 1 of" in msg:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(load_registry(folder), TRIALS, AS_OF, out=out, partitions=3, on_step=stop)
+    assert {p.name: p.read_bytes() for p in out.parent.iterdir()} == before
+    fresh = tmp_path / "fresh" / "results.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(load_registry(folder), TRIALS, AS_OF, out=fresh, partitions=3, on_step=stop)
+    assert not fresh.parent.exists() or list(fresh.parent.iterdir()) == []
