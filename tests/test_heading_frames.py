@@ -236,3 +236,16 @@ def test_scoping_never_raises_and_keeps_one_reading_per_item(heading: list[str],
         text = " ".join(item)
         rules = scope_items(kind, [" ".join(heading)], [(text, parse_criterion(text, kind, VOCAB))], VOCAB).rules
         assert len(rules) == 1
+
+
+@pytest.mark.parametrize(
+    ("heading", "negated"),
+    [
+        ("Glucose-related, for participants without diabetes", False),  # a group, not a negation (audit seed 18)
+        ("Patients without the following:", True),
+    ],
+)
+def test_people_without_a_named_condition_are_a_group(heading: str, negated: bool) -> None:
+    rule = parse_criterion("HbA1c above 6.5 %", "exclusion")
+    (scoped,) = scope_items("exclusion", [heading], [("HbA1c above 6.5 %", rule)], default_vocabulary()).rules
+    assert any(isinstance(x, n.Not) for x in n.walk(scoped)) is negated

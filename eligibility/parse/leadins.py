@@ -324,9 +324,19 @@ def _negated(kind: str, heading: str) -> bool:
     exclusion items. The intro that made a section an exclusion list ("Patients must not have:") is not a
     negation of its items: it is why they are exclusions."""
     w = _words()
+    heading = _GROUP_WITHOUT_RE.sub(" ", heading)  # "for participants without T2D" names a group, negates nothing
     if kind == "inclusion":
         return bool(w.none.search(heading) or w.intro_exclusion.search(heading))
     return bool(w.none.search(heading)) and not w.intro_exclusion.search(heading)
+
+
+# People "without" a named condition are a group ("Glycaemia-related for participant without T2D" over exclusion
+# items: audit seed 18 read its items negated); "Patients without the following:" still negates its items.
+_GROUP_WITHOUT_RE = re.compile(
+    r"\b(?:participants?|patients?|subjects?|individuals?|persons?|people|those|women|men|children|adults)\s+"
+    r"without\s+(?!(?:any\s+of\s+)?the\s+following\b|any\s+of\b|:)\w[\w-]*",
+    re.I,
+)
 
 
 def overridden(kind: str, rule: n.Node, heading: str) -> n.Node:
