@@ -33,7 +33,7 @@ KEEP: dict[str, frozenset[str]] = {
     "MedicationAdministration": frozenset({"subject", "medication*", "effective*", "dosage"}),
     "Procedure": frozenset({"code", "subject", "performed*"}),
     "AllergyIntolerance": frozenset(
-        {"code", "patient", "verificationStatus", "clinicalStatus", "criticality", "onset*"}
+        {"code", "patient", "verificationStatus", "clinicalStatus", "criticality", "onset*", "category", "type"}
     ),
     "Medication": frozenset({"code"}),
 }
