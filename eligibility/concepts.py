@@ -171,6 +171,13 @@ class Concept(BaseModel):
         "(``parse/borderline.py``), so a record of a borderline concept alone leaves the criterion unknown. "
         "Each must be a complete concept, or the wider sense could never say 'absent'.",
     )
+    route: Literal["any", "systemic", "local"] = Field(
+        default="any",
+        description="Which medication records count by how the drug was given: 'systemic' leaves out records "
+        "whose dosage route is local (a topical hydrocortisone is no systemic corticosteroid), 'local' takes "
+        "only those (the borderline of a class some read as systemic only). Records are marked by the FHIR "
+        "reader with the concept LOCAL_ROUTE; a record without a stated route counts as systemic.",
+    )
     relative_limits: tuple[Literal["ULN", "LLN"], ...] = Field(
         default=("ULN", "LLN"),
         description="The limits results of this analyte are judged against. A clearance or an eGFR has no upper "
@@ -218,6 +225,10 @@ class RxNormProduct(BaseModel):
     ingredients: tuple[str, ...] = Field(min_length=1)
     source: str
 
+
+# The concept a medication record carries when its dosage route says the drug was applied locally
+# (io/fhir.py and batch/fhir.py set it; Concept.route reads it).
+LOCAL_ROUTE = "local_route_medication"
 
 # Concept files loaded with concepts.yaml into the default vocabulary (same shape; see their headers).
 CONCEPT_FILES = ("drugs.yaml", "procedures.yaml", "labs.yaml")

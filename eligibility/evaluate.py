@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import nodes as n
-from .concepts import KNOWN_SYSTEMS, Concept, Vocabulary
+from .concepts import KNOWN_SYSTEMS, LOCAL_ROUTE, Concept, Vocabulary
 from .derived import DERIVABLE, Inputs, derive, derived_margin, lookback_start, newest_in_unit
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
@@ -278,7 +278,11 @@ class Context:
         for c in named:
             at.update(index[c])
         # In the records' order, as a scan of the records would give them.
-        return [records[i] for i in sorted(at) if not self._resolved(records[i])[0] & unwanted]
+        found = [records[i] for i in sorted(at) if not self._resolved(records[i])[0] & unwanted]
+        route = self.vocab[concept].route if concept in self.vocab else "any"
+        if route != "any":  # given locally or not, as the record's dosage route says (Concept.route)
+            found = [r for r in found if (LOCAL_ROUTE in self._resolved(r)[0]) is (route == "local")]
+        return found
 
     def _index(self, records: Sequence[Any]) -> dict[str, tuple[int, ...]]:
         """Positions of the records naming each concept (what :meth:`concepts_of` gives), built once per

@@ -16,6 +16,7 @@ from eligibility.batch import load_registry, run_batch
 from eligibility.batch.fhir import _files, is_fhir_bulk, load_fhir_bulk
 from eligibility.batch.registry import Registry
 from eligibility.cli import app
+from eligibility.concepts import LOCAL_ROUTE
 from eligibility.io.fhir import bundle_to_patient
 from eligibility.patient import Patient
 
@@ -131,7 +132,14 @@ def test_medication_exposure(reg: Registry) -> None:
         ("5492", date(2026, 1, 2), None),  # Medication/med1 from Medication.ndjson
         ("243670", date(2026, 1, 3), date(2026, 1, 3)),  # completed statement at a dateTime
     ]
-    assert meds("p4") == [("11289", None, None)]  # contained #m; on-hold with an open bound; cancelled left out
+    p4 = {m.code: m for m in reg.patient("p4").medications}
+    assert (p4["11289"].start, p4["11289"].end) == (None, None)  # contained #m; on-hold with an open bound
+    assert len(p4) == 5  # cancelled left out
+    # the dosage route, as io/fhir.py reads it: local only when every stated route is local
+    assert p4["5492"].concept == LOCAL_ROUTE  # "Topical route"
+    assert p4["41126"].concept == LOCAL_ROUTE  # route text "Respiratory tract route" (one line has no route)
+    assert p4["723"].concept is None  # topical and oral lines: it may be systemic
+    assert p4["8640"].concept is None  # a route by code only says nothing here
 
 
 def test_procedures(reg: Registry) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from eligibility.api import screen
-from eligibility.concepts import default_vocabulary
+from eligibility.concepts import LOCAL_ROUTE, default_vocabulary
 from eligibility.evaluate import Context, evaluate
 from eligibility.parse import parse_criterion
 from eligibility.patient import MedicationRecord, Patient
@@ -143,6 +143,8 @@ def test_sql_and_evaluator_agree_on_the_closed_and_borderline_drug_readings() ->
         "Anticoagulant therapy within 30 days",
         "Prior chemotherapy within 12 months",
         "Use of low molecular weight heparin",
+        "Systemic corticosteroids within 4 weeks",
+        "Use of systemic antibiotics within 4 weeks",
     ]
     trial = Trial(
         id="DRUGS",
@@ -159,6 +161,9 @@ def test_sql_and_evaluator_agree_on_the_closed_and_borderline_drug_readings() ->
         ("rxnorm", "103", None),
         ("atc", "B01AB10", None),
         (None, None, "argatroban"),
+        ("rxnorm", "5492", None),  # hydrocortisone, no route stated
+        ("rxnorm", "5492", LOCAL_ROUTE),  # the FHIR reader's mark of a topical / inhaled record
+        ("rxnorm", "723", LOCAL_ROUTE),
     ]
     tables: dict[str, list[dict[str, Any]]] = {
         t: [] for t in ("patients", "observations", "conditions", "medications", "procedures")
@@ -174,3 +179,62 @@ def test_sql_and_evaluator_agree_on_the_closed_and_borderline_drug_readings() ->
             )
     for open_world in (False, True):
         check_agreement(tables, [trial], open_world)
+
+
+# ---- the dosage route: a locally applied drug is no systemic exposure -------------------------------
+
+SNOMED = "http://snomed.info/sct"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ROUTES = {
+    "oral": "Oral route",
+    "topical": "Topical route",
+    "inhaled": "Respiratory tract route",
+    "eye": "Ophthalmic route",
+}
+
+
+def _statement(rxcui: str, name: str, start: str, route: str | None) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": f"m{rxcui}",
+        "status": "active",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui, "display": name}]},
+        "effectivePeriod": {"start": start},
+    }
+    if route is not None:
+        res["dosage"] = [{"route": {"coding": [{"system": SNOMED, "code": "0", "display": ROUTES[route]}]}}]
+    return res
+
+
+def _bundle_status(text: str, *resources: dict[str, Any]) -> str:
+    from eligibility.io.fhir import bundle_to_patient
+
+    pat = {"resourceType": "Patient", "id": "p1", "birthDate": "2000-06-15", "gender": "female"}
+    entries = [{"fullUrl": "urn:uuid:p1", "resource": pat}]
+    entries += [{"fullUrl": f"urn:uuid:{r['id']}", "resource": r} for r in resources]
+    patient = bundle_to_patient({"resourceType": "Bundle", "type": "collection", "entry": entries}, origin="t")
+    trial = Trial(id="T", criteria=(Criterion(id="E1", kind="exclusion", text=text, rule=parse_criterion(text)),))
+    return next(c.status for c in screen(trial, patient, as_of=AS_OF).criteria if c.id == "E1")
+
+
+@pytest.mark.parametrize(
+    ("text", "route", "status"),
+    [
+        ("Systemic corticosteroids within 4 weeks", "oral", "fail"),
+        ("Systemic corticosteroids within 4 weeks", None, "fail"),  # no route stated: read as systemic
+        ("Systemic corticosteroids within 4 weeks", "topical", "unknown"),  # never a confident 'systemic'
+        ("Use of corticosteroids in the previous 4 weeks", "topical", "unknown"),  # clinicians differ
+        ("Use of corticosteroids in the previous 4 weeks", "inhaled", "unknown"),
+        ("Use of corticosteroids in the previous 4 weeks", "oral", "fail"),
+        ("Use of hydrocortisone within 4 weeks", "topical", "fail"),  # the ingredient, any route
+    ],
+)
+def test_corticosteroids_by_dosage_route(text: str, route: str | None, status: str) -> None:
+    assert _bundle_status(text, _statement("5492", "hydrocortisone", "2026-05-20", route)) == status
+
+
+@pytest.mark.parametrize(("route", "status"), [("oral", "fail"), ("eye", "unknown"), (None, "fail")])
+def test_systemic_antibiotics_by_dosage_route(route: str | None, status: str) -> None:
+    text = "Use of systemic antibiotics within 4 weeks"
+    assert _bundle_status(text, _statement("723", "amoxicillin", "2026-05-20", route)) == status

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..concepts import KNOWN_SYSTEMS, default_vocabulary
+from ..concepts import KNOWN_SYSTEMS, LOCAL_ROUTE, default_vocabulary
 from ..errors import InputError
 from ..evaluate import SYSTEM_ALIASES
 from ..io.fhir import _Mapper
@@ -46,6 +46,7 @@ from ..io.fhir_values import (
     ALLERGY_CATEGORY_CONCEPTS,
     ALLERGY_UNCLASSIFIED,
     MAPPED_TYPES,
+    local_route_pattern,
     non_food_allergen_pattern,
 )
 from ..patient import BAD_RANGE
@@ -834,13 +835,33 @@ def _medications(reg: Registry) -> None:
         reg.notes.append(
             f"FHIR: {int(n)} x {rtype} {status} without an end date: exposure dates unknown (not used as exposure)"
         )
+    # io/fhir._route_texts and fhir_values.locally_given: every stated route local -> LOCAL_ROUTE
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fhir_local AS
+            WITH d AS (
+                SELECT k, unnest(CASE WHEN rtype = 'MedicationRequest' THEN jlist(j -> 'dosageInstruction')
+                                      WHEN rtype = 'MedicationStatement' THEN jlist(j -> 'dosage')
+                                      WHEN (j -> 'dosage') IS NOT NULL THEN [j -> 'dosage']
+                                      ELSE []::JSON[] END) AS dose
+                FROM fhir_med),
+            r AS (
+                SELECT k, array_to_string(list_filter(
+                           [dose -> 'route' ->> 'text']
+                           || list_transform(jlist(dose -> 'route' -> 'coding'), lambda c: c ->> 'display'),
+                           lambda w: w IS NOT NULL AND w <> ''), ' ') AS words
+                FROM d WHERE (dose -> 'route') IS NOT NULL)
+            SELECT k FROM r WHERE trim(words, ' \t\r\n') <> ''
+            GROUP BY k HAVING bool_and(regexp_matches(lower(words), {lit(local_route_pattern())}))"""
+    )
     _stage(
         reg,
         "medications",
-        """SELECT m.k AS ord, m.patient_id, m.system, m.code, NULL::VARCHAR AS concept, m.text,
-                  x.start_date, x.end_date
+        f"""SELECT m.k AS ord, m.patient_id, m.system, m.code,
+                  CASE WHEN m.k IN (SELECT k FROM fhir_local) THEN {lit(LOCAL_ROUTE)} END::VARCHAR AS concept,
+                  m.text, x.start_date, x.end_date
            FROM fhir_med m JOIN fhir_exp2 x USING (k)""",
     )
+    con.execute("DROP TABLE fhir_local")
     for t in ("fhir_med", "fhir_exp", "fhir_exp2", "fhir_dose", "fhir_medref"):
         con.execute(f"DROP TABLE {t}")
 

@@ -47,7 +47,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from ..concepts import Vocabulary, default_vocabulary
+from ..concepts import LOCAL_ROUTE, Vocabulary, default_vocabulary
 from ..errors import InputError, UnitError
 from ..evaluate import KNOWN_SYSTEMS, normalise_system
 from ..patient import (
@@ -85,6 +85,7 @@ from .fhir_values import (
     _status_code,
     _text_result,
     allergy_concept,
+    locally_given,
 )
 
 __all__ = ["MAPPED_TYPES", "bundle_to_patient", "is_fhir_bundle", "load_fhir_bundle", "patient_to_bundle"]
@@ -644,9 +645,17 @@ class _Mapper:
             self.note(f"{rtype} without a readable medication skipped", source)
             return []
         start, end, authored = self.exposure(med, rtype, source, text or f"{system} {code}")
+        local = locally_given(_route_texts(med, rtype))
         return [
             MedicationRecord(
-                system=system, code=code, text=text, source=source, start=start, end=end, authored=authored
+                system=system,
+                code=code,
+                text=text,
+                source=source,
+                start=start,
+                end=end,
+                authored=authored,
+                concept=LOCAL_ROUTE if local else None,
             )
         ]
 
@@ -781,6 +790,25 @@ class _Mapper:
                 concept=allergy_concept(allergy.category or (), allergy.type, text),
             )
         ]
+
+
+def _route_texts(med: Any, rtype: str) -> list[str]:
+    """One string per dosage line that states a route: the route's text and its codings' displays, joined by
+    spaces (fhir_values.locally_given reads them; batch/fhir.py builds the same strings in SQL)."""
+    if rtype == "MedicationAdministration":
+        dosages = [med.dosage] if med.dosage is not None else []
+    elif rtype == "MedicationRequest":
+        dosages = list(med.dosageInstruction or ())
+    else:
+        dosages = list(med.dosage or ())
+    out = []
+    for dosage in dosages:
+        route = dosage.route
+        if route is None:
+            continue
+        words = [route.text, *(c.display for c in route.coding or ())]
+        out.append(" ".join(str(w) for w in words if w))
+    return out
 
 
 def _reference_id(ref: str) -> str | None:

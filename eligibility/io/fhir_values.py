@@ -125,6 +125,24 @@ def non_food_allergen_pattern() -> str:
     return r"\b(" + "|".join(re.escape(w) for w in sorted(words)) + r")\b"
 
 
+@cache
+def local_route_pattern() -> str:
+    """A regular expression, the same in Python and in DuckDB (RE2), for a dosage route that says the drug
+    was applied locally: the words of ``data/local_routes.yaml`` as whole words of the lower-cased route
+    text (its text, and every coding's display, joined by spaces)."""
+    text = resources.files("eligibility.data").joinpath("local_routes.yaml").read_text(encoding="utf-8")
+    words: list[str] = load_yaml(text)["local_routes"]
+    alternatives = "|".join(re.escape(w.lower()).replace(r"\ ", "[ \t]+") for w in sorted(words, key=len, reverse=True))
+    return rf"(^|[^a-z0-9_-])({alternatives})($|[^a-z0-9_-])"
+
+
+def locally_given(routes: Iterable[str]) -> bool:
+    """Whether a medication resource was given locally: it states at least one route, and every route it
+    states (one string per dosage line: the route's text and codings' displays) is local."""
+    stated = [r for r in routes if r.strip(" \t\r\n")]
+    return bool(stated) and all(re.search(local_route_pattern(), r.lower()) for r in stated)
+
+
 def allergy_concept(categories: Iterable[str | None], kind: str | None, text: str | None = None) -> str:
     """The mirror concept of an AllergyIntolerance with these ``category`` codes, this ``type`` and name."""
     found = {c for c in categories if c}
