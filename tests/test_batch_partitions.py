@@ -132,7 +132,7 @@ def test_every_patient_table_is_read_one_bucket_at_a_time(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("limit", "patients", "expected"),
-    [("3GB", 1_000_000, 1), ("3GB", 10_000_000, 3), ("3GB", 0, 1), ("1GB", 1_000_000, 1)],
+    [("3GB", 1_000_000, 1), ("3GB", 10_000_000, 2), ("3GB", 30_000_000, 4), ("3GB", 0, 1), ("1GB", 1_000_000, 1)],
 )
 def test_partition_count_follows_the_memory_limit(limit: str, patients: int, expected: int) -> None:
     con = connect(memory_limit=limit)

@@ -25,7 +25,7 @@ from ..trial import Trial
 from .attrition import Attrition, AttritionCounter, attrition_sql
 from .compile import CompiledTrial, compile_trial, compile_trials
 from .outputs import Written, write_outputs
-from .partitions import in_partition, patient_bounds, patient_tables
+from .partitions import in_partition, partition_count, patient_bounds, patient_tables
 from .registry import Registry, lit
 from .spark import SparkRunner
 from .staging import duckdb_message
@@ -65,7 +65,7 @@ def run_batch(
 
     ``spark_master`` and ``work_dir`` (the folder Spark's tables and results go through) are for
     ``engine='spark'``; see :mod:`.spark`. ``partitions``: compute each shared pass in this many buckets of
-    patients (default 1; :func:`.partitions.partition_count` suggests K from the memory limit; same rows).
+    patients (default: :func:`.partitions.partition_count`, from the patients and the memory limit; same rows).
 
     Every result table is sorted by patient id once, when it is built (the shared table of a group of
     trials, or Spark's rows as they come back), so writing reads each trial's rows in stored order instead
@@ -96,12 +96,11 @@ def run_batch(
             # Trials in groups share one pass over the records (compile.SharedPlan): the leaves of the
             # group, once per patient, in a table of the registry's database (compressed, and spilled
             # by DuckDB's buffer manager when larger than memory); each result is a view over it.
-            # Partitions only when asked: at 10M patients x 1 trial the one pass completed (3.5 GB peak RSS,
-            # 3 GB DuckDB limit) while the 3-bucket (hash) run ran out of DuckDB memory in a bucket's
-            # INSERT ("failed to pin block", 2.7 GiB used): the shared table of an in-memory database
-            # and each bucket's aggregates share the limit. Range buckets (K=3) fail the same way ("failed
-            # to allocate data of size 16.0 MiB", 2.7 GiB used): the buckets are not yet the fix.
-            parts = partitions or 1
+            # Partitions (ranges of patient id, each bucket appended to the shared table) when the plan's
+            # estimate needs them (partitions.partition_count; ``partitions`` forces K). Measured at 10M x 1
+            # with the 3 GB limit: one pass 91 s CPU / 3.1 GB peak RSS, 3 buckets ~120 s CPU / 2.6 GB (both
+            # complete; before the lab picks were merged, both ran out of DuckDB memory or took 38 min).
+            parts = partitions if partitions is not None else partition_count(reg.con, reg.patient_count())
             for g in range(0, len(trials), SHARED_GROUP):
                 group = trials[g : g + SHARED_GROUP]
                 shared = compile_trials(group, reg, as_of, open_world, vocabulary, lookback_days, f"shared_{g}")
