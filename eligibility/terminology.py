@@ -309,8 +309,14 @@ def block_categories(terminology: Terminology, block: str) -> tuple[str, ...]:
 _RESIDUAL = word_list(WORDS_FILE, "residual")
 
 
+_PARENTHESES_RE = re.compile(r"\([^()]*\)")
+
+
 def _name_words(title: str) -> frozenset[str]:
-    return frozenset(w for w in words(title.split(",")[0]) if w not in _DROPPED and w not in _RESIDUAL)
+    """The words a title's name needs; words in parentheses are nonessential modifiers (ICD-10-CM convention):
+    "Fatty (change of) liver" names fatty liver, so K70.0 "Alcoholic fatty liver" names it too."""
+    head = _PARENTHESES_RE.sub(" ", title.split(",")[0])
+    return frozenset(w for w in words(head) if w not in _DROPPED and w not in _RESIDUAL)
 
 
 @cache

@@ -28,6 +28,7 @@ from .complements import complemented
 from .grouplabel import group_label
 from .lexer import lexicon_data, tokenize
 from .lookbacks import default_lookbacks
+from .open_exceptions import open_exceptions
 from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
@@ -215,7 +216,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
     vocab = vocabulary or default_vocabulary()
     reading = implausible_as_unparsed(age_boundaries(_parse_free(text, kind, vocab), text, vocab), text, vocab)
     polar = exclusion_polarity(widened(complemented(reading, text), vocab), text, kind)
-    return default_lookbacks(group_label(polar, text), vocab)
+    return open_exceptions(default_lookbacks(group_label(polar, text), vocab), vocab)
 
 
 def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
