@@ -428,6 +428,34 @@ def _build_word_index(terminology: Terminology) -> _WordIndex:
     return {w: (frozenset(titles.get(w, ())), frozenset(terms.get(w, ()))) for w in titles.keys() | terms.keys()}
 
 
+def naming_elsewhere(
+    terminology: Terminology, roots: tuple[str, ...], expanded: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """The codes outside ``expanded`` whose title or inclusion term carries every word of a root's name (those
+    that keep it from :func:`closed_extent`), as roots; None when a name word is not in the index (cannot tell).
+
+    An exception needs them: "other than fatty liver" must leave out K70.0 "Alcoholic fatty liver" as well as
+    K76.0 "Fatty (change of) liver", or a patient with an alcoholic fatty liver counts as another liver disease.
+    """
+    index = _word_index(terminology)
+
+    def inside(code: str) -> bool:
+        return any(_contains(e, code) for e in expanded)
+
+    found: set[str] = set()
+    for root in roots:
+        name = _name_words(terminology.title(root))
+        if not name or any(w not in index for w in name):
+            return None
+        for code in frozenset.intersection(*(index[w][0] for w in name)):
+            if not inside(code) and not frozenset(words(terminology.title(code))) & _NOT_AN_INSTANCE:
+                found.add(code)
+        for key in frozenset.intersection(*(index[w][1] for w in name)):
+            if not frozenset(key.split()) & _NOT_AN_INSTANCE:
+                found |= {c for c in terminology.terms[key] if not inside(c)}
+    return tuple(_roots(sorted(found)))
+
+
 def closed_extent(
     terminology: Terminology, roots: tuple[str, ...], expanded: tuple[str, ...], pruned: bool
 ) -> str | None:

@@ -140,3 +140,18 @@ def test_an_unspecified_sibling_is_the_edge_of_a_specific_condition(
     records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
     verdict = evaluate(parse_criterion(text, "exclusion"), _ctx(*records))
     assert verdict.truth is expected
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        (("K70.0",), Tri.UNKNOWN),  # alcoholic fatty liver is a fatty liver: left out, and liver disease is open
+        (("K74.60",), Tri.TRUE),  # cirrhosis is another liver disease
+        (("K76.0", "K74.60"), Tri.TRUE),
+    ],
+)
+def test_an_exception_leaves_out_every_code_naming_it(codes: tuple[str, ...], expected: Tri) -> None:
+    """'Other than fatty liver' leaves out K70.0 'Alcoholic fatty liver' as well as K76.0 (seed-17 re-judge)."""
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
+    rule = parse_criterion("History of liver disease other than fatty liver", "exclusion")
+    assert evaluate(rule, _ctx(*records)).truth is expected
