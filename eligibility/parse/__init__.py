@@ -35,6 +35,7 @@ from .polarity import exclusion_polarity
 from .scope import age_boundaries, continues_label, person_suspects, population_reading, population_rule
 from .timedlist import timed_list
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
+from .wordforms import rewrite_forms, scale_subject
 
 __all__ = ["grammar_text", "parse_criterion", "population_rule", "read_criterion", "tokenize"]
 
@@ -103,7 +104,7 @@ def _examples_comma(tokens: list[Token]) -> list[Token]:
 
 def _strict(tokens: list[Token], vocab: Vocabulary, kind: str) -> n.Node:
     """Parse a whole token list or raise ParseError / NotUnderstood."""
-    tokens = join_paren_qualifiers(_examples_comma(_trim(tokens)))
+    tokens = rewrite_forms(join_paren_qualifiers(_examples_comma(_trim(tokens))))
     try:
         tree = _parser().parse(tokens)
         result: n.Node = ToAst(vocab, kind).transform(tree)
@@ -225,6 +226,10 @@ def _parse_free(text: str, kind: str, vocab: Vocabulary) -> n.Node:
     whole = (0, len(text))
     if not tokens:
         return n.Unparsed(text=text, reason="no criterion text", span=whole)
+    subject = scale_subject(tokens)
+    if subject is not None:  # "PHQ-9 for depression score": blanked, so every span stays where it was
+        a, b = subject
+        return _parse_free(text[:a] + " " * (b - a) + text[b:], kind, vocab)
     scoped = population_reading(text, kind, vocab, parse_criterion)  # "Cohort B: ...", "WOCBP must ..."
     if scoped is not None:
         return scoped

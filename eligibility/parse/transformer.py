@@ -99,7 +99,7 @@ def _num(tok: Token) -> float:
     return float(tok.value)
 
 
-TIME_POSTS = ("window", "duration", "consecutive")
+TIME_POSTS = ("window", "duration", "consecutive", "before")
 # Postfixes at the end of a list that may scope over every item: the time ones and a parenthesised qualifier.
 TAIL_POSTS = (*TIME_POSTS, "qual")
 _MENTION_TYPES = ("COND", "DRUG", "PROC")
@@ -243,7 +243,7 @@ class ToAst(Transformer[Token, Any]):
         return core
 
     def _mention(self, m: Mention, clause: Clause) -> n.Node:
-        history = any(t.type == "HISTORY" for t in clause.prefixes)
+        history = any(t.type == "HISTORY" for t in clause.prefixes) or any(p.kind == "before" for p in clause.posts)
         current = any(t.type == "CURRENT" for t in clause.prefixes)
         if history and current:
             raise NotUnderstood("both 'history of' and 'current'", *clause.span)
@@ -685,6 +685,10 @@ class ToAst(Transformer[Token, Any]):
 
     def postfix(self, items: list[Any]) -> Post:
         return next(i for i in items if isinstance(i, Post))
+
+    def before_anchor(self, items: list[Token]) -> Post:
+        """ "prior to enrolment" with no window: at any time before it, which is all a record holds."""
+        return Post("before", None, _span(items))
 
     def qual_post(self, items: list[Token]) -> Post:
         """A QUALPOST token (parse/parenqual.py) as the QUAL token it holds."""
