@@ -324,6 +324,16 @@ def _sorted_codes(terminology: Terminology) -> list[str]:
     return sorted(c for c in terminology.codes if "-" not in c)
 
 
+def _names(name: frozenset[str], title: str) -> bool:
+    """Whether a child's title names the condition in the patient: every word of the name before any "without"
+    (H40.06 "Primary angle closure without glaucoma damage" is no glaucoma), and not a suspect, carrier or
+    screening code (H40.0 "Glaucoma suspect")."""
+    found = words(title)
+    if "without" in found:
+        found = found[: found.index("without")]
+    return name <= frozenset(found) and not frozenset(words(title)) & _NOT_AN_INSTANCE
+
+
 def naming_descendants(terminology: Terminology, roots: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
     """The codes under ``roots`` whose titles still name what the root names, as prefixes, and whether
     any was left out.
@@ -342,7 +352,7 @@ def naming_descendants(terminology: Terminology, roots: tuple[str, ...]) -> tupl
         # descendants are one run of the sorted codes: from the low code up to the last code under high
         start, stop = bisect_left(codes, low), bisect_right(codes, high + "\uffff")
         under = [c for c in codes[start:stop] if c != root and _contains(root, c)]
-        naming = {c for c in under if name <= frozenset(words(terminology.title(c)))}
+        naming = {c for c in under if _names(name, terminology.title(c))}
         if len(naming) == len(under):
             out.extend(block_categories(terminology, root) if "-" in root else (root,))
             continue

@@ -155,3 +155,12 @@ def test_an_exception_leaves_out_every_code_naming_it(codes: tuple[str, ...], ex
     records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 1, 1)) for c in codes)
     rule = parse_criterion("History of liver disease other than fatty liver", "exclusion")
     assert evaluate(rule, _ctx(*records)).truth is expected
+
+
+@pytest.mark.parametrize(("code", "expected"), [("H40.11", Tri.TRUE), ("H40.06", Tri.UNKNOWN), ("H40.01", Tri.UNKNOWN)])
+def test_a_child_without_the_condition_or_only_suspecting_it_is_not_it(code: str, expected: Tri) -> None:
+    """H40.06 'Primary angle closure without glaucoma damage' and H40.0 'Glaucoma suspect' are no glaucoma
+    (audit seed 19): a record of one alone leaves the open-world reading unknown."""
+    rule = parse_criterion("History of glaucoma", "exclusion")
+    record = ConditionRecord(system="icd10cm", code=code, onset=date(2020, 1, 1))
+    assert evaluate(rule, _ctx(record)).truth is expected
