@@ -12,12 +12,15 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from lark import Token
+
+from .lexer import lexicon_data
 
 __all__ = ["rewrite_forms", "scale_subject"]
 
 _MENTIONS = frozenset({"COND", "DRUG", "PROC"})
-_SCORE_WORDS = frozenset({"score", "scale", "total"})
 
 
 def rewrite_forms(tokens: list[Token]) -> list[Token]:
@@ -58,7 +61,12 @@ def scale_subject(tokens: list[Token]) -> tuple[int, int] | None:
             and tokens[k - 1].type == "LAB"
             and cond.type == "COND"
             and word.type == "WORD"
-            and str(word).lower() in _SCORE_WORDS
+            and str(word).lower() in _score_words()
         ):
             return tok.start_pos or 0, cond.end_pos or 0
     return None
+
+
+@cache
+def _score_words() -> frozenset[str]:
+    return frozenset(w.lower() for w in lexicon_data()["scale_subject_words"])
