@@ -1,7 +1,8 @@
 """Curated conditions reviewed as complete against the ICD-10-CM tabular list (issue 11, dev-cases breadth).
 
-Stroke, hepatic failure, inflammatory bowel disease, tuberculosis (apart from a latent infection) and
-immunodeficiency (with HIV as an acquired one) say "absent" when no record matches, and decide at the edges
+Stroke, hepatic failure, inflammatory bowel disease and tuberculosis (apart from a latent infection) say
+"absent" when no record matches (immunodeficiency, once among them, is open world: drug-induced immunosuppression
+often has no code), and decide at the edges
 of their code sets: a code inside proves the condition, a code the review put outside does not, and a code
 that cannot tell (Z86.73, a TIA or an infarction) never proves a stroke. The criteria are our own sentences.
 """
@@ -39,7 +40,7 @@ def _truth(text: str, kind: str, *records: tuple[str, str, str]) -> Tri:
         ("Crohn's disease or ulcerative colitis", (), Tri.FALSE),
         ("chronic inflammatory bowel diseases", (), Tri.FALSE),  # the qualifier cannot make a missing disease present
         ("active tuberculosis", (), Tri.FALSE),
-        ("known immunodeficiency", (), Tri.FALSE),
+        ("known immunodeficiency", (), Tri.UNKNOWN),  # open world: drug-induced or coded elsewhere (seeds 18-19)
         # a code inside the extent proves it
         ("Hepatic failure", (("K72.10", "Chronic hepatic failure without coma", "2025-03-01"),), Tri.TRUE),
         ("liver failure", (("K76.82", "Hepatic encephalopathy", "2026-02-01"),), Tri.TRUE),
@@ -62,8 +63,9 @@ def _truth(text: str, kind: str, *records: tuple[str, str, str]) -> Tri:
         ),
         ("tuberculosis", (("Z22.7", "Latent tuberculosis", "2026-08-01"),), Tri.FALSE),
         ("tuberculosis", (("R76.11", "Nonspecific reaction to tuberculin skin test", "2026-08-01"),), Tri.FALSE),
-        ("immunodeficiency", (("D86.0", "Sarcoidosis of lung", "2020-01-01"),), Tri.FALSE),
-        ("immunodeficiency", (("Z20.6", "Contact with HIV", "2026-01-01"),), Tri.FALSE),
+        ("immunodeficiency", (("D86.0", "Sarcoidosis of lung", "2020-01-01"),), Tri.UNKNOWN),
+        ("immunodeficiency", (("Z20.6", "Contact with HIV", "2026-01-01"),), Tri.UNKNOWN),
+        ("immunodeficiency", (("E70.330", "Chediak-Higashi syndrome", "2020-01-01"),), Tri.TRUE),
         (
             "inflammatory bowel disease",
             (("K52.9", "Noninfective gastroenteritis and colitis", "2026-01-01"),),
