@@ -57,6 +57,6 @@ def test_list_with_a_trailing_qualifier(codes: tuple[str, ...], expected: Tri) -
     assert _truth("HIV infection or hepatitis C (with a detectable viral load)", *codes) is expected
 
 
-@pytest.mark.parametrize("text", ["(active)", "active (known)", "ECOG 0-1 (known)"])
+@pytest.mark.parametrize("text", ["(active)", "active (severe)", "ECOG 0-1 (severe)"])
 def test_a_qualifier_without_a_mention_before_it_is_not_read_as_one(text: str) -> None:
     assert isinstance(parse_criterion(text, "exclusion"), n.Unparsed)
