@@ -230,6 +230,21 @@ class RxNormProduct(BaseModel):
 # (io/fhir.py and batch/fhir.py set it; Concept.route reads it).
 LOCAL_ROUTE = "local_route_medication"
 
+# The allergy concepts a condition record may be read as (io/fhir_values mirrors AllergyIntolerance as them).
+ALLERGY_UNCLASSIFIED = "allergy_unclassified"
+ALLERGY_KINDS = frozenset(
+    {"food_allergy", "food_reaction_unclear", "drug_allergy", "drug_reaction_unclear", ALLERGY_UNCLASSIFIED}
+)
+
+
+@cache
+def _allergy_words() -> re.Pattern[str]:
+    """``allergy_words`` of ``data/allergen_words.yaml`` as whole words."""
+    text = resources.files("eligibility.data").joinpath("allergen_words.yaml").read_text(encoding="utf-8")
+    words: list[str] = load_yaml(text)["allergy_words"]
+    return re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b")
+
+
 # Concept files loaded with concepts.yaml into the default vocabulary (same shape; see their headers).
 CONCEPT_FILES = ("drugs.yaml", "procedures.yaml", "labs.yaml")
 
@@ -518,6 +533,19 @@ class Vocabulary:
             # in full ("Celiac disease (disorder)") is that code, for the concepts its codes do not list.
             return coded, self.concepts_for_condition_text(text) - coded
         return coded, frozenset()
+
+    def allergy_kind_unread(self, system: str | None, text: str | None, found: frozenset[str] | set[str]) -> bool:
+        """Whether a condition record names an allergy whose kind nothing read: not ICD-10-CM (its codes
+        say the kind), an allergy word in its text and no negation word, and none of ``ALLERGY_KINDS``
+        among the concepts it was read as (``system`` normalised). Such a record ("Peanut allergy" in SNOMED
+        CT, "Allergy to penicillin" as free text) may be a food or a drug allergy: it is read as
+        ``allergy_unclassified``. (An AllergyIntolerance mirror carries its kind already: not asked.)"""
+        if not text or system == "icd10cm" or found & ALLERGY_KINDS:
+            return False
+        text = text.lower()
+        if not _allergy_words().search(text):
+            return False
+        return not set(_WORD.findall(text)) & NEGATION_WORDS
 
     def concepts_for_condition_text(self, text: str) -> frozenset[str]:
         """Concepts whose ICD-10-CM codes hold the code a whole record label names (``terminology``)."""

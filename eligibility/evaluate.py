@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import nodes as n
-from .concepts import KNOWN_SYSTEMS, LOCAL_ROUTE, Concept, Vocabulary
+from .concepts import ALLERGY_UNCLASSIFIED, KNOWN_SYSTEMS, LOCAL_ROUTE, Concept, Vocabulary
 from .derived import DERIVABLE, Inputs, derive, derived_margin, lookback_start, newest_in_unit
 from .errors import UnitError
 from .logic import Tri, all_of, any_of
@@ -215,6 +215,14 @@ class Context:
         if hit is None:
             coded, text_only = self.vocab.concepts_for_record(normalise_system(record.system), record.code, record.text)
             found = coded | text_only | ({record.concept} if record.concept else set())
+            system = normalise_system(record.system)
+            mirror = record.concept is not None  # an AllergyIntolerance mirror (io/fhir_values.allergy_concept)
+            if (
+                isinstance(record, ConditionRecord)
+                and not mirror
+                and self.vocab.allergy_kind_unread(system, record.text, found)
+            ):
+                found, text_only = found | {ALLERGY_UNCLASSIFIED}, text_only | {ALLERGY_UNCLASSIFIED}
             hit = cache[key] = (frozenset(found), text_only - coded - {record.concept})
         return hit
 

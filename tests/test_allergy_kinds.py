@@ -163,3 +163,30 @@ def test_history_of_allergy_still_sees_every_kind() -> None:
     for concept in ("food_allergy", "food_reaction_unclear", "drug_allergy", "drug_reaction_unclear"):
         assert concept in vocab.leaf_set("allergy")
     assert "allergy_unclassified" in vocab.leaf_set("allergy")
+
+
+def _snomed_condition(display: str) -> dict[str, Any]:
+    res = _condition("X", display)
+    res["code"] = {"coding": [{"system": SNOMED, "code": "999999", "display": display}]}
+    return res
+
+
+@pytest.mark.parametrize(
+    ("display", "food", "drug"),
+    [
+        ("Allergy to peanuts", "fail", "pass"),  # names an ICD-10-CM title: read as Z91.010
+        ("Peanut allergy", "unknown", "unknown"),  # an allergy of a kind nothing reads: never 'none'
+        ("Penicillin allergy", "unknown", "unknown"),
+        ("Shellfish allergy", "unknown", "unknown"),
+        ("No known allergies", "pass", "pass"),  # a negation: no allergy
+        ("Essential hypertension", "pass", "pass"),
+    ],
+)
+def test_a_snomed_allergy_of_unread_kind_is_never_proof_of_none(display: str, food: str, drug: str) -> None:
+    patient = _patient(_snomed_condition(display))
+    assert (_status("Food allergies", patient), _status("Drug allergies", patient)) == (food, drug)
+
+
+def test_an_icd10cm_allergy_of_another_kind_still_decides() -> None:
+    hay_fever = _patient(_condition("J30.1", "Allergic rhinitis due to pollen"))
+    assert _status("Food allergies", hay_fever) == "pass"
