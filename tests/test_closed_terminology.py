@@ -130,6 +130,7 @@ def test_an_unspecified_counterpart_is_the_edge_of_a_chronic_condition(codes: tu
         ("Obstructive sleep apnoea", ("G47.33",), Tri.TRUE),
         ("Burkitt lymphoma", ("C83.90",), Tri.UNKNOWN),  # a diffuse lymphoma of unstated kind
         ("Burkitt lymphoma", ("C83.30",), Tri.FALSE),  # diffuse large B-cell is another kind
+        ("Burkitt lymphoma", ("C91.A0",), Tri.TRUE),  # the leukaemic form (WHO), filed apart by ICD-10-CM
     ],
 )
 def test_an_unspecified_sibling_is_the_edge_of_a_specific_condition(
