@@ -47,28 +47,18 @@ class _Unsure(Exception):
     """Not plainly valid: the caller validates with ``fhir.resources``."""
 
 
-def _string(value: object) -> str:
-    if type(value) is not str or not _STRING.fullmatch(value):
-        raise _Unsure
-    return value
+def _matching(pattern: re.Pattern[str]) -> Callable[[object], str]:
+    """A check for a FHIR string type: a ``str`` that matches the type's regex in full."""
+
+    def check(value: object) -> str:
+        if type(value) is not str or not pattern.fullmatch(value):
+            raise _Unsure
+        return value
+
+    return check
 
 
-def _code(value: object) -> str:
-    if type(value) is not str or not _CODE.fullmatch(value):
-        raise _Unsure
-    return value
-
-
-def _id(value: object) -> str:
-    if type(value) is not str or not _ID.fullmatch(value):
-        raise _Unsure
-    return value
-
-
-def _uri(value: object) -> str:
-    if type(value) is not str or not _URI.fullmatch(value):
-        raise _Unsure
-    return value
+_string, _code, _id, _uri = (_matching(p) for p in (_STRING, _CODE, _ID, _URI))
 
 
 def _boolean(value: object) -> bool:
