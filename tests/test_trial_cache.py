@@ -10,7 +10,7 @@ import pytest
 
 from eligibility import trial as trial_module
 from eligibility import trial_cache
-from eligibility.concepts import default_vocabulary, load_vocabulary_text
+from eligibility.concepts import CONCEPT_FILES, default_vocabulary, load_vocabulary_text
 from eligibility.trial import load_trial, rules_dir
 
 from .fresh_process import cache_env, run_cli
@@ -89,8 +89,11 @@ def test_a_changed_file_is_read_afresh_and_a_corrupt_entry_ignored(trials_dir: P
 
 
 def test_a_caller_s_own_vocabulary_is_never_cached(trials_dir: Path) -> None:
-    text = (ROOT / "eligibility" / "data" / "concepts.yaml").read_text(encoding="utf-8")
-    own = load_vocabulary_text(text, "concepts.yaml")
+    data = ROOT / "eligibility" / "data"
+    text = (data / "concepts.yaml").read_text(encoding="utf-8")
+    # the concept files load together (a class in concepts.yaml may have members in drugs.yaml)
+    extra = {name: (data / name).read_text(encoding="utf-8") for name in CONCEPT_FILES}
+    own = load_vocabulary_text(text, "concepts.yaml", extra=extra)
     assert load_trial("NCT06352281", own).criteria
     assert _entries(trials_dir) == []
 
