@@ -115,7 +115,13 @@ class TermMatch:
 class Terminology:
     """The ICD-10-CM index, with lookups by phrase (criteria) and by record text."""
 
-    def __init__(self, data: dict[str, Any], abbreviations: dict[str, str], fingerprint: str = ""):
+    def __init__(
+        self,
+        data: dict[str, Any],
+        abbreviations: dict[str, str],
+        fingerprint: str = "",
+        phrases: dict[str, str] | None = None,
+    ):
         self.titles: dict[str, Sequence[str]] = data["titles"]
         self.terms: dict[str, Sequence[str]] = data["terms"]
         self.codes: dict[str, str] = data["codes"]
@@ -123,6 +129,8 @@ class Terminology:
         # a hash of the shipped index file, naming what is derived from it in the start-up cache ("": none)
         self.fingerprint = fingerprint
         self.abbreviations = abbreviations
+        # whole phrases (any case) that criteria use for a title worded otherwise: "diabetes" is diabetes mellitus
+        self.phrases = {k.lower(): v for k, v in (phrases or {}).items()}
         self._by_text: dict[str, tuple[str, ...]] = {}
 
     # Built on first use: screening a record by its text needs neither (0.1-0.2 s of the index's load).
@@ -149,7 +157,7 @@ class Terminology:
         malignancy" means one besides the trial's disease, not ICD-10-CM's "Other" residual codes.
         Several codes that are not ancestor and descendant of each other make an ambiguous match.
         """
-        expanded = self.abbreviations.get(phrase.strip(), phrase)
+        expanded = self.abbreviations.get(phrase.strip()) or self.phrases.get(" ".join(phrase.lower().split()), phrase)
         ws = words(expanded)
         if not ws or any(w in _REFUSED for w in ws):
             return None
@@ -383,7 +391,9 @@ def default_terminology() -> Terminology:
     with gc_paused():
         data = cached_pickle("icd10cm", digest(fingerprint, "tuples"), lambda: _decode(raw), _dump, pickle.load)
     abbreviations = load_yaml(data_dir.joinpath(ABBREVIATIONS_FILE).read_text(encoding="utf-8"))
-    return Terminology(data, dict(abbreviations["abbreviations"]), fingerprint)
+    return Terminology(
+        data, dict(abbreviations["abbreviations"]), fingerprint, dict(abbreviations.get("phrases") or {})
+    )
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -466,6 +476,19 @@ def naming_elsewhere(
     return tuple(_roots(sorted(found)))
 
 
+_RESIDUAL_CHAPTERS = word_list(WORDS_FILE, "residual_chapters")
+
+
+def _residual(terminology: Terminology, code: str) -> bool:
+    """Whether ICD-10-CM files the code as a residual: in a chapter of findings not elsewhere classified, or
+    under a title saying "not elsewhere classified" (the condition is then also coded elsewhere)."""
+    if code[:1].lower() in _RESIDUAL_CHAPTERS:
+        return True
+    stem = code.split("-")[0]
+    ancestors = {stem[:k].rstrip(".") for k in range(3, len(stem) + 1)}
+    return any("not elsewhere classified" in terminology.title(a).lower() for a in ancestors)
+
+
 def closed_extent(
     terminology: Terminology, roots: tuple[str, ...], expanded: tuple[str, ...], pruned: bool
 ) -> str | None:
@@ -478,7 +501,7 @@ def closed_extent(
     outside A15-A19), "Hepatic failure" fails (K70.4 alcoholic hepatic failure is outside K72); "Celiac
     disease" (K90.0) holds. A word-set test, so it errs towards open world, never the other way.
     """
-    if pruned:
+    if pruned or any(_residual(terminology, root) for root in roots):
         return None
     index = _word_index(terminology)
 

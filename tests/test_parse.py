@@ -60,10 +60,10 @@ def norm(rule: n.Node) -> n.Node:
     return type(stripped).model_validate(_blank(stripped.model_dump(mode="json")))
 
 
-def WIDE(cond: n.Condition | n.Medication) -> n.Node:
+def WIDE(cond: n.Condition | n.Medication, but: tuple[str, ...] = ()) -> n.Node:
     """A condition or drug class as parse reads it: with borderline concepts (malignancy: carcinoma in situ, MDS;
-    corticosteroids: those given locally), both senses."""
-    edge = default_vocabulary()[cond.concept].borderline
+    corticosteroids: those given locally), both senses; ``but`` the borderline concepts the text excepts."""
+    edge = tuple(b for b in default_vocabulary()[cond.concept].borderline if b not in but)
     if not edge:
         return cond
     wide = n.Or(items=(cond, *(cond.model_copy(update={"concept": b}) for b in edge)))
@@ -357,9 +357,9 @@ SENTENCES: list[tuple[str, str, Any]] = [
     ('thrombosis and not anticoagulants', 'exclusion',
      n.And(items=(n.Condition(concept='thrombosis'), n.Not(item=n.Medication(concept='anticoagulants'))))),
     ('hemostatic disorders except thrombophilia', 'exclusion',
-     n.Condition(concept='hemostatic_disorder', excluding=('thrombophilia',))),
+     WIDE(n.Condition(concept='hemostatic_disorder', excluding=('thrombophilia',)), but=('thrombophilia',))),
     ('hemostatic disorders other than thrombophilia', 'exclusion',
-     n.Condition(concept='hemostatic_disorder', excluding=('thrombophilia',))),
+     WIDE(n.Condition(concept='hemostatic_disorder', excluding=('thrombophilia',)), but=('thrombophilia',))),
     ('if taking corticosteroids, the dose should be stable for at least 2 weeks', 'inclusion',
      n.Implies(condition=WIDE(n.Medication(concept='corticosteroids')), then=n.StableDose(concept='corticosteroids', duration=n.Duration(amount=2.0, unit='weeks')))),
     ('if receiving eltrombopag, stable dose for at least 4 weeks', 'inclusion',

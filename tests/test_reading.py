@@ -114,7 +114,7 @@ HAZARDS = [
     ("Platelet count below 50 x 10^9/L at diagnosis", "inclusion"),  # another time
     ("Patient with a haemoglobin of 8 to 12 g/dL on admission to the ward", "inclusion"),  # the admission value
     ("Preoperative haemoglobin above 10 g/dL", "inclusion"),
-    ("Age <18 or >60", "exclusion"),  # two thresholds as alternatives: not both required (audit seed 16)
+    ("Age <18 or weight > 60 kg", "exclusion"),  # alternatives on two measures: not both required (audit seed 16)
     ("Haemoglobin at least 10 g/dL without transfusion in the past 2 weeks", "inclusion"),  # a condition on the value
     ("Uncontrolled diabetes (e.g. HbA1c above 9 %)", "exclusion"),  # an example, not a definition
     ("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion"),  # alternatives

@@ -317,6 +317,10 @@ def anchored_reading(text: str, kind: str, vocab: Vocabulary) -> n.Node | None:
         return None
     if any(c.op == "between" and _OPEN_UPPER_RE.search(text[c.span[0] : c.span[1]]) for c in comps):
         return None  # "4 to < 17 years": the extractor's inclusive range would admit 17
+    if any(c.op == "=" and c.relative is not None for c in comps):
+        # "ALT 3 x ULN", "three times the upper limit of normal" with no operator: a bound whose direction the
+        # text leaves to the reader ('at least', 'up to'), never a value to equal (audit seed 20)
+        return None
     tokens = tokenize(text, vocab)
     islands: list[_Island] = []
     for comp in comps:

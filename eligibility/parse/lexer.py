@@ -433,11 +433,47 @@ def _one_concept(phrase: str, vocab: Vocabulary) -> Token | None:
 def _threshold_or(tokens: list[Token]) -> list[Token]:
     """ "SBP >= 140 or < 100 mmHg": an 'or' between a quantity and a comparison joins two thresholds
     on the measure before them (THOR), not two clauses."""
-    out = list(tokens)
+    out = _split_or_comparator(tokens)
     for k in range(2, len(out) - 1):
         tok = out[k]
-        if tok.type == "OR" and out[k + 1].type == "CMP" and out[k - 1].type in ("NUMBER", "UNIT"):
+        if tok.type == "OR" and out[k + 1].type == "CMP" and out[k - 1].type in ("NUMBER", "UNIT", "TIMEUNIT"):
             out[k] = _token("THOR", tok.value, tok.start_pos or 0, tok.end_pos or 0)
+    return out
+
+
+# The comparison a word after "or" makes when a number follows it ("or over 60", "or less than 2").
+_OR_COMPARATORS = {"over": ">", "above": ">", "more": ">", "greater": ">", "older": ">",
+                   "under": "<", "below": "<", "less": "<", "younger": "<"}  # fmt: skip
+
+
+def _split_or_comparator(tokens: list[Token]) -> list[Token]:
+    """ "age > 21 or less than 2", "under 2 or over 60": 'or less' / 'or over' before a number is 'or' and a
+    comparison, not the tail of "18 or less" (which ends a threshold); read as one it turned the second bound
+    into words and the 'or' into an 'and' with them (audit seed 20)."""
+    out: list[Token] = []
+    k = 0
+    while k < len(tokens):
+        tok = tokens[k]
+        words = str(tok.value).lower().split()
+        nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        than = nxt is not None and nxt.type == "WORD" and nxt.lower() == "than"
+        number_at = k + 2 if than else k + 1
+        if (
+            tok.type in ("OLDER", "YOUNGER")
+            and len(words) == 2
+            and words[0] == "or"
+            and words[1] in _OR_COMPARATORS
+            and number_at < len(tokens)
+            and tokens[number_at].type == "NUMBER"
+        ):
+            start, end = tok.start_pos or 0, tok.end_pos or 0
+            cmp_end = (nxt.end_pos or end) if than and nxt is not None else end
+            op = _OR_COMPARATORS[words[1]]
+            out += [_token("OR", "or", start, start + 2), _token("CMP", op, end - len(words[1]), cmp_end)]
+            k = number_at
+            continue
+        out.append(tok)
+        k += 1
     return out
 
 

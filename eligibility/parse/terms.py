@@ -48,6 +48,46 @@ def resolve_conditions(tokens: list[Token], text: str, vocab: Vocabulary) -> lis
             j += 1
         out.extend(_resolve_run(tokens[i:j], out[-1] if out else None, text, vocab))
         i = j
+    return _widen_curated(out, text, vocab)
+
+
+def _widen_curated(tokens: list[Token], text: str, vocab: Vocabulary) -> list[Token]:
+    """A curated condition that ends a longer ICD-10-CM title is that title: "chronic obstructive pulmonary
+    disease" is J44, not "pulmonary disease" with two unknown words before it (which left the criterion unread,
+    or, beside its abbreviation, read as two conditions). Only unknown words (and qualifier words among them)
+    may widen it, and only into one unambiguous title; the curated concept stands wherever none is found."""
+    terms = default_terminology()
+    out = list(tokens)
+    c = 0
+    while c < len(out):
+        cond = out[c]
+        if cond.type != "COND" or str(cond.value).startswith("icd10cm") or c == 0 or out[c - 1].type not in _EDGE:
+            c += 1
+            continue
+        first = c
+        while (
+            first > 0
+            and c - first < _MAX_SPAN
+            and out[first - 1].type in _EDGE
+            and terms.may_name(str(out[first - 1]))
+            and _GAP.fullmatch(text[out[first - 1].end_pos or 0 : out[first].start_pos or 0])
+            and terms.may_name(text[out[first - 1].end_pos or 0 : out[first].start_pos or 0].strip(" -'’") or "of")
+        ):
+            first -= 1
+        stop = cond.end_pos or 0
+        for k in range(first, c):
+            if all(t.type != "WORD" for t in out[k:c]):
+                break  # qualifiers alone ("chronic kidney disease") are read as the curated concept and the qualifier
+            start = out[k].start_pos or 0
+            if not _whole(text, start, stop, out[k - 1] if k else None):
+                continue
+            match = terms.lookup(text[start:stop])
+            if match is None or match.ambiguous:
+                continue
+            out[k : c + 1] = [_token(match, text[start:stop], start, stop, vocab)]
+            c = k
+            break
+        c += 1
     return out
 
 

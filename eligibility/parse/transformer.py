@@ -111,6 +111,12 @@ def _example_hazards() -> frozenset[str]:
     return frozenset(w.lower() for w in lexicon_data()["trailing_modifiers"])
 
 
+@cache
+def _definition_hazards() -> frozenset[str]:
+    """Words before a parenthesised definition that make the text mean more than it ("exacerbation of")."""
+    return frozenset(w.lower() for w in lexicon_data()["definition_hazards"])
+
+
 # An unnamed class with more words than this is a clause with requirements of its own, not a class name.
 _MAX_CLASS_WORDS = 5
 _WORDS_RE = re.compile(r"[a-z]+")
@@ -421,6 +427,9 @@ class ToAst(Transformer[Token, Any]):
 
     def defined(self, items: list[Any]) -> Defined:
         words = " ".join(str(t) for t in items if isinstance(t, Token) and t.type == "WORD")
+        hazard = next((w for w in words.lower().split() if w in _definition_hazards()), None)
+        if hazard is not None:
+            raise NotUnderstood(f"'{hazard}' says more than the definition in parentheses", *_span(items))
         seq = next(i for i in items if isinstance(i, Seq))
         return Defined(words, assemble_seq(seq, self), _span(items))
 
@@ -636,6 +645,14 @@ class ToAst(Transformer[Token, Any]):
 
     def age_cmp(self, items: list[Any]) -> n.Age:
         return self._age(items, str(items[0]), self._numbers(items))
+
+    def age_or(self, items: list[Any]) -> n.Node:
+        """ "age < 18 or > 65 years": two bounds, either one. Their units must agree: "age < 6 or > 24 months"
+        would read its first bound in years, so it is not read."""
+        first, second = items[1], items[3]
+        if first.unit != second.unit:
+            raise NotUnderstood("two age bounds in different units", *_span(items))
+        return n.Or(items=(first, second), span=_span(items))
 
     def age_between(self, items: list[Any]) -> n.Age:
         values = self._numbers(items)

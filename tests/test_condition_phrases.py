@@ -1,0 +1,76 @@
+"""Condition names real criteria use bare, read with the extent their words have (hand-written sentences).
+
+A record in the concept decides; a record outside it, or none, never gives a confident "has it"; the parts a
+clinician may or may not mean (a former smoker's dependence in remission, a nodal secondary as "metastatic
+disease") leave the answer unknown.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from eligibility import nodes as n
+from eligibility.concepts import default_vocabulary
+from eligibility.evaluate import Context, evaluate
+from eligibility.logic import Tri
+from eligibility.parse import parse_criterion
+from eligibility.patient import ConditionRecord, Patient
+
+VOCAB = default_vocabulary()
+AS_OF = date(2026, 3, 1)
+
+
+def excluded(text: str, *codes: str) -> Tri:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2020, 6, 1)) for c in codes)
+    patient = Patient(id="p", birth_date=date(1970, 5, 5), sex="male", conditions=records)
+    return evaluate(parse_criterion(text, "exclusion"), Context(patient, AS_OF, VOCAB)).truth
+
+
+CASES = [
+    # text, record codes, expected
+    ("Diabetes", ("E11.9",), Tri.TRUE),
+    ("Patients with diabetes", ("E10.65",), Tri.TRUE),
+    ("Diabetes", ("E23.2",), Tri.UNKNOWN),  # diabetes insipidus is no diabetes mellitus (open world: O24 lies apart)
+    ("Diabetes insipidus", ("E23.2",), Tri.TRUE),
+    ("Acute kidney injury", ("N17.9",), Tri.TRUE),
+    ("Acute kidney injury", ("S37.001A",), Tri.UNKNOWN),  # a traumatic kidney injury is not it
+    ("AKI", ("N17.0",), Tri.TRUE),
+    ("Metastatic disease", ("C78.7",), Tri.TRUE),  # liver secondaries
+    ("Metastatic disease", ("C79.31",), Tri.TRUE),  # brain secondaries
+    ("Metastatic disease", ("C77.3",), Tri.UNKNOWN),  # axillary nodes: regional spread to many
+    ("Metastatic disease", ("C50.911",), Tri.UNKNOWN),  # a primary alone: metastases are often not coded
+    ("Metastatic disease", (), Tri.UNKNOWN),
+    ("Known brain metastases", ("C79.31",), Tri.TRUE),
+    ("Known brain metastases", ("C78.7",), Tri.UNKNOWN),
+    ("CNS metastases", ("C79.49",), Tri.TRUE),  # spinal cord
+    ("Current smoker", ("F17.210",), Tri.TRUE),
+    ("Current smoker", ("F17.211",), Tri.UNKNOWN),  # in remission: a former smoker, never a current one
+    ("Smoker", ("F17.220",), Tri.UNKNOWN),  # chewing tobacco is no smoking
+    ("Smoker", ("Z72.0",), Tri.UNKNOWN),  # tobacco use, form not given
+    ("Smoker", (), Tri.UNKNOWN),
+    ("Tracheostomy", ("Z93.0",), Tri.TRUE),
+    ("Participants with a tracheostomy", ("J95.03",), Tri.TRUE),  # a complication shows there is one
+    ("Tracheostomy", ("Z93.1",), Tri.UNKNOWN),  # a gastrostomy
+]
+
+
+@pytest.mark.parametrize(("text", "codes", "expected"), CASES)
+def test_bare_condition_names(text: str, codes: tuple[str, ...], expected: Tri) -> None:
+    assert excluded(text, *codes) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Gestational diabetes",  # not diabetes mellitus (O24.4): read so or not at all
+        "Diabetic foot",
+        "Liver metastases only",
+        "Non-smoker",
+    ],
+)
+def test_near_phrases_are_not_read_as_the_bare_name(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    concepts = {x.concept for x in n.walk(rule) if isinstance(x, n.Condition)}
+    assert not concepts & {"icd10cm:E08-E13", "metastatic_disease", "tobacco_smoking"}, concepts
