@@ -16,6 +16,7 @@ proves the same Patient over every Synthea bundle of ``../shared/data/fhir``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,9 +46,23 @@ def _kept(name: str, rtype: str) -> bool:
     return base in _COMMON or base in KEEP[rtype] or base.startswith(_PREFIXES[rtype])
 
 
+#: Per type, element name -> kept, as decided by :func:`_kept` (a resource's keys repeat from one resource to
+#: the next: ~9,000 decisions a call for a few dozen names). Bounded, and only names shaped like FHIR element
+#: names are remembered, since the keys come from the request.
+_DECIDED: dict[str, dict[str, bool]] = {t: {} for t in KEEP}
+_MAX_DECIDED = 512
+_ELEMENT_NAME = re.compile(r"_?[A-Za-z][A-Za-z0-9]{0,63}")
+
+
 def prune(resource: Mapping[str, Any]) -> Mapping[str, Any]:
     """The resource with only the elements the screening reads (unchanged for a type the mapper skips)."""
     rtype = resource.get("resourceType")
     if not isinstance(rtype, str) or rtype not in KEEP:
         return resource
-    return {name: value for name, value in resource.items() if _kept(name, rtype)}
+    decided = _DECIDED[rtype]
+    if not resource.keys() <= decided.keys():
+        for name in resource.keys() - decided.keys():
+            if len(decided) >= _MAX_DECIDED or not isinstance(name, str) or not _ELEMENT_NAME.fullmatch(name):
+                return {k: v for k, v in resource.items() if _kept(k, rtype)}
+            decided[name] = _kept(name, rtype)
+    return {name: value for name, value in resource.items() if decided[name]}
