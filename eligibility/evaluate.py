@@ -22,7 +22,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -123,8 +123,12 @@ def completed_months(birth: date, on: date) -> int:
     return months
 
 
+@lru_cache(maxsize=1024)
 def normalise_system(system: str | None) -> str | None:
-    """A FHIR system URI or alias -> the vocabulary's system name (unknown systems: lower-cased)."""
+    """A FHIR system URI or alias -> the vocabulary's system name (unknown systems: lower-cased).
+
+    Remembered (a bounded cache; system URIs, not chart content): a hook call asks ~5,000 times, for
+    the few systems a chart uses, while mapping its records and screening them."""
     if system is None:
         return None
     return SYSTEM_ALIASES.get(system.strip(), system.strip().lower())
