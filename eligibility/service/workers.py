@@ -12,17 +12,74 @@ processes) and the audit trail (one ``write`` per line, appended). So more than 
 folder; without one each worker would keep its own replay cache and a token could be replayed against
 another worker. The parent only supervises: SIGTERM or SIGINT stops every worker, and a worker that dies
 stops the others (a supervisor such as systemd restarts the service).
+
+Why the workers shed connections (:class:`Balance`): a kept-alive connection stays with the worker that
+accepted it, and an EHR's few connections are accepted at once when every worker is idle, so 4 clients on
+2 workers were split 2/2, 3/1 or 4/0 by chance; a 3/1 or 4/0 split queued three or four calls behind one
+another on one core while the other idled (p95 363-812 ms from run to run). Each worker publishes its
+count of calls in flight in a shared array; a worker that will still have more calls in flight than the
+least busy worker once this answer is sent adds ``Connection: close`` to it, so that client's next call
+comes in on a new connection, which the idle worker (blocked in accept, not in screening) usually takes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_CLOSE = (b"connection", b"close")
+
+
+class Counts(Protocol):
+    """One int per worker (a ``multiprocessing.RawArray`` of ``c_int``, or a list in tests)."""
+
+    def __getitem__(self, index: int, /) -> int: ...
+    def __setitem__(self, index: int, value: int, /) -> None: ...
+    def __len__(self) -> int: ...
+
+
+class Balance:
+    """ASGI layer of worker ``me``: counts its calls in flight in ``load`` (shared by the workers, one slot
+    each, written only by its own worker) and closes a connection whose worker is busier than another
+    (see the module docstring). Answers are otherwise untouched."""
+
+    def __init__(self, app: ASGIApp, load: Counts, me: int):
+        self.app = app
+        self.load = load
+        self.me = me
+
+    def shed(self) -> bool:
+        """Whether the answer being sent should close its connection: after it, this worker still has more
+        calls in flight than the least busy other worker."""
+        others = [self.load[i] for i in range(len(self.load)) if i != self.me]
+        return bool(others) and self.load[self.me] - 1 > min(others)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and self.shed():
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"connection" for name, _ in headers):
+                    message = {**message, "headers": [*headers, _CLOSE]}
+            await send(message)
+
+        self.load[self.me] += 1
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.load[self.me] -= 1
 
 
 def serve_forked(make_app: Callable[[], Any], host: str, port: int, workers: int, **uvicorn_options: Any) -> int:
@@ -31,15 +88,17 @@ def serve_forked(make_app: Callable[[], Any], host: str, port: int, workers: int
 
     config = uvicorn.Config("unused:app", host=host, port=port)  # only for bind_socket (IPv4, IPv6, inheritable)
     sock = config.bind_socket()  # bound and listening before the fork: every worker accepts from it
+    load = multiprocessing.RawArray(ctypes.c_int, workers)  # calls in flight per worker (shared memory)
     children: list[int] = []
-    for _ in range(workers):
+    for me in range(workers):
         pid = os.fork()
         if pid == 0:  # the worker
             status = 1
             try:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
-                server = uvicorn.Server(uvicorn.Config(make_app(), **uvicorn_options))
+                app = Balance(make_app(), load, me)
+                server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options))
                 server.run(sockets=[sock])
                 status = 0
             finally:
