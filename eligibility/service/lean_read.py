@@ -26,7 +26,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from fhir_core import types as fhir_types
@@ -156,8 +156,8 @@ class _Spec:
     type_name: str
     fields: Mapping[str, _Field]  # by JSON key
     attributes: frozenset[str]
-    required: tuple[str, ...]  # JSON keys
-    choices: tuple[tuple[tuple[str, ...], bool], ...]  # ([x] JSON keys, one required)
+    required: frozenset[str]  # JSON keys
+    choices: tuple[tuple[frozenset[str], bool], ...]  # ([x] JSON keys, one required)
     resource: bool
 
 
@@ -203,8 +203,8 @@ def _spec(model: Any) -> _Spec:
         model.get_resource_type(),
         fields,
         frozenset(f.name for f in fields.values()),
-        tuple(sorted(required)),
-        tuple((tuple(keys), req) for keys, req in choices.values()),
+        frozenset(required),
+        tuple((frozenset(keys), req) for keys, req in choices.values()),
         resource,
     )
 
@@ -263,11 +263,10 @@ def _element(spec: _Spec, data: object, top: bool) -> View:
             values[field.name] = check(value)
         else:
             values[field.name] = _element(_spec(field.model), value, False)
-    for key in spec.required:
-        if key not in data:
-            raise _Unsure
+    if not spec.required <= data.keys():
+        raise _Unsure
     for keys, required in spec.choices:
-        present = sum(1 for k in keys if k in data)
+        present = len(keys & data.keys())
         if present > 1 or (required and present == 0):
             raise _Unsure
     view = object.__new__(_view_class(spec))
@@ -275,16 +274,21 @@ def _element(spec: _Spec, data: object, top: bool) -> View:
     return view
 
 
+@lru_cache(maxsize=64)  # (bounded: the names come from the request; a refusal is an exception, not cached)
+def _model_class(rtype: str) -> Any:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(rtype)
+
+
 def read(resource: Mapping[str, Any]) -> View | None:
     """A :class:`View` of a plainly valid resource of a type ``fhir.resources`` knows, or None (validate it
     with the full models then)."""
-    from fhir.resources.R4B import get_fhir_model_class
-
     rtype = resource.get("resourceType")
     if type(rtype) is not str:
         return None
     try:
-        model = get_fhir_model_class(rtype)
+        model = _model_class(rtype)
     except (KeyError, ValueError):
         return None
     try:
