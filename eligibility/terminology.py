@@ -317,7 +317,7 @@ def block_categories(terminology: Terminology, block: str) -> tuple[str, ...]:
 _RESIDUAL = word_list(WORDS_FILE, "residual")
 
 
-_PARENTHESES_RE = re.compile(r"\([^()]*\)")
+_PARENTHESES_RE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")  # "Acute lymphoblastic leukemia [ALL]" names it without "all"
 
 
 def _name_words(title: str) -> frozenset[str]:
@@ -477,13 +477,21 @@ def naming_elsewhere(
 
 
 _RESIDUAL_CHAPTERS = word_list(WORDS_FILE, "residual_chapters")
+_CAUSE_CODED_WORDS = word_list(WORDS_FILE, "cause_coded_words")
+_CAUSE_CODED_SUFFIXES = word_list(WORDS_FILE, "cause_coded_suffixes")
 
 
 def _residual(terminology: Terminology, code: str) -> bool:
-    """Whether ICD-10-CM files the code as a residual: in a chapter of findings not elsewhere classified, or
-    under a title saying "not elsewhere classified" (the condition is then also coded elsewhere)."""
+    """Whether the code's condition is also coded elsewhere, so its absence proves nothing: a residual (a chapter
+    of findings not elsewhere classified, a title saying "not elsewhere classified"), or an inflammation or
+    infection, which ICD-10-CM also files under its organism."""
     if code[:1].lower() in _RESIDUAL_CHAPTERS:
         return True
+    name = words(terminology.title(code))
+    if code[:1].upper() not in ("A", "B") and any(
+        w in _CAUSE_CODED_WORDS or w.endswith(tuple(_CAUSE_CODED_SUFFIXES)) for w in name
+    ):
+        return True  # an inflammation or infection is also coded by its organism (chapters A-B)
     stem = code.split("-")[0]
     ancestors = {stem[:k].rstrip(".") for k in range(3, len(stem) + 1)}
     return any("not elsewhere classified" in terminology.title(a).lower() for a in ancestors)

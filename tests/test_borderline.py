@@ -209,7 +209,7 @@ def test_a_disorder_in_remission_is_a_history_and_leaves_now_unknown(
         ("Bleeding disorder", ("D66",), Tri.TRUE),  # a coagulation defect is one
         ("Bleeding disorder", ("D69.3",), Tri.UNKNOWN),  # ITP: a bleeding disorder to some clinicians
         ("Bleeding disorder", (), Tri.FALSE),
-        ("Coagulopathy", ("D69.9",), Tri.FALSE),  # a coagulation defect is narrower
+        ("Coagulopathy", ("D69.9",), Tri.UNKNOWN),  # a haemorrhagic condition NOS: a coagulopathy to some (seed 21)
         ("Immunodeficiency", ("D71",), Tri.TRUE),  # chronic granulomatous disease, an inborn error of immunity
         ("Patient has low back pain", ("M54.41",), Tri.TRUE),  # lumbago with sciatica
     ],

@@ -74,3 +74,50 @@ def test_near_phrases_are_not_read_as_the_bare_name(text: str) -> None:
     rule = parse_criterion(text, "exclusion")
     concepts = {x.concept for x in n.walk(rule) if isinstance(x, n.Condition)}
     assert not concepts & {"icd10cm:E08-E13", "metastatic_disease", "tobacco_smoking"}, concepts
+
+
+# ---- haematology names: a disease, its course or subtype, its abbreviation restated -------------------------
+
+LEUKAEMIA = [
+    # text, kind, record codes, expected
+    ("Leukemia", "exclusion", ("C91.10",), Tri.TRUE),  # CLL is a leukaemia
+    ("Leukemia", "exclusion", ("C90.00",), Tri.FALSE),  # multiple myeloma is not (closed world: C91-C95, C90.1)
+    ("Leukemia", "exclusion", ("C92.30",), Tri.UNKNOWN),  # myeloid sarcoma: leukaemia only with marrow disease
+    ("History of leukaemia", "exclusion", ("Z85.6",), Tri.TRUE),
+    ("Acute lymphoblastic leukemia (ALL)", "inclusion", ("C91.00",), Tri.TRUE),
+    ("Acute lymphoblastic leukemia (ALL)", "inclusion", ("C92.00",), Tri.FALSE),  # AML is no ALL (C91.0 closed)
+    ("Myelodysplastic syndrome (MDS)", "inclusion", ("D46.9",), Tri.TRUE),
+    ("Patients diagnosed as acute myeloid leukemia", "inclusion", ("C92.00",), Tri.TRUE),
+    ("Relapsed or refractory acute myeloid leukemia", "inclusion", ("C92.00",), Tri.UNKNOWN),  # relapse not coded
+    ("Relapsed or refractory acute myeloid leukemia", "inclusion", ("C91.00",), Tri.FALSE),  # not AML at all
+    ("Newly diagnosed AML", "inclusion", (), Tri.FALSE),
+    ("B-cell acute lymphoblastic leukemia", "inclusion", ("C91.00",), Tri.UNKNOWN),  # C91.0 holds T-ALL too
+    ("Chronic lymphocytic leukemia", "exclusion", ("C91.10",), Tri.TRUE),
+    ("CML", "exclusion", ("C92.10",), Tri.TRUE),
+    ("Acute leukemia", "exclusion", ("C91.10",), Tri.UNKNOWN),  # a leukaemia, 'acute' left to a coordinator
+    ("Acute leukemia", "exclusion", (), Tri.FALSE),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "codes", "expected"), LEUKAEMIA)
+def test_leukaemia_names(text: str, kind: str, codes: tuple[str, ...], expected: Tri) -> None:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2025, 6, 1)) for c in codes)
+    patient = Patient(id="p", birth_date=date(1970, 5, 5), sex="male", conditions=records)
+    assert evaluate(parse_criterion(text, kind), Context(patient, AS_OF, VOCAB)).truth is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Acute myeloid leukemia (ALL)",  # letters that do not abbreviate the name: not one mention
+        "Heart failure (AF)",
+        "Hypertension (diabetes)",  # another condition in parentheses is no definition of the first
+        "Liver disease (cirrhosis)",
+        "Acute myeloid leukemia (all subtypes)",
+    ],
+)
+def test_a_parenthesis_that_does_not_restate_the_name_is_not_dropped(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert [x for x in n.walk(rule) if isinstance(x, n.Unparsed)] or not [
+        x for x in n.walk(rule) if isinstance(x, n.Condition)
+    ], rule

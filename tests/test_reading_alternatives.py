@@ -185,6 +185,8 @@ def test_a_curated_condition_without_such_words_stays_curated(text: str) -> None
         ("Shortness of breath", "partial"),  # chapter R: a symptom is coded only when nothing explains it
         ("Altered mental status", "partial"),
         ("Celiac disease", "complete"),  # a disease ICD-10-CM names in one place keeps closed world
+        ("Acute vaginitis", "partial"),  # an inflammation is also coded by its organism (A59.01, B37.31)
+        ("Prostate abscess", "partial"),
     ],
 )
 def test_residual_codes_never_earn_closed_world(text: str, extent: str) -> None:
@@ -211,6 +213,18 @@ def test_residual_codes_never_earn_closed_world(text: str, extent: str) -> None:
         ("Congenital heart disease", "Q21.0", Tri.TRUE),
         ("Coagulopathy", "D69.6", Tri.UNKNOWN),  # thrombocytopenia: a coagulopathy to many
         ("Coagulopathy", "D68.0", Tri.TRUE),  # von Willebrand disease
+        ("Coagulopathy", "P60", Tri.TRUE),  # disseminated intravascular coagulation of the newborn
+        ("Coagulopathy", "D69.9", Tri.UNKNOWN),  # a haemorrhagic condition NOS
+        ("Congenital heart disease", "Q21.12", Tri.UNKNOWN),  # an isolated patent foramen ovale: a variant to many
+        ("Congenital heart disease", "Q21.10", Tri.TRUE),  # atrial septal defect
+        ("Renal failure", "N18.4", Tri.TRUE),
+        ("Renal failure", "N18.1", Tri.UNKNOWN),  # CKD stage 1: a normal GFR
+        ("Renal failure", "N28.9", Tri.UNKNOWN),  # renal insufficiency NOS
+        ("Kidney disease", "N18.1", Tri.TRUE),  # but a kidney disease all the same
+        ("History of leptomeningeal carcinomatosis", "C79.32", Tri.TRUE),
+        ("History of leptomeningeal carcinomatosis", "C79.31", Tri.UNKNOWN),  # brain parenchyma: not it
+        ("Inflammatory bowel disease", "K52.831", Tri.UNKNOWN),  # collagenous colitis
+        ("Unstable angina", "I24.9", Tri.UNKNOWN),  # an acute coronary syndrome of unstated kind
     ],
 )
 def test_borderline_parts_of_broad_names(text: str, code: str, expected: Tri) -> None:
@@ -231,3 +245,11 @@ def test_borderline_parts_of_broad_names(text: str, code: str, expected: Tri) ->
 def test_cirrhosis_is_the_borderline_of_liver_failure(code: str, expected: Tri) -> None:
     patient = Patient(id="p", birth_date=born(55), sex="male", conditions=(coded_as(code),))
     assert truth("History of liver failure", "exclusion", patient) is expected
+
+
+def test_a_smoker_finding_does_not_show_cigarettes() -> None:
+    """SNOMED CT 'Smoker' may be of cigars or a pipe: it shows tobacco smoking, not cigarette smoking."""
+    finding = ConditionRecord(system="snomed", code="77176002", onset=date(2020, 1, 1))
+    smoker = Patient(id="p", birth_date=born(40), sex="male", conditions=(finding,))
+    assert truth("Current smoker", "exclusion", smoker) is Tri.TRUE
+    assert truth("Current cigarette smokers", "inclusion", smoker) is not Tri.TRUE

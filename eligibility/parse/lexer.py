@@ -275,7 +275,9 @@ def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
     tokens = _merge_spelled_out(tokens, text)
-    return tuple(_age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens), vocab))))))
+    return tuple(
+        _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens, text), vocab)))))
+    )
 
 
 def _merge_spelled_out(tokens: list[Token], text: str) -> list[Token]:
@@ -485,20 +487,75 @@ _STATUS_SUFFIX = re.compile(
 )
 
 
-def _merge_restated(tokens: list[Token]) -> list[Token]:
-    """'Human immunodeficiency virus (HIV)': a concept restated in parentheses is one mention."""
+def _abbreviates(short: str, long: str) -> bool:
+    """Whether ``short`` ("AML", "MDS") abbreviates the whole of ``long`` ("acute myeloid leukemia").
+
+    The initials of its words, or Schwartz and Hearst's test (PSB 2003) from the last letter back: every letter
+    of the short form occurs in the long form in order, its first letter begins the long form's first word.
+    Held to the whole long form, and every word of it (but "of", "the", "and") must give a letter from its
+    start: "ALL" does not abbreviate "acute myeloid leukemia".
+    """
+    s, full = short.lower(), long.lower()
+    if len(short) < 2 or not short[0].isalpha() or not all(c.isupper() or c.isdigit() for c in short if c.isalpha()):
+        return False
+    words = [(m.start(), m.group(0)) for m in re.finditer(r"[a-z0-9]+", full)]
+    if "".join(w[0] for _, w in words) == s:
+        return True  # the initials ("MM", multiple myeloma), which the backward test can miss
+    matched: set[int] = set()
+    li = len(full) - 1
+    for si in range(len(s) - 1, -1, -1):
+        c = s[si]
+        if not c.isalnum():
+            continue
+        while li >= 0 and (full[li] != c or (si == 0 and li > 0 and full[li - 1].isalnum())):
+            li -= 1
+        if li < 0:
+            return False
+        matched.add(li)
+        li -= 1
+    starts = {i for i, w in words if w not in _ABBREVIATION_SKIPPED}
+    return not full[: li + 1].strip(" -") and starts <= matched
+
+
+_ABBREVIATION_SKIPPED = frozenset({"of", "the", "and", "or", "in", "with", "to", "for"})
+
+
+def _merge_restated(tokens: list[Token], text: str = "") -> list[Token]:
+    """'Human immunodeficiency virus (HIV)': a concept restated in parentheses is one mention, whether the
+    abbreviation names the same concept or is a word the vocabulary does not know whose letters abbreviate the
+    mention ('acute lymphoblastic leukemia (ALL)', 'myelodysplastic syndrome (MDS)')."""
     out: list[Token] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
         nxt = tokens[i + 1 : i + 4]
+        pair = nxt[:2]
+        if (  # "(ALL)": a filler word the scanner dropped between the brackets
+            tok.type in _CONCEPT_TYPES
+            and text
+            and len(pair) == 2
+            and pair[0].type == "LPAR"
+            and pair[1].type == "RPAR"
+            and _abbreviates(
+                text[pair[0].end_pos or 0 : pair[1].start_pos or 0].strip(), text[tok.start_pos or 0 : tok.end_pos or 0]
+            )
+        ):
+            out.append(_token(tok.type, tok.value, tok.start_pos or 0, pair[1].end_pos or 0))
+            i += 3
+            continue
         if (
             tok.type in _CONCEPT_TYPES
             and len(nxt) == 3
             and nxt[0].type == "LPAR"
             and nxt[2].type == "RPAR"
-            and nxt[1].type == tok.type
-            and nxt[1].value == tok.value
+            and (
+                (nxt[1].type == tok.type and nxt[1].value == tok.value)
+                or (
+                    nxt[1].type == "WORD"
+                    and bool(text)
+                    and _abbreviates(str(nxt[1].value), text[tok.start_pos or 0 : tok.end_pos or 0])
+                )
+            )
         ):
             out.append(_token(tok.type, tok.value, tok.start_pos or 0, nxt[2].end_pos or 0))
             i += 4

@@ -44,6 +44,7 @@ class Post:
     kind: str  # window | duration | consecutive | exception | definition
     value: Any
     span: tuple[int, int]
+    restates: bool = False  # a definition said with "i.e." / "namely": the author says it is what the name means
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ TIME_POSTS = ("window", "duration", "consecutive", "before")
 # Postfixes at the end of a list that may scope over every item: the time ones and a parenthesised qualifier.
 TAIL_POSTS = (*TIME_POSTS, "qual")
 _MENTION_TYPES = ("COND", "DRUG", "PROC")
+# The nodes of a parenthesis that only names concepts (no measurement, test or threshold).
+_MENTION_NODES = (n.Condition, n.Medication, n.Procedure, n.And, n.Or, n.Not, n.Ambiguous)
 
 
 @cache
@@ -201,6 +204,16 @@ class ToAst(Transformer[Token, Any]):
             if len(defs) > 1 or not isinstance(core, Mention):
                 raise NotUnderstood("a parenthesis that is not a definition of a concept", *clause.span)
             node: n.Node = defs[0].value
+            named = [x for x in n.walk(node) if isinstance(x, n.Condition | n.Medication | n.Procedure)]
+            if (
+                not defs[0].restates
+                and named
+                and all(isinstance(x, _MENTION_NODES) for x in n.walk(node))
+                and any(x.concept != core.concept for x in named)
+            ):
+                # "heart failure (AF)", "liver disease (cirrhosis)": another condition in parentheses is an
+                # example, an alternative or a second condition, not what the first one is taken to mean
+                raise NotUnderstood("a parenthesis naming another concept is not a definition", *clause.span)
             others = [p for p in clause.posts if p.kind != "definition"]
             if others or any(t.type != "QUAL" for t in clause.prefixes):
                 raise NotUnderstood("a definition in parentheses mixed with other modifiers", *clause.span)
@@ -698,7 +711,8 @@ class ToAst(Transformer[Token, Any]):
 
     def definition(self, items: list[Any]) -> Post:
         seq = next(i for i in items if isinstance(i, Seq))
-        return Post("definition", assemble_seq(seq, self), _span(items))
+        restates = any(isinstance(i, Token) and i.type == "IE" for i in items)
+        return Post("definition", assemble_seq(seq, self), _span(items), restates)
 
     def postfix(self, items: list[Any]) -> Post:
         return next(i for i in items if isinstance(i, Post))
