@@ -241,9 +241,18 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
     The file must not change while the registry is in use (the manifest records its hash).
     """
     con = reg.con
-    scan = _scan(table, src)
+    # The file's own code and patient_id text next to the typed (trimmed) columns: a filter on a typed
+    # column is a filter on an expression (TRIM of every value of the file, no row group skipped), one
+    # on the file's column is applied by the Parquet reader (see _verbatim_ids).
     code_is_text = src.types.get("code") == "VARCHAR"
-    raw = ', "code" AS raw_code' if code_is_text else ", NULL::VARCHAR AS raw_code"
+    id_is_text = src.types.get("patient_id") == "VARCHAR"
+    scan = _scan(table, src, [name for name, text in (("code", code_is_text), ("patient_id", id_is_text)) if text])
+    raw = ", raw_code" if code_is_text else ", NULL::VARCHAR AS raw_code"
+    raw += (
+        ", raw_patient_id, raw_patient_id IS DISTINCT FROM patient_id AS id_trimmed"
+        if id_is_text
+        else ", true AS id_trimmed"
+    )
     rows = f"({_record_columns(table, scan, raw)})"
     unknown = _unknown_concept("s.concept")
     problem = [f"{b} IS NOT NULL" for _, b in scan.bads]
@@ -268,8 +277,10 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
     keep = f"WHERE rid NOT IN (SELECT rid FROM gone_{table})" if gone else ""
     descriptor = "rkey, system, code, concept, text"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE allkeys_{table} AS SELECT DISTINCT {descriptor}, raw_code FROM {rows} {keep}"
+        f"CREATE OR REPLACE TEMP TABLE allkeys_{table} AS SELECT DISTINCT {descriptor}, raw_code, id_trimmed "
+        f"FROM {rows} {keep}"
     )
+    verbatim_ids = not _count(con, f"allkeys_{table}", "id_trimmed")
     con.execute(f"CREATE OR REPLACE TABLE keys_{table} AS SELECT DISTINCT {descriptor} FROM allkeys_{table}")
     _check_keys(con, table)
     con.execute(f"CREATE OR REPLACE TABLE rawkeys_{table} AS SELECT DISTINCT rkey, raw_code FROM allkeys_{table}")
@@ -286,7 +297,13 @@ def view_file(reg: Registry, table: str, src: _Source) -> None:
             columns[col] = f"CASE WHEN coalesce({UNTRUSTED_RANGE}, false) THEN NULL ELSE {col} END"
     select = ", ".join(f"{expr} AS {name}" for name, expr in columns.items())
     _drop_relation(con, table)
-    con.execute(f"CREATE VIEW {table} AS SELECT patient_id, rid AS rn, rkey, {select}, raw_code FROM {rows} s {keep}")
+    # Every kept row's patient_id is the file's own text (no blank, no space trimmed): the view gives the
+    # file's column, the same values, so a range of patient ids (partitions.in_partition) and a join key
+    # reach the Parquet reader, which skips the row groups outside the range by their statistics.
+    pid = "raw_patient_id" if verbatim_ids else "patient_id"
+    con.execute(
+        f"CREATE VIEW {table} AS SELECT {pid} AS patient_id, rid AS rn, rkey, {select}, raw_code FROM {rows} s {keep}"
+    )
     con.execute(f"DROP TABLE {bad}")
     if not gone:
         con.execute(f"DROP TABLE IF EXISTS gone_{table}")

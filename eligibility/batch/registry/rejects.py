@@ -131,7 +131,9 @@ class _Scan:
         return ", ".join(self.helper)
 
 
-def _scan(table: str, src: _Source) -> _Scan:
+def _scan(table: str, src: _Source, verbatim: Sequence[str] = ()) -> _Scan:
+    """The typed scan of ``src``; each column named in ``verbatim`` is also passed through as the file
+    holds it, as ``raw_<name>`` (a filter on it is a filter on the file's own column)."""
     typed: list[str] = []
     bads: list[tuple[Column, str]] = []
     for i, c in enumerate(SCHEMA[table]):
@@ -140,6 +142,7 @@ def _scan(table: str, src: _Source) -> _Scan:
         if bad is not None and reason is not None and c.name in src.types:
             typed.append(f"{bad} AS bad_{i}")
             bads.append((c, f"bad_{i}"))
+    typed += [f'"{name}" AS raw_{name}' for name in verbatim]
     inner = f"SELECT {src.rid}::BIGINT AS rid, {', '.join(typed)} FROM {src.relation}"
     return _Scan(inner, bads, [b for _, b in bads] or ["NULL AS bad_"])
 
