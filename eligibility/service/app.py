@@ -244,8 +244,7 @@ def create_app(settings: ServiceSettings, library: TrialLibrary) -> FastAPI:
             suppressed=len(library.trials) - len(chosen),
             opts=card_options,
         )
-        for item in issued:
-            store.record_card(item.card["uuid"], who.iss, patient_ref, item.trials)
+        store.record_cards(who.iss, patient_ref, [(item.card["uuid"], item.trials) for item in issued])
         shown = {t for item in issued for t in item.trials}
         audit.write(
             {
