@@ -1289,3 +1289,7 @@ _VISITORS: dict[type, Callable[[Any, Context], Verdict]] = {
     n.Measurement: visit_measurement,
     n.Unparsed: visit_unparsed,
 }
+
+from .evaluate_allergy import visit_allergy  # noqa: E402  (it uses the helpers above)
+
+_VISITORS[n.Allergy] = visit_allergy

@@ -152,6 +152,23 @@ class Procedure(Node):
     excluding: tuple[str, ...] = ()
 
 
+class Allergy(Node):
+    """An allergy, hypersensitivity or intolerance to a drug or drug class (``concept``, a medication concept).
+
+    Read from allergy records (FHIR AllergyIntolerance, mirrored as conditions whose concept says their
+    kind, with the substance's code and name; see :mod:`eligibility.allergies`), never from drug exposure.
+    ``reaction`` "allergy" ("allergy", "hypersensitivity", "allergic reaction"): only a record of an allergy
+    proves it, one whose type is intolerance or not given leaves it unknown; "any" ("intolerance", "allergy
+    or intolerance"): any recorded adverse reaction to the drug, allergic or not. ``timing`` "current": the
+    allergy is active at the screening date (a resolved or inactive one is not); "history": ever recorded.
+    """
+
+    kind: Literal["allergy"] = "allergy"
+    concept: str
+    reaction: Literal["allergy", "any"] = "allergy"
+    timing: Literal["current", "history"] = "current"
+
+
 class And(Node):
     kind: Literal["and"] = "and"
     items: tuple[Rule, ...]
@@ -206,6 +223,7 @@ Rule = Annotated[
     | Medication
     | StableDose
     | Procedure
+    | Allergy
     | And
     | Or
     | Not
@@ -225,6 +243,7 @@ NODE_TYPES: tuple[type[Node], ...] = (
     Medication,
     StableDose,
     Procedure,
+    Allergy,
     And,
     Or,
     Not,

@@ -108,6 +108,10 @@ class _Renderer:
     def r_stabledose(self, r: n.StableDose) -> str:
         return f"stable {self.name(r.concept)} for at least {_dur(r.duration)}"
 
+    def r_allergy(self, r: n.Allergy) -> str:
+        what = "allergy" if r.reaction == "allergy" else "allergy or intolerance"
+        return f"{'history of ' if r.timing == 'history' else ''}{what} to {self.name(r.concept)}"
+
     def r_procedure(self, r: n.Procedure) -> str:
         text = self._event(r.concept, r.excluding, False)
         if r.within:

@@ -87,6 +87,9 @@ def default_lexicon() -> Lexicon:
     for kind, words in data["tokens"].items():
         for word in words:
             add(word, kind, word)
+    for reaction, words in data["allergy_phrases"].items():
+        for word in words:
+            add(word, "ALLERGYTO", reaction)
     time_units = {w.lower(): unit for unit, words in data["time_units"].items() for w in words}
     number_words = {str(k).lower(): float(v) for k, v in data["number_words"].items()}
     return Lexicon(phrases, frozenset(w.lower() for w in data["filler"]), time_units, number_words)

@@ -64,6 +64,16 @@ class Clause:
     span: tuple[int, int] = (0, 0)
 
 
+@dataclass(frozen=True)
+class AllergyList:
+    """ "hypersensitivity to A, B or C": the reaction the phrase asks for, the drugs and what joins them."""
+
+    reaction: Literal["allergy", "any"]
+    drugs: tuple[tuple[str, tuple[int, int]], ...]
+    seps: tuple[str, ...]
+    span: tuple[int, int]
+
+
 @dataclass
 class Seq:
     clauses: list[Clause] = field(default_factory=list)
@@ -89,7 +99,9 @@ def _span(items: list[Any]) -> tuple[int, int]:
             starts.append(item.start_pos or 0)
             ends.append(item.end_pos or 0)
         else:
-            span = item.span if isinstance(item, Clause | Post | Mention | Seq | Defined | n.Node) else None
+            span = (
+                item.span if isinstance(item, Clause | Post | Mention | Seq | Defined | AllergyList | n.Node) else None
+            )
             if span is not None:
                 starts.append(span[0])
                 ends.append(span[1])
@@ -230,9 +242,12 @@ class ToAst(Transformer[Token, Any]):
         if not isinstance(core, Mention) and any(t.type == "NOT" and t.value.lower() == "non" for t in clause.prefixes):
             # "non-HDL cholesterol", "non fasting glucose": another quantity, not a negated comparison
             raise NotUnderstood("'non' before a measurement names another quantity", *clause.span)
-        node = self._mention(core, clause) if isinstance(core, Mention) else self._plain(core, clause)
+        if isinstance(core, AllergyList):
+            node = self._allergy(core, clause)
+        else:
+            node = self._mention(core, clause) if isinstance(core, Mention) else self._plain(core, clause)
         quals = [t for t in clause.prefixes if t.type == "QUAL"]
-        if quals and not isinstance(core, Mention):
+        if quals and not isinstance(core, Mention | AllergyList):
             raise NotUnderstood(f"qualifier '{quals[0].value}' on something that is not a concept", *clause.span)
         for qual in quals:
             node = n.And(
@@ -249,6 +264,34 @@ class ToAst(Transformer[Token, Any]):
         for neg in [t for t in clause.prefixes if t.type == "NOT"]:
             node = n.Not(item=node, span=(neg.start_pos or 0, clause.span[1]))
         return node
+
+    def _allergy(self, core: AllergyList, clause: Clause) -> n.Node:
+        """ "Known hypersensitivity to A or B": one Allergy node per drug, any of them. "to A and B" may mean
+        either drug or both (both readings are kept); a window, a duration or an exception is not read."""
+        if clause.posts:
+            raise NotUnderstood(f"a {clause.posts[0].kind} after an allergy is not read", *clause.posts[0].span)
+        history = any(t.type == "HISTORY" for t in clause.prefixes)
+        if history and any(t.type == "CURRENT" for t in clause.prefixes):
+            raise NotUnderstood("both 'history of' and 'current'", *clause.span)
+        unread = [drug for drug, _ in core.drugs if drug in lexicon_data()["allergy_unread_drugs"]]
+        if unread:
+            raise NotUnderstood(
+                f"an allergy to {self.vocab[unread[0]].display.lower()} is not in the records", *core.span
+            )
+        timing: Literal["history", "current"] = "history" if history else "current"
+        nodes = tuple(
+            n.Allergy(concept=drug, reaction=core.reaction, timing=timing, span=span) for drug, span in core.drugs
+        )
+        if len(nodes) == 1:
+            return nodes[0]
+        either = n.Or(items=nodes, span=core.span)
+        if "AND" not in core.seps:
+            return either
+        return n.Ambiguous(
+            readings=(either, n.And(items=nodes, span=core.span)),
+            reason="an allergy 'to A and B' may mean to either drug or to both",
+            span=core.span,
+        )
 
     def _plain(self, core: n.Node, clause: Clause) -> n.Node:
         bad = [t for t in clause.prefixes if t.type in ("HISTORY", "CURRENT")]
@@ -451,6 +494,19 @@ class ToAst(Transformer[Token, Any]):
 
     def proc(self, items: list[Token]) -> Mention:
         return Mention("PROC", str(items[0]), _span(items))
+
+    def allergy(self, items: list[Any]) -> AllergyList:
+        head, drugs = items[0], [t for t in items[1:] if isinstance(t, Token) and t.type == "DRUG"]
+        seps = tuple(str(i) for i in items[1:] if isinstance(i, str) and not isinstance(i, Token))
+        return AllergyList(
+            reaction="any" if head.value == "any" else "allergy",
+            drugs=tuple((str(t), (t.start_pos or 0, t.end_pos or 0)) for t in drugs),
+            seps=seps,
+            span=_span(items),
+        )
+
+    def asep(self, items: list[Token]) -> str:
+        return "AND" if any(t.type == "AND" for t in items) else items[-1].type
 
     def drug(self, items: list[Token]) -> Mention:
         return Mention("DRUG", str(items[0]), _span(items))

@@ -6,8 +6,8 @@ import sqlglot.expressions as exp
 
 from ... import nodes as n
 from ..patients_sql import observed_only
+from .allergies import _AllergyLeaves
 from .base import _Leaf
-from .conditions import _ConditionLeaves
 from .drugs import _DrugLeaves
 from .labs import _LabLeaves
 from .sql import (
@@ -25,7 +25,7 @@ from .sql import (
 )
 
 
-class _Compiler(_LabLeaves, _ConditionLeaves, _DrugLeaves):
+class _Compiler(_LabLeaves, _AllergyLeaves, _DrugLeaves):
     def shared_leaf(self, r: n.Node) -> tuple[exp.Expression, exp.Expression | None]:
         """The leaf as columns of the shared table (``pat.lt<i>``, ``pat.lv<i>``), computed once for all trials."""
         key = n.strip_spans(r).model_dump_json()
@@ -58,7 +58,8 @@ class _Compiler(_LabLeaves, _ConditionLeaves, _DrugLeaves):
                 truth = _case([(_is_null(_col("patient_id", found.cte)), found.default)], t)
             if found.has_value:
                 value = _col("v", found.cte)
-        covered = self.covered(r) if isinstance(r, n.Condition | n.Medication | n.Procedure | n.StableDose) else None
+        leaf_types = n.Condition | n.Medication | n.Procedure | n.StableDose | n.Allergy
+        covered = self.covered(r) if isinstance(r, leaf_types) else None
         if covered is not None and not found.observed:
             truth = observed_only(truth, covered, absence_is=isinstance(r, n.StableDose))
         if isinstance(r, n.Condition):
@@ -68,6 +69,8 @@ class _Compiler(_LabLeaves, _ConditionLeaves, _DrugLeaves):
     def _build_leaf(self, r: n.Node, name: str) -> _Leaf:
         if isinstance(r, n.Lab | n.LabResult):
             return self._lab(r, name)
+        if isinstance(r, n.Allergy):
+            return self._allergy(r, name)
         concept = r.concept if isinstance(r, n.Condition | n.Medication | n.Procedure | n.StableDose) else ""
         closed = _null_bool() if self._open(concept) else exp.false()
         if isinstance(r, n.Condition):
@@ -92,7 +95,7 @@ class _Compiler(_LabLeaves, _ConditionLeaves, _DrugLeaves):
             known = _and(_not_null(sex), exp.Not(this=exp.In(this=sex, expressions=[_str("unknown"), _str("other")])))
             member = exp.In(this=sex, expressions=[_str(s) for s in r.sexes]) if r.sexes else exp.false()
             return _case([(known, member)], _null_bool()), None
-        if isinstance(r, n.Lab | n.LabResult | n.Condition | n.Medication | n.StableDose | n.Procedure):
+        if isinstance(r, n.Lab | n.LabResult | n.Condition | n.Medication | n.StableDose | n.Procedure | n.Allergy):
             return self.shared_leaf(r)
         if isinstance(r, n.And | n.Or):
             parts = [self.node(i) for i in r.items]
