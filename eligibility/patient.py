@@ -274,7 +274,41 @@ def patient_from_data(data: object, origin: str) -> Patient:
         first = exc.errors()[0]
         raise InputError(first["msg"], origin, _field_path(first["loc"])) from None
     _check_concepts(patient, origin)
-    return patient
+    return with_allergy_mirrors(patient)
+
+
+#: The mirror text of an allergy (io/fhir.py writes the same): "allergy: <substance>".
+def _mirror_text(allergy: AllergyRecord) -> str:
+    return f"allergy: {allergy.text}" if allergy.text else "allergy"
+
+
+def with_allergy_mirrors(patient: Patient) -> Patient:
+    """The patient with each allergy also recorded as a condition, as the FHIR adapter records it.
+
+    Why: the evaluator reads allergies from conditions (their mirrors carry the kind and the substance), so a
+    native file's ``allergies`` alone were never seen, and "no drug allergy" or "no allergy to metformin" read
+    'no' for a patient who has one. An allergy whose mirror is already there (a file written from a FHIR
+    read) is not mirrored twice. A native allergy without a kind (no concept, or plain ``allergy``) is
+    ``allergy_unclassified``: it may be to a food or a drug."""
+    if not patient.allergies:
+        return patient
+    present = {(c.system, c.code, c.text, c.source) for c in patient.conditions if c.concept is not None}
+    mirrors = tuple(
+        ConditionRecord(
+            concept=a.concept if a.concept not in (None, "allergy") else "allergy_unclassified",
+            system=a.system,
+            code=a.code,
+            text=_mirror_text(a),
+            source=a.source,
+            onset=a.onset,
+            status=a.status,
+        )
+        for a in patient.allergies
+        if (a.system, a.code, _mirror_text(a), a.source) not in present
+    )
+    if not mirrors:
+        return patient
+    return patient.model_copy(update={"conditions": (*patient.conditions, *mirrors)})
 
 
 def _check_concepts(patient: Patient, origin: str) -> None:

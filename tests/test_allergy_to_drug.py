@@ -325,3 +325,41 @@ def test_batch_sql_agrees_with_the_evaluator(
     tables: dict[str, list[dict[str, Any]]], trial: Trial, open_world: bool
 ) -> None:
     check_agreement(tables, [trial], open_world)
+
+
+# ---- native patient files ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("allergy", "text", "status"),
+    [
+        (
+            {"concept": "drug_allergy", "system": "rxnorm", "code": "6809", "text": "Metformin"},
+            "Known hypersensitivity to metformin",
+            "fail",
+        ),
+        (
+            {"concept": "drug_allergy", "system": "rxnorm", "code": "6809", "text": "Metformin"},
+            "Drug allergies",
+            "fail",
+        ),
+        # no kind given: it may be to a food or a drug, so neither is decided by it
+        ({"system": "rxnorm", "code": "6809", "text": "Metformin"}, "Known hypersensitivity to metformin", "unknown"),
+        ({"system": "rxnorm", "code": "6809", "text": "Metformin"}, "Intolerance to metformin", "fail"),
+        ({"concept": "food_allergy", "text": "Peanut"}, "Known hypersensitivity to metformin", "pass"),
+        ({"concept": "food_allergy", "text": "Peanut"}, "History of allergy", "fail"),
+    ],
+)
+def test_a_native_files_allergies_are_read(allergy: dict[str, Any], text: str, status: str) -> None:
+    from eligibility.patient import patient_from_data
+
+    patient = patient_from_data({"id": "p", "allergies": [allergy]}, "p.json")
+    assert _result(text, patient)[0] == status
+
+
+def test_an_allergy_already_mirrored_is_not_mirrored_twice() -> None:
+    from eligibility.patient import patient_from_data
+
+    read = _patient(_allergy(METFORMIN))
+    again = patient_from_data(read.model_dump(mode="json"), "again.json")
+    assert again.conditions == read.conditions
