@@ -121,3 +121,39 @@ def test_a_parenthesis_that_does_not_restate_the_name_is_not_dropped(text: str) 
     assert [x for x in n.walk(rule) if isinstance(x, n.Unparsed)] or not [
         x for x in n.walk(rule) if isinstance(x, n.Condition)
     ], rule
+
+
+SMOKING_AND_MORE = [
+    # text, record codes, expected
+    ("Smoking", ("F17.210",), Tri.TRUE),
+    ("History of smoking", ("F17.211",), Tri.TRUE),  # a dependence in remission is a past one
+    ("Current smoker", ("F17.211",), Tri.UNKNOWN),
+    ("History of smoking", ("Z87.891",), Tri.UNKNOWN),  # nicotine dependence: smoked or chewed?
+    ("Multiple pregnancy", ("O30.001",), Tri.TRUE),
+    ("Multiple pregnancy", ("Z34.90",), Tri.UNKNOWN),  # a pregnancy: a singleton is seldom coded
+    ("Type 1 or type 2 diabetes", ("E10.9",), Tri.TRUE),
+    ("Type 1 or type 2 diabetes", ("E11.9",), Tri.TRUE),
+    ("Type 1 or type 2 diabetes", ("O24.410",), Tri.UNKNOWN),  # gestational diabetes is neither
+]
+
+
+@pytest.mark.parametrize(("text", "codes", "expected"), SMOKING_AND_MORE)
+def test_smoking_gestation_and_diabetes_kinds(text: str, codes: tuple[str, ...], expected: Tri) -> None:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2025, 9, 1)) for c in codes)
+    patient = Patient(id="p", birth_date=date(1990, 5, 5), sex="female", conditions=records)
+    assert evaluate(parse_criterion(text, "exclusion"), Context(patient, AS_OF, VOCAB)).truth is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Chemotherapy within the past 12-month period", 365),
+        ("Major surgery within 4 weeks prior to the first dose of study drugs", 28),
+        ("Chemotherapy in the last 6-month period", 182),
+    ],
+)
+def test_hyphenated_windows_and_dose_anchors(text: str, days: int) -> None:
+    rule = parse_criterion(text, "exclusion")
+    windows = [x.within for x in n.walk(rule) if isinstance(x, n.Medication | n.Procedure | n.Condition) and x.within]
+    assert windows and all(abs(w.days - days) <= 2 for w in windows), rule
+    assert not [x for x in n.walk(rule) if isinstance(x, n.Unparsed)]

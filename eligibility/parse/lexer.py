@@ -328,6 +328,21 @@ def _time_windows(tokens: list[Token]) -> list[Token]:
     while k < len(tokens):
         tok = tokens[k]
         nxt = tokens[k + 1] if k + 1 < len(tokens) else None
+        glued = tokens[k + 1 : k + 4]
+        if (  # "within the past 12-month period": the hyphenated adjective is the amount of a window
+            tok.type == "WITHIN"
+            and [t.type for t in glued] == ["NUMBER", "DASH", "WORD"]
+            and glued[2].lower() in _SINGLE_UNITS
+            and glued[0].end_pos == glued[1].start_pos
+            and glued[1].end_pos == glued[2].start_pos
+        ):
+            after = tokens[k + 4] if k + 4 < len(tokens) else None
+            period = after is not None and after.type == "WORD" and after.lower() in ("period", "interval")
+            end = (after.end_pos if period and after is not None else glued[2].end_pos) or 0
+            unit = _token("TIMEUNIT", _SINGLE_UNITS[glued[2].lower()], glued[1].start_pos or 0, end)
+            out += [tok, glued[0], unit]
+            k += 5 if period else 4
+            continue
         if tok.type == "WITHIN" and nxt is not None and nxt.type == "WORD" and nxt.lower() in _SINGLE_UNITS:
             start, end = nxt.start_pos or 0, nxt.end_pos or 0
             out += [
