@@ -12,7 +12,8 @@ that both give the same table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import sqlglot.expressions as exp
 
@@ -87,6 +88,14 @@ def attrition_sql(reg: Registry, table: str, plan: CompiledTrial) -> Attrition:
     return Attrition(plan.trial_id, values[0], rows, verdicts)
 
 
+@cache
+def _statuses() -> tuple[pa.Scalar[Any], pa.Scalar[Any], pa.Scalar[Any]]:
+    """'pass', 'fail' and 'unknown' as Arrow string scalars (made once)."""
+    import pyarrow as pa
+
+    return pa.scalar("pass"), pa.scalar("fail"), pa.scalar("unknown")
+
+
 class AttritionCounter:
     """The attrition of one trial, counted over its result batches (pyarrow) as they are written.
 
@@ -103,21 +112,32 @@ class AttritionCounter:
         self._verdicts: dict[str, int] = {}
 
     def add(self, batch: pa.RecordBatch) -> None:
+        """Count one batch: per criterion two comparisons and two ANDs, each mask counted by its true bits.
+
+        A NULL status gives NULL masks, and a NULL stays NULL through ``and_`` (not Kleene): never a true
+        bit, so never counted, here or after it (the rule above, without a fill_null per mask). The
+        statuses are Arrow scalars made once: a Python str given to a compute function is converted on
+        every call (at 1M patients x 10 trials the counter was a third of the write)."""
         import pyarrow.compute as pc
 
         self.patients += batch.num_rows
         if batch.num_rows == 0:
             return
-        eligible: pa.Array | None = None
-        possible: pa.Array | None = None
+        passed, failed, unknown = _statuses()
+        eligible: pa.BooleanArray | None = None
+        possible: pa.BooleanArray | None = None
         for counts, c in zip(self._counts, self.plan.criteria, strict=True):
             status = batch.column(c.status_column)
-            marks = [pc.fill_null(pc.equal(status, s), False) for s in ("pass", "fail", "unknown")]
-            not_failed = pc.fill_null(pc.not_equal(status, "fail"), False)
-            eligible = marks[0] if eligible is None else pc.and_(eligible, marks[0])
+            is_pass = pc.equal(status, passed)
+            not_failed = pc.not_equal(status, failed)
+            eligible = is_pass if eligible is None else pc.and_(eligible, is_pass)
             possible = not_failed if possible is None else pc.and_(possible, not_failed)
-            for k, mask in enumerate((*marks, eligible, possible)):
-                counts[k] += int(pc.sum(mask).as_py() or 0)
+            present = len(status) - status.null_count
+            counts[0] += is_pass.true_count
+            counts[1] += present - not_failed.true_count
+            counts[2] += pc.equal(status, unknown).true_count
+            counts[3] += eligible.true_count
+            counts[4] += possible.true_count
         for item in pc.value_counts(batch.column("verdict")).to_pylist():
             verdict = str(item["values"])
             self._verdicts[verdict] = self._verdicts.get(verdict, 0) + int(item["counts"])
