@@ -59,6 +59,16 @@ READS = [
         ],
     ),
     ("No known allergy to aspirin", "inclusion", [("aspirin", "allergy", "current")]),
+    # the allergy word after the drug, shared by a list of drugs before it
+    ("Penicillin allergy", "exclusion", [("penicillins", "allergy", "current")]),
+    ("Patients with metformin intolerance", "exclusion", [("metformin", "any", "current")]),
+    ("Statin intolerant", "exclusion", [("statins", "any", "current")]),
+    (
+        "Known aspirin or NSAID hypersensitivity",
+        "exclusion",
+        [("aspirin", "allergy", "current"), ("nsaids", "allergy", "current")],
+    ),
+    ("History of amoxicillin allergy", "exclusion", [("amoxicillin", "allergy", "history")]),
 ]
 
 
@@ -98,6 +108,9 @@ NOT_READ = [
     "Contrast allergy",
     "Hypersensitivity to aspirin within the last 6 months",  # a reaction in a window is not an allergy status
     "Allergy to peanuts",
+    "Use of aspirin or penicillin allergy",  # the skipped 'use of' makes aspirin an exposure
+    "Aspirin or sulfa allergy",  # 'allergy' may be shared by aspirin: aspirin alone is not read as its use
+    "Aspirin allergy within 6 months",
 ]
 
 

@@ -554,10 +554,16 @@ def _partial(text: str, tokens: list[Token], vocab: Vocabulary, kind: str) -> n.
     timed = [any(t.type in _TIME_TOKENS for t in piece) for piece in pieces]
     unread = [isinstance(r, n.Unparsed) for r in alone]
     last = pieces[-1]
-    tail_scopes = unread[-1] and (
-        any(isinstance(r, n.Sex) for r in alone[:-1])
-        or any(t.type not in _PLAIN_NOUN_TYPES for t in last)
-        or _modifier_words(text[last[0].start_pos or 0 : last[-1].end_pos or 0])
+    tail_scopes = (
+        unread[-1]
+        and (
+            any(isinstance(r, n.Sex) for r in alone[:-1])
+            or any(t.type not in _PLAIN_NOUN_TYPES for t in last)
+            or _modifier_words(text[last[0].start_pos or 0 : last[-1].end_pos or 0])
+            # "aspirin or sulfa allergy": a head noun that needs an object may be shared by the drugs before it,
+            # which read alone would be an exposure
+            or (last[-1].value.lower() in _relational_heads() and any(t.type == "DRUG" for p in pieces[:-1] for t in p))
+        )
     )
     # An unread first item that ends at a comma and holds modifier words may be a leading modifier of
     # the whole list ("for participants of one arm only, A or B").

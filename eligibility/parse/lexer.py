@@ -23,6 +23,7 @@ from ..concepts import Vocabulary, default_vocabulary
 from ..data import load_yaml
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
+from .allergyafter import allergy_after
 from .coordination import share_heads
 from .terms import resolve_conditions
 from .unitwords import EXTRA_UNITS, UNIT_WORD_RE, canonical_written
@@ -277,7 +278,7 @@ def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
-    tokens = _merge_spelled_out(tokens, text)
+    tokens = allergy_after(_merge_spelled_out(tokens, text), text)
     return tuple(
         _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens, text), vocab)))))
     )
