@@ -376,3 +376,34 @@ def test_an_allergy_already_mirrored_is_not_mirrored_twice() -> None:
     read = _patient(_allergy(METFORMIN))
     again = patient_from_data(read.model_dump(mode="json"), "again.json")
     assert again.conditions == read.conditions
+
+
+def test_a_bundle_file_and_a_criteria_file_through_the_public_api(tmp_path: Any) -> None:
+    """The whole path a user takes: a FHIR Bundle file and a criteria text, loaded and screened."""
+    import json
+
+    from eligibility.api import load_patient
+    from eligibility.trial import load_trial
+
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1", "gender": "female"}},
+            {"fullUrl": "urn:uuid:a1", "resource": _allergy(PENICILLIN_V)},
+            {"fullUrl": "urn:uuid:a2", "resource": _allergy(METFORMIN, kind="intolerance", rid="a2")},
+        ],
+    }
+    (tmp_path / "patient.json").write_text(json.dumps(bundle), encoding="utf-8")
+    (tmp_path / "trial.txt").write_text(
+        "Exclusion Criteria:\n"
+        "- Known allergy to penicillin\n"
+        "- Hypersensitivity to aspirin\n"
+        "- Known hypersensitivity to metformin\n"
+        "- Intolerance to metformin\n"
+        "- Allergy to beta blockers\n",
+        encoding="utf-8",
+    )
+    result = screen(load_trial(tmp_path / "trial.txt"), load_patient(tmp_path / "patient.json"), as_of=AS_OF)
+    assert [c.status for c in result.criteria] == ["fail", "pass", "unknown", "fail", "unknown"]
+    assert result.verdict == "ineligible"
