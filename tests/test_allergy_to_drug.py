@@ -407,3 +407,40 @@ def test_a_bundle_file_and_a_criteria_file_through_the_public_api(tmp_path: Any)
     result = screen(load_trial(tmp_path / "trial.txt"), load_patient(tmp_path / "patient.json"), as_of=AS_OF)
     assert [c.status for c in result.criteria] == ["fail", "pass", "unknown", "fail", "unknown"]
     assert result.verdict == "ineligible"
+
+
+def test_bulk_ndjson_batch_agrees_with_each_patients_bundle() -> None:
+    """The FHIR Bulk path: AllergyIntolerance lines staged by the batch loader (its own SQL mirror) and
+    compiled give the status the evaluator gives on the same patient read as a Bundle."""
+    from eligibility.batch import run_batch
+    from eligibility.batch.fhir import load_fhir_bulk
+
+    from .test_batch_ndjson import MAPPING, _bundles
+
+    texts = [
+        "Known allergy to penicillin",
+        "History of allergy to penicillin",
+        "Intolerance to codeine",
+        "Hypersensitivity to aspirin",
+        "Allergy to amoxicillin",
+        "Allergy to statins",
+    ]
+    trial = Trial(
+        id="ALG",
+        criteria=tuple(
+            Criterion(id=f"E{i}", kind="exclusion", text=t, rule=parse_criterion(t, "exclusion"))
+            for i, t in enumerate(texts)
+        ),
+    )
+    assert all(_allergies(c.rule) for c in trial.criteria)
+    reg = load_fhir_bulk(MAPPING)
+    (table,) = run_batch(reg, [trial], BATCH_AS_OF).tables
+    names = [d[0] for d in reg.con.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    rows = {r[0]: dict(zip(names, r, strict=True)) for r in reg.con.execute(f"SELECT * FROM {table}").fetchall()}
+    seen: set[str] = set()
+    for pid, bundle in _bundles(MAPPING).items():
+        expected = screen(trial, bundle_to_patient(bundle, origin=pid), as_of=BATCH_AS_OF)
+        for c in expected.criteria:
+            assert rows[pid][f"status_{c.id}"] == c.status, (pid, c.text, c.explanation)
+            seen.add(c.status)
+    assert {"fail", "pass"} <= seen
