@@ -69,6 +69,13 @@ READS = [
         [("aspirin", "allergy", "current"), ("nsaids", "allergy", "current")],
     ),
     ("History of amoxicillin allergy", "exclusion", [("amoxicillin", "allergy", "history")]),
+    ("Allergy to amide local anaesthetics", "exclusion", [("local_anaesthetics", "allergy", "current")]),
+    ("Hypersensitivity to cephalosporins", "exclusion", [("cephalosporins", "allergy", "current")]),
+    (
+        "Known allergy to propofol or ketamine",
+        "exclusion",
+        [("propofol", "allergy", "current"), ("ketamine", "allergy", "current")],
+    ),
 ]
 
 
