@@ -215,13 +215,17 @@ def test_residual_codes_never_earn_closed_world(text: str, extent: str) -> None:
         ("Coagulopathy", "D68.0", Tri.TRUE),  # von Willebrand disease
         ("Coagulopathy", "P60", Tri.TRUE),  # disseminated intravascular coagulation of the newborn
         ("Coagulopathy", "D69.9", Tri.UNKNOWN),  # a haemorrhagic condition NOS
+        ("Coagulopathy", "R79.1", Tri.UNKNOWN),  # an abnormal coagulation profile (a high INR on warfarin)
         ("Congenital heart disease", "Q21.12", Tri.UNKNOWN),  # an isolated patent foramen ovale: a variant to many
         ("Congenital heart disease", "Q21.10", Tri.TRUE),  # atrial septal defect
-        ("Renal failure", "N18.4", Tri.TRUE),
+        ("Renal failure", "N18.6", Tri.TRUE),  # end-stage renal disease
+        ("Renal failure", "N17.9", Tri.TRUE),
+        ("Renal failure", "N18.4", Tri.UNKNOWN),  # CKD stage 4: renal impairment, kidney failure to some
+        ("Renal impairment", "N18.4", Tri.TRUE),
         ("Renal failure", "N18.1", Tri.UNKNOWN),  # CKD stage 1: a normal GFR
         ("Renal failure", "N28.9", Tri.UNKNOWN),  # renal insufficiency NOS
         ("Kidney disease", "N18.1", Tri.TRUE),  # but a kidney disease all the same
-        ("History of leptomeningeal carcinomatosis", "C79.32", Tri.TRUE),
+        ("History of leptomeningeal carcinomatosis", "C79.32", Tri.UNKNOWN),  # meningeal: dural ones too
         ("History of leptomeningeal carcinomatosis", "C79.31", Tri.UNKNOWN),  # brain parenchyma: not it
         ("Inflammatory bowel disease", "K52.831", Tri.UNKNOWN),  # collagenous colitis
         ("Unstable angina", "I24.9", Tri.UNKNOWN),  # an acute coronary syndrome of unstated kind
@@ -253,3 +257,48 @@ def test_a_smoker_finding_does_not_show_cigarettes() -> None:
     smoker = Patient(id="p", birth_date=born(40), sex="male", conditions=(finding,))
     assert truth("Current smoker", "exclusion", smoker) is Tri.TRUE
     assert truth("Current cigarette smokers", "inclusion", smoker) is not Tri.TRUE
+
+
+# ---- requirements stated per sex --------------------------------------------------------------------------------
+
+PER_SEX = [
+    # text, kind, sex, age in years, expected
+    ("Women aged 50 years or older and men aged 55 years or older", "inclusion", "female", 52, Tri.TRUE),
+    ("Women aged 50 years or older and men aged 55 years or older", "inclusion", "male", 52, Tri.FALSE),
+    ("Women aged 50 years or older and men aged 55 years or older", "inclusion", "male", 56, Tri.TRUE),
+    ("Women >= 18 years and men >= 21 years", "inclusion", "male", 19, Tri.FALSE),
+    ("Women >= 18 years and men >= 21 years", "inclusion", "female", 19, Tri.TRUE),
+    ("Women over 60 years and men over 65 years", "exclusion", "female", 70, Tri.TRUE),
+    ("Women over 60 years and men over 65 years", "exclusion", "male", 62, Tri.FALSE),
+    ("Women >= 18 years", "inclusion", "male", 30, Tri.FALSE),  # a sex word before an age: "women aged"
+    ("Women >= 18 years", "inclusion", "female", 30, Tri.TRUE),
+    ("Females between 18 and 45 years old", "inclusion", "female", 46, Tri.FALSE),
+    ("Men and women aged 18 to 65 years", "inclusion", "male", 40, Tri.TRUE),  # one group of both sexes
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "sex", "years", "expected"), PER_SEX)
+def test_requirements_stated_per_sex(text: str, kind: str, sex: str, years: int, expected: Tri) -> None:
+    patient = Patient(id="p", birth_date=born(years, 2), sex=sex)
+    assert truth(text, kind, patient) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        ("Relapsed/refractory AML, MPAL and AUL", ("C95.00",), Tri.UNKNOWN),  # an acute leukaemia of unclear line
+        ("Relapsed/refractory AML, MPAL and AUL", ("C50.911",), Tri.UNKNOWN),  # MPAL, AUL unread: never a fail
+        ("Diabetes, hypertension and obesity", ("E11.9",), Tri.UNKNOWN),  # three: a list of any, or all
+        ("Diabetes, hypertension and obesity", ("E11.9", "I10", "E66.9"), Tri.TRUE),
+    ],
+)
+def test_inclusion_lists_of_three_conditions_keep_both_readings(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    patient = Patient(id="p", birth_date=born(50), sex="female", conditions=tuple(coded_as(c) for c in codes))
+    assert truth(text, "inclusion", patient) is expected
+
+
+def test_two_conditions_joined_by_and_in_an_inclusion_stay_a_conjunction() -> None:
+    assert isinstance(parse_criterion("Diabetes and hypertension", "inclusion"), n.And)
+    assert isinstance(parse_criterion("Diabetes and hypertension", "exclusion"), n.Ambiguous)

@@ -387,6 +387,20 @@ def _age_words(tokens: list[Token]) -> list[Token]:
         or (out[1].type == "NUMBER" and any(t.type in _AGE_TOKENS | {"TIMEUNIT"} for t in out[2:4]))
     ):
         out = out[1:]
+    # "Women >= 18 years", "Females between 18 and 45 years old": a sex word right before an age in years or
+    # months is "women aged ..." (the word "aged" left out)
+    k = 0
+    while k + 3 < len(out):
+        if out[k].type == "SEXW" and (
+            ([t.type for t in out[k + 1 : k + 4]] == ["CMP", "NUMBER", "TIMEUNIT"] and out[k + 3].value in _AGE_UNITS)
+            or (
+                [t.type for t in out[k + 1 : k + 6]] == ["BETWEEN", "NUMBER", "AND", "NUMBER", "TIMEUNIT"]
+                and out[k + 5].value in _AGE_UNITS
+            )
+        ):
+            at = out[k + 1].start_pos or 0
+            out.insert(k + 1, _token("AGE", "aged", at, at))
+        k += 1
     if (
         len(out) >= 3
         and out[-2].type == "WORD"
@@ -399,6 +413,7 @@ def _age_words(tokens: list[Token]) -> list[Token]:
     return out
 
 
+_AGE_UNITS = frozenset({"years", "months"})
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
 _SCORE_LIST = frozenset({"CMP", "OR", "ANDOR", "AND", "COMMA", "DASH", "SLASH", "NUMBER", "BETWEEN"})
 

@@ -920,7 +920,10 @@ def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[i
             continue
         conj = n.And(items=tuple(group), span=_span(group))
         nouns = [g for g in group if not _is_who(g)]
-        if reader.kind == "exclusion" and len(nouns) > 1 and all(_is_listed_noun(g) for g in nouns):
+        # in an inclusion, "A, B and C" of three or more conditions is as often a list of the eligible diagnoses
+        # ("relapsed AML, MPAL and AUL", audit of f300533) as a requirement of all of them
+        listed = len(nouns) > 1 if reader.kind == "exclusion" else len(nouns) > 2
+        if reader.kind in ("exclusion", "inclusion") and listed and all(_is_listed_noun(g) for g in nouns):
             both = n.Ambiguous(
                 readings=(n.And(items=tuple(nouns), span=_span(nouns)), n.Or(items=tuple(nouns), span=_span(nouns))),
                 span=_span(nouns),

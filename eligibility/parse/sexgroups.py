@@ -1,0 +1,62 @@
+"""Requirements stated per sex and joined by "and": "Women aged 50 or older and men aged 55 or older".
+
+Read word by word, the grammar's "and" makes one conjunction: female and 50 or older and male and 55 or older,
+which nobody can meet, a confident "ineligible" for every patient. The text gives each sex its own requirement,
+so the reading is the alternative of the groups: (female and 50 or older) or (male and 55 or older), the same in
+an inclusion and in an exclusion. Applied only where the conjunction, in order, is a run of groups each opening
+with a one-sex node of a different sex and holding a requirement of its own.
+"""
+
+from __future__ import annotations
+
+from .. import nodes as n
+
+
+def per_sex_groups(rule: n.Node) -> n.Node:
+    """``rule`` with each conjunction of per-sex groups read as their alternative."""
+    if not any(isinstance(x, n.Sex) for x in n.walk(rule)):
+        return rule  # the common case: no tree is rebuilt
+
+    def visit(node: n.Node) -> n.Node:
+        if isinstance(node, n.And):
+            groups = _groups(_flat(node))
+            if groups is not None:
+                return n.Or(items=tuple(n.And(items=tuple(g), span=_span(g)) for g in groups), span=node.span)
+        return n.rebuild(node, visit)
+
+    return visit(rule)
+
+
+def _flat(node: n.And) -> list[n.Node]:
+    items: list[n.Node] = []
+    for item in node.items:
+        items.extend(_flat(item) if isinstance(item, n.And) else [item])
+    return items
+
+
+def _groups(items: list[n.Node]) -> list[list[n.Node]] | None:
+    """The items split at each one-sex node, when they open with one, hold two or more different sexes, and every
+    group has a requirement besides its sex; else None."""
+    if not items or not _one_sex(items[0]):
+        return None
+    groups: list[list[n.Node]] = []
+    for item in items:
+        if _one_sex(item):
+            groups.append([item])
+        else:
+            groups[-1].append(item)
+    sexes = [g[0].sexes for g in groups if isinstance(g[0], n.Sex)]
+    if len(groups) < 2 or len(set(sexes)) != len(sexes) or any(len(g) < 2 for g in groups):
+        return None
+    if any(isinstance(x, n.Sex) for g in groups for x in g[1:]):
+        return None
+    return groups
+
+
+def _one_sex(node: n.Node) -> bool:
+    return isinstance(node, n.Sex) and len(node.sexes) == 1
+
+
+def _span(items: list[n.Node]) -> tuple[int, int] | None:
+    spans = [i.span for i in items if i.span is not None]
+    return (min(s[0] for s in spans), max(s[1] for s in spans)) if spans else None
