@@ -69,7 +69,7 @@ READS = [
         [("aspirin", "allergy", "current"), ("nsaids", "allergy", "current")],
     ),
     ("History of amoxicillin allergy", "exclusion", [("amoxicillin", "allergy", "history")]),
-    ("Allergy to amide local anaesthetics", "exclusion", [("local_anaesthetics", "allergy", "current")]),
+    ("Allergy to amide local anaesthetics", "exclusion", [("amide_local_anaesthetics", "allergy", "current")]),
     ("Hypersensitivity to cephalosporins", "exclusion", [("cephalosporins", "allergy", "current")]),
     (
         "Known allergy to propofol or ketamine",
@@ -451,3 +451,18 @@ def test_bulk_ndjson_batch_agrees_with_each_patients_bundle() -> None:
             assert rows[pid][f"status_{c.id}"] == c.status, (pid, c.text, c.explanation)
             seen.add(c.status)
     assert {"fail", "pass"} <= seen
+
+
+@pytest.mark.parametrize(
+    ("text", "substance", "status"),
+    [
+        ("Known allergy to amino amide local anesthetics", (None, None, "Procaine"), "unknown"),  # an ester
+        ("Known allergy to amino amide local anesthetics", (None, None, "Lidocaine"), "fail"),
+        ("Allergy to local anaesthetics", (None, None, "Procaine"), "fail"),
+    ],
+)
+def test_an_ester_anaesthetic_allergy_is_no_amide_one(
+    text: str, substance: tuple[str | None, str | None, str | None], status: str
+) -> None:
+    """Esters do not cross-react with amides (re-judge of 9cb0ab3): a procaine allergy is none to lidocaine."""
+    assert _result(text, _patient(_allergy(substance)))[0] == status
