@@ -109,15 +109,18 @@ def test_absence_is_unknown_when_the_medications_were_not_obtained() -> None:
     assert _status("Current use of anticoagulants", _med(*APIXABAN, "2026-01-01"), open_kinds=("medication",)) == "true"
 
 
-# ---- chemotherapy: methotrexate and mercaptopurine are its borderline ------------------------------
+# ---- chemotherapy: methotrexate, mercaptopurine and cyclophosphamide are its borderline ------------------------------
 
 
 @pytest.mark.parametrize(
     ("meds", "status"),
     [
         ((), "unknown"),  # chemotherapy stays open world: no record is not proof
-        ((_med("3002", "cyclophosphamide", "2026-01-01", "2026-02-01"),), "fail"),
+        # cyclophosphamide is given for lupus nephritis and vasculitis too (re-judge of 9cb0ab3)
+        ((_med("3002", "cyclophosphamide", "2026-01-01", "2026-02-01"),), "unknown"),
+        ((_med("L01AA01", "cyclophosphamide", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
         ((_med("L01BC02", "fluorouracil", "2026-01-01", "2026-02-01", system="atc"),), "fail"),
+        ((_med("L01AA06", "ifosfamide", "2026-01-01", "2026-02-01", system="atc"),), "fail"),  # another alkylator
         # a dual-use antimetabolite: chemotherapy at some doses, anti-rheumatic at others
         ((_med("L01BA01", "methotrexate", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
         ((_med("6851", "methotrexate 2.5 MG Oral Tablet", "2026-01-01", "2026-02-01"),), "unknown"),
