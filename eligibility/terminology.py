@@ -483,11 +483,14 @@ _CAUSE_CODED_SUFFIXES = word_list(WORDS_FILE, "cause_coded_suffixes")
 
 def _residual(terminology: Terminology, code: str) -> bool:
     """Whether the code's condition is also coded elsewhere, so its absence proves nothing: a residual (a chapter
-    of findings not elsewhere classified, a title saying "not elsewhere classified"), or an inflammation or
-    infection, which ICD-10-CM also files under its organism."""
+    of findings not elsewhere classified, a title saying "not elsewhere classified" or "unspecified"), or an
+    inflammation or infection, which ICD-10-CM also files under its organism."""
     if code[:1].lower() in _RESIDUAL_CHAPTERS:
         return True
     name = words(terminology.title(code))
+    if "unspecified" in name:
+        return True  # N23 "Unspecified renal colic": the code of the condition when nothing more is known about it;
+        # a renal colic from a stone is coded with the stone (N20-N22), so no N23 record proves none (seed 22)
     if code[:1].upper() not in ("A", "B") and any(
         w in _CAUSE_CODED_WORDS or w.endswith(tuple(_CAUSE_CODED_SUFFIXES)) for w in name
     ):

@@ -249,3 +249,21 @@ def test_people_without_a_named_condition_are_a_group(heading: str, negated: boo
     rule = parse_criterion("HbA1c above 6.5 %", "exclusion")
     (scoped,) = scope_items("exclusion", [heading], [("HbA1c above 6.5 %", rule)], default_vocabulary()).rules
     assert any(isinstance(x, n.Not) for x in n.walk(scoped)) is negated
+
+
+@pytest.mark.parametrize(
+    ("hb", "expected"),
+    [(13.0, "fail"), (9.0, "unknown")],  # normal haemoglobin: no anaemia as the heading defines it
+)
+def test_a_heading_that_defines_its_own_requirement_is_not_met_by_one_item(hb: float, expected: str) -> None:
+    """'Has symptomatic anaemia defined as Hb < 10.5 g/dL with any of the following:' asks for the anaemia besides one
+    of its items; the items are not its definition (seeds 21 and 22: fatigue alone passed with Hb 13)."""
+    text = (
+        "Inclusion criteria:\n- Has symptomatic anemia defined as hemoglobin < 10.5 g/dL with any of the following:\n"
+        "  - Fatigue\n  - Tachypnea\n"
+    )
+    patient = _person(
+        conditions=[{"system": "icd10cm", "code": "R53.83", "onset": "2026-01-01"}],
+        observations=[{"concept": "hemoglobin", "value": hb, "unit": "g/dL", "effective": str(AS_OF)}],
+    )
+    assert _statuses(text, patient)["I1"] == expected

@@ -302,3 +302,39 @@ def test_inclusion_lists_of_three_conditions_keep_both_readings(
 def test_two_conditions_joined_by_and_in_an_inclusion_stay_a_conjunction() -> None:
     assert isinstance(parse_criterion("Diabetes and hypertension", "inclusion"), n.And)
     assert isinstance(parse_criterion("Diabetes and hypertension", "exclusion"), n.Ambiguous)
+
+
+@pytest.mark.parametrize(
+    ("text", "years", "expected"),
+    [
+        ("younger than 6 months and older than 80 years", 85, Tri.TRUE),  # either bound: no one is both
+        ("younger than 6 months and older than 80 years", 40, Tri.FALSE),
+        ("age < 18 and > 65", 70, Tri.TRUE),
+        ("age < 18 and > 65", 30, Tri.FALSE),
+    ],
+)
+def test_age_bounds_no_one_meets_together_are_alternatives(text: str, years: int, expected: Tri) -> None:
+    assert truth(text, "exclusion", Patient(id="p", birth_date=born(years, 3), sex="male")) is expected
+
+
+def test_age_bounds_that_overlap_stay_a_conjunction() -> None:
+    rule = parse_criterion("age >= 18 and <= 65", "inclusion")
+    assert isinstance(rule, n.And) and all(isinstance(i, n.Age) for i in rule.items)
+    assert truth("age >= 18 and <= 65", "inclusion", Patient(id="p", birth_date=born(70), sex="male")) is Tri.FALSE
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "expected"),
+    [
+        ("Renal colic", "N20.0", Tri.UNKNOWN),  # a kidney stone's colic is coded with the stone
+        ("Renal colic", "N23", Tri.TRUE),
+        ("Immunodeficiency", "D84.1", Tri.UNKNOWN),  # hereditary angioedema, a complement defect
+        ("Immunodeficiency", "D80.3", Tri.TRUE),
+    ],
+)
+def test_unspecified_titles_and_complement_defects(text: str, code: str, expected: Tri) -> None:
+    patient = Patient(id="p", birth_date=born(40), sex="female", conditions=(coded_as(code),))
+    assert truth(text, "exclusion", patient) is expected
+    if code == "N23":
+        nobody = Patient(id="q", birth_date=born(40), sex="female")
+        assert truth(text, "exclusion", nobody) is Tri.UNKNOWN  # an 'unspecified' title never earns closed world

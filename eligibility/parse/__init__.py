@@ -33,7 +33,7 @@ from .parenqual import join_paren_qualifiers
 from .plausible import first_implausibility, implausible_as_unparsed
 from .polarity import exclusion_polarity
 from .scope import age_boundaries, continues_label, person_suspects, population_reading, population_rule
-from .sexgroups import per_sex_groups
+from .sexgroups import disjoint_ages, per_sex_groups
 from .timedlist import timed_list
 from .transformer import NotUnderstood, Seq, ToAst, _combine, _resolve_seps, etc_item
 from .wordforms import rewrite_forms, scale_subject
@@ -216,7 +216,7 @@ def parse_criterion(text: str, kind: str = "unspecified", vocabulary: Vocabulary
         other = n.Unparsed(text=text[cut.start() :].strip(), reason="an alternative given in the next item")
         return n.Or(items=(branch, other), span=(0, len(text)))
     vocab = vocabulary or default_vocabulary()
-    free = per_sex_groups(_parse_free(text, kind, vocab))
+    free = disjoint_ages(per_sex_groups(_parse_free(text, kind, vocab)))
     reading = implausible_as_unparsed(age_boundaries(free, text, vocab), text, vocab)
     polar = exclusion_polarity(widened(complemented(reading, text), vocab), text, kind)
     return open_exceptions(default_lookbacks(group_label(polar, text), vocab), vocab)

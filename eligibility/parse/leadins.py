@@ -206,7 +206,10 @@ def _scope(kind: str, heading: str, vocab: Vocabulary) -> _Scope:
     """How items under a heading that names a group or states a requirement read (module docstring)."""
     w = _words()
     content = _content_words(heading)
-    if not content or w.definition.search(heading):
+    defined = w.definition.search(heading)
+    # "Adequate organ function defined as:": the items are the definition; but "anaemia defined as Hb < 10.5 with
+    # any of the following:" defines its own words and asks for the items besides (seed 21)
+    if not content or (defined is not None and not _content_words(heading[defined.end() :])):
         return _Scope(heading, "plain")
     requirement = bool(w.requirement.search(heading) or _PEOPLE_RE.search(heading))
     member = None if requirement else population_rule(_strip_phrases(heading), vocab)

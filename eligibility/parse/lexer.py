@@ -470,10 +470,15 @@ def _threshold_or(tokens: list[Token]) -> list[Token]:
     """ "SBP >= 140 or < 100 mmHg": an 'or' between a quantity and a comparison joins two thresholds
     on the measure before them (THOR), not two clauses."""
     out = _split_or_comparator(tokens)
+    ages = any(t.type == "AGE" for t in out) and not any(t.type == "LAB" for t in out)
     for k in range(2, len(out) - 1):
         tok = out[k]
         if tok.type == "OR" and out[k + 1].type == "CMP" and out[k - 1].type in ("NUMBER", "UNIT", "TIMEUNIT"):
             out[k] = _token("THOR", tok.value, tok.start_pos or 0, tok.end_pos or 0)
+        elif ages and tok.type == "AND" and out[k + 1].type == "CMP" and out[k - 1].type in ("NUMBER", "TIMEUNIT"):
+            # "age < 18 and > 65": a second bound on the age, not a clause of its own (THAND; parse/sexgroups.py
+            # reads two bounds no age meets together as either one)
+            out[k] = _token("THAND", tok.value, tok.start_pos or 0, tok.end_pos or 0)
     return out
 
 

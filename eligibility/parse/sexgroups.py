@@ -1,4 +1,6 @@
-"""Requirements stated per sex and joined by "and": "Women aged 50 or older and men aged 55 or older".
+"""Requirements joined by "and" that no one can meet together: per-sex groups, disjoint age bounds.
+
+"Women aged 50 or older and men aged 55 or older"; "younger than 6 months and older than 80 years".
 
 Read word by word, the grammar's "and" makes one conjunction: female and 50 or older and male and 55 or older,
 which nobody can meet, a confident "ineligible" for every patient. The text gives each sex its own requirement,
@@ -25,6 +27,41 @@ def per_sex_groups(rule: n.Node) -> n.Node:
         return n.rebuild(node, visit)
 
     return visit(rule)
+
+
+def disjoint_ages(rule: n.Node) -> n.Node:
+    """ "Younger than 6 months and older than 80 years": two age bounds joined by "and" that no age meets together
+    mean either one (audit seed 22: an 85-year-old was not excluded). Age bounds that overlap stay a conjunction."""
+    if sum(isinstance(x, n.Age) for x in n.walk(rule)) < 2:
+        return rule
+
+    def visit(node: n.Node) -> n.Node:
+        if isinstance(node, n.And):
+            items = _flat(node)
+            if len(items) == 2 and all(isinstance(i, n.Age) for i in items):
+                a, b = (_months(i) for i in items if isinstance(i, n.Age))
+                if a[1] < b[0] or b[1] < a[0]:
+                    return n.Or(items=tuple(items), span=node.span)
+        return n.rebuild(node, visit)
+
+    return visit(rule)
+
+
+def _months(age: n.Age) -> tuple[float, float]:
+    """The ages (in months, completed) an Age bound admits, as a closed interval."""
+    k = 12.0 if age.unit == "years" else 1.0
+    v = age.value * k
+    if age.op == "between":
+        return v, (age.value2 or age.value) * k + (k - 1)
+    if age.op == "<":
+        return 0.0, v - 1
+    if age.op == "<=":
+        return 0.0, v + (k - 1)
+    if age.op == ">":
+        return v + k, float("inf")
+    if age.op == ">=":
+        return v, float("inf")
+    return v, v + (k - 1)  # "="
 
 
 def _flat(node: n.And) -> list[n.Node]:

@@ -723,6 +723,13 @@ class ToAst(Transformer[Token, Any]):
             raise NotUnderstood("two age bounds in different units", *_span(items))
         return n.Or(items=(first, second), span=_span(items))
 
+    def age_and(self, items: list[Any]) -> n.Node:
+        """ "age >= 18 and <= 65": both bounds (parse/sexgroups.py turns bounds no age meets together into either)."""
+        first, second = items[1], items[3]
+        if first.unit != second.unit:
+            raise NotUnderstood("two age bounds in different units", *_span(items))
+        return n.And(items=(first, second), span=_span(items))
+
     def age_between(self, items: list[Any]) -> n.Age:
         values = self._numbers(items)
         if values[0] > values[1]:
