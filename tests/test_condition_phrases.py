@@ -157,3 +157,26 @@ def test_hyphenated_windows_and_dose_anchors(text: str, days: int) -> None:
     windows = [x.within for x in n.walk(rule) if isinstance(x, n.Medication | n.Procedure | n.Condition) and x.within]
     assert windows and all(abs(w.days - days) <= 2 for w in windows), rule
     assert not [x for x in n.walk(rule) if isinstance(x, n.Unparsed)]
+
+
+@pytest.mark.parametrize(
+    ("text", "lactation"),
+    [
+        ("Pregnant or nursing", True),
+        ("Women who are pregnant, nursing, or planning a pregnancy", True),
+        ("Pregnant or nursing home residents", False),  # a nursing home, not breastfeeding
+        ("Nursing home residents", False),
+        ("Requires nursing care", False),
+    ],
+)
+def test_nursing_is_breastfeeding_only_beside_pregnancy(text: str, lactation: bool) -> None:
+    from eligibility.parse.lexer import tokenize
+
+    assert any(t.type == "COND" and t.value == "lactation" for t in tokenize(text, VOCAB)) is lactation
+
+
+def test_pregnant_or_nursing_excludes_a_breastfeeding_woman() -> None:
+    rule = parse_criterion("Pregnant or nursing", "exclusion")
+    nursing = ConditionRecord(system="icd10cm", code="Z39.1", onset=date(2026, 2, 1))
+    patient = Patient(id="p", birth_date=date(1990, 5, 5), sex="female", conditions=(nursing,))
+    assert evaluate(rule, Context(patient, AS_OF, VOCAB)).truth is Tri.TRUE

@@ -279,9 +279,33 @@ def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
     tokens = resolve_conditions(tokens, text, vocab)
     tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
     tokens = allergy_after(_merge_spelled_out(tokens, text), text)
+    tokens = _nursing_after_pregnant(tokens, vocab)
     return tuple(
         _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens, text), vocab)))))
     )
+
+
+def _nursing_after_pregnant(tokens: list[Token], vocab: Vocabulary) -> list[Token]:
+    """ "Pregnant or nursing", "pregnant, nursing, or ...": right after pregnancy and a list word, 'nursing' is
+    breastfeeding. Bare 'nursing' is no synonym of lactation ("nursing home", "nursing care"), so only this
+    neighbour decides it; a word after it ("nursing home residents") leaves it a word."""
+    if "lactation" not in vocab or not any(t.type == "COND" and t.value == "pregnancy" for t in tokens):
+        return tokens
+    out = list(tokens)
+    seps = ("OR", "ANDOR", "COMMA", "SLASH", "AND")
+    for k in range(2, len(out)):
+        tok = out[k]
+        after = out[k + 1] if k + 1 < len(out) else None
+        if (
+            tok.type == "WORD"
+            and tok.lower() == "nursing"
+            and out[k - 1].type in seps
+            and out[k - 2].type == "COND"
+            and out[k - 2].value == "pregnancy"
+            and (after is None or after.type in (*seps, "SEXW", "PUNCT", "RPAR"))
+        ):
+            out[k] = _token("COND", "lactation", tok.start_pos or 0, tok.end_pos or 0)
+    return out
 
 
 def _merge_spelled_out(tokens: list[Token], text: str) -> list[Token]:
