@@ -338,3 +338,26 @@ def test_unspecified_titles_and_complement_defects(text: str, code: str, expecte
     if code == "N23":
         nobody = Patient(id="q", birth_date=born(40), sex="female")
         assert truth(text, "exclusion", nobody) is Tri.UNKNOWN  # an 'unspecified' title never earns closed world
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "sex", "years", "months", "expected"),
+    [
+        # overlapping bounds on their loosest reading stay a conjunction (review of 6c5f5cc)
+        ("Age > 1 and < 2 years", "inclusion", "male", 41, 0, Tri.FALSE),
+        ("Age > 0.5 years and < 1.5 years", "inclusion", "male", 41, 0, Tri.FALSE),
+        ("Age > 11 months and < 12 months", "inclusion", "female", 30, 0, Tri.FALSE),
+        # a duration after a sex word is no age (review of 9cb0ab3)
+        ("Women < 6 months postpartum", "exclusion", "female", 30, 0, Tri.UNKNOWN),
+        ("Women >= 12 months amenorrhea", "inclusion", "female", 52, 0, Tri.UNKNOWN),
+        # women's age after an age for everyone: a man is never failed by it
+        ("Age >= 18 years and women aged < 50 years", "inclusion", "male", 60, 0, Tri.UNKNOWN),
+        ("Age >= 18 years and women aged < 50 years", "inclusion", "female", 60, 0, Tri.FALSE),
+        ("Age >= 18 years and women aged < 50 years", "inclusion", "female", 30, 0, Tri.TRUE),
+    ],
+)
+def test_age_bounds_and_sex_words_read_only_as_far_as_they_go(
+    text: str, kind: str, sex: str, years: int, months: int, expected: Tri
+) -> None:
+    patient = Patient(id="p", birth_date=born(years, months), sex=sex)
+    assert truth(text, kind, patient) is expected

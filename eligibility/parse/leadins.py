@@ -135,6 +135,9 @@ def _computable(rule: n.Node) -> bool:
     return any(not n.children(x) and not isinstance(x, n.Unparsed | n.Measurement) for x in n.walk(rule))
 
 
+# A threshold of the heading's own after its definition phrase ("anaemia defined as Hb < 10.5 g/dL with any of the
+# following"); a window or a count after it ("defined as all of the following within 14 days") is no requirement.
+_OWN_THRESHOLD_RE = re.compile(r"[<>≤≥=]|\b(?:less|greater|more|higher|lower|below|above|at least|at most)\b", re.I)
 _PEOPLE_RE = re.compile(
     r"\b(?:candidates?|patients?|subjects?|participants?|individuals?|persons?|people|recipients?)\s+"
     r"(?:with|who|having|whose|that|presenting)\b",
@@ -209,7 +212,7 @@ def _scope(kind: str, heading: str, vocab: Vocabulary) -> _Scope:
     defined = w.definition.search(heading)
     # "Adequate organ function defined as:": the items are the definition; but "anaemia defined as Hb < 10.5 with
     # any of the following:" defines its own words and asks for the items besides (seed 21)
-    if not content or (defined is not None and not _content_words(heading[defined.end() :])):
+    if not content or (defined is not None and not _OWN_THRESHOLD_RE.search(heading[defined.end() :])):
         return _Scope(heading, "plain")
     requirement = bool(w.requirement.search(heading) or _PEOPLE_RE.search(heading))
     member = None if requirement else population_rule(_strip_phrases(heading), vocab)

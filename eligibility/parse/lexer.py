@@ -415,13 +415,14 @@ def _age_words(tokens: list[Token]) -> list[Token]:
     # months is "women aged ..." (the word "aged" left out)
     k = 0
     while k + 3 < len(out):
-        if out[k].type == "SEXW" and (
-            ([t.type for t in out[k + 1 : k + 4]] == ["CMP", "NUMBER", "TIMEUNIT"] and out[k + 3].value in _AGE_UNITS)
-            or (
-                [t.type for t in out[k + 1 : k + 6]] == ["BETWEEN", "NUMBER", "AND", "NUMBER", "TIMEUNIT"]
-                and out[k + 5].value in _AGE_UNITS
-            )
-        ):
+        end = None
+        if [t.type for t in out[k + 1 : k + 4]] == ["CMP", "NUMBER", "TIMEUNIT"] and out[k + 3].value in _AGE_UNITS:
+            end = k + 4
+        elif [t.type for t in out[k + 1 : k + 6]] == ["BETWEEN", "NUMBER", "AND", "NUMBER", "TIMEUNIT"]:
+            end = k + 6 if out[k + 5].value in _AGE_UNITS else None
+        # only where the amount ends the clause ("Women >= 18 years", "... years old", "... and men ..."):
+        # "Women < 6 months postpartum", "Women >= 12 months amenorrhoea" give a duration, not an age
+        if out[k].type == "SEXW" and end is not None and _age_phrase_ends(out, end):
             at = out[k + 1].start_pos or 0
             out.insert(k + 1, _token("AGE", "aged", at, at))
         k += 1
@@ -438,6 +439,22 @@ def _age_words(tokens: list[Token]) -> list[Token]:
 
 
 _AGE_UNITS = frozenset({"years", "months"})
+_AGE_PHRASE_ENDS = frozenset({"AND", "OR", "ANDOR", "COMMA", "SEMI", "PUNCT", "RPAR", "SEXW", "THOR", "THAND"})
+
+
+def _age_phrase_ends(tokens: list[Token], at: int) -> bool:
+    """Whether an amount in years or months ending before ``tokens[at]`` ends its clause: the text ends, a list
+    word or sex word follows, or "old" / "of age" (which then ends it)."""
+    if at >= len(tokens):
+        return True
+    tok = tokens[at]
+    if tok.type in _AGE_PHRASE_ENDS:
+        return True
+    if tok.type == "WORD" and tok.lower() == "old":
+        return _age_phrase_ends(tokens, at + 1)
+    return tok.type == "AGE" and tok.lower() in ("age", "of age")
+
+
 _ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5}
 _SCORE_LIST = frozenset({"CMP", "OR", "ANDOR", "AND", "COMMA", "DASH", "SLASH", "NUMBER", "BETWEEN"})
 

@@ -11,6 +11,8 @@ with a one-sex node of a different sex and holding a requirement of its own.
 
 from __future__ import annotations
 
+import math
+
 from .. import nodes as n
 
 
@@ -21,17 +23,44 @@ def per_sex_groups(rule: n.Node) -> n.Node:
 
     def visit(node: n.Node) -> n.Node:
         if isinstance(node, n.And):
-            groups = _groups(_flat(node))
+            items = _flat(node)
+            groups = _groups(items)
             if groups is not None:
                 return n.Or(items=tuple(n.And(items=tuple(g), span=_span(g)) for g in groups), span=node.span)
+            later = _later_sex(items)
+            if later is not None:
+                return later
         return n.rebuild(node, visit)
 
     return visit(rule)
 
 
+def _later_sex(items: list[n.Node]) -> n.Node | None:
+    """ "Age >= 18 years and women aged < 50 years": a one-sex group after requirements for everyone may be the
+    only participants (female and under 50) or a requirement for that sex alone (women must be under 50): both
+    readings, so a man is never failed by the women's requirement."""
+    at = [k for k, i in enumerate(items) if isinstance(i, n.Sex)]
+    if len(at) != 1 or at[0] == 0 or at[0] == len(items) - 1 or not _one_sex(items[at[0]]):
+        return None
+    if not isinstance(items[at[0] + 1], n.Age) or not any(isinstance(i, n.Age) for i in items[: at[0]]):
+        return None  # only "women aged ..." after an age for everyone; "aged 18-75, female, with diabetes" is plain
+    k = at[0]
+    before, sex, after = items[:k], items[k], items[k + 1 :]
+    rest = after[0] if len(after) == 1 else n.And(items=tuple(after), span=_span(after))
+    scoped = n.And(items=(*before, n.Implies(condition=sex, then=rest, span=_span([sex, *after]))), span=_span(items))
+    plain = n.And(items=tuple(items), span=_span(items))
+    return n.Ambiguous(
+        readings=(plain, scoped),
+        reason="a sex named after requirements for everyone may be the only participants or those the rest is for",
+        span=_span(items),
+    )
+
+
 def disjoint_ages(rule: n.Node) -> n.Node:
     """ "Younger than 6 months and older than 80 years": two age bounds joined by "and" that no age meets together
-    mean either one (audit seed 22: an 85-year-old was not excluded). Age bounds that overlap stay a conjunction."""
+    mean either one (audit seed 22: an 85-year-old was not excluded). The test is the loosest reading of each
+    bound: a strict lower bound may mean N or older, and a decimal bound admits the completed years or months the
+    evaluator compares ("< 1.5 years" admits 1-year-olds). Bounds any age may meet together stay a conjunction."""
     if sum(isinstance(x, n.Age) for x in n.walk(rule)) < 2:
         return rule
 
@@ -48,20 +77,21 @@ def disjoint_ages(rule: n.Node) -> n.Node:
 
 
 def _months(age: n.Age) -> tuple[float, float]:
-    """The ages (in months, completed) an Age bound admits, as a closed interval."""
-    k = 12.0 if age.unit == "years" else 1.0
-    v = age.value * k
+    """The ages in completed months that an Age bound may admit on its loosest reading, as a closed interval: ages
+    are whole years (or months) compared with the bound, and "> N" may mean N or older."""
+    k = 12 if age.unit == "years" else 1
+    lo_v, hi_v = age.value, (age.value2 if age.value2 is not None else age.value)
     if age.op == "between":
-        return v, (age.value2 or age.value) * k + (k - 1)
-    if age.op == "<":
-        return 0.0, v - 1
-    if age.op == "<=":
-        return 0.0, v + (k - 1)
-    if age.op == ">":
-        return v + k, float("inf")
-    if age.op == ">=":
-        return v, float("inf")
-    return v, v + (k - 1)  # "="
+        lo, hi = math.ceil(lo_v), math.floor(hi_v)
+    elif age.op == "<":
+        lo, hi = 0, math.ceil(lo_v) - 1
+    elif age.op == "<=":
+        lo, hi = 0, math.floor(lo_v)
+    elif age.op in (">", ">="):
+        lo, hi = math.ceil(lo_v) if age.op == ">=" else math.floor(lo_v), None
+    else:  # "="
+        lo, hi = math.ceil(lo_v), math.floor(lo_v)
+    return float(lo * k), (float(hi * k + (k - 1)) if hi is not None else float("inf"))
 
 
 def _flat(node: n.And) -> list[n.Node]:
