@@ -121,6 +121,9 @@ def test_absence_is_unknown_when_the_medications_were_not_obtained() -> None:
         ((_med("L01AA01", "cyclophosphamide", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
         ((_med("L01BC02", "fluorouracil", "2026-01-01", "2026-02-01", system="atc"),), "fail"),
         ((_med("L01AA06", "ifosfamide", "2026-01-01", "2026-02-01", system="atc"),), "fail"),  # another alkylator
+        # cladribine and mitoxantrone are multiple sclerosis treatments too (re-judge of d57f624)
+        ((_med("L01BB04", "cladribine", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
+        ((_med("L01DB07", "mitoxantrone", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
         # a dual-use antimetabolite: chemotherapy at some doses, anti-rheumatic at others
         ((_med("L01BA01", "methotrexate", "2026-01-01", "2026-02-01", system="atc"),), "unknown"),
         ((_med("6851", "methotrexate 2.5 MG Oral Tablet", "2026-01-01", "2026-02-01"),), "unknown"),
