@@ -13,7 +13,7 @@ import sqlglot.expressions as exp
 from ... import nodes as n
 from ...allergies import CLOSED_BY, read_record
 from ...logic import Tri
-from .base import _ACTIVE, _CONDITIONS, _Leaf
+from .base import _ACTIVE, _Leaf
 from .conditions import _ConditionLeaves
 from .sql import _and, _case, _col, _date, _in, _not_null, _null_bool, _str
 
@@ -61,13 +61,4 @@ class _AllergyLeaves(_ConditionLeaves):
         if groups[Tri.UNKNOWN]:
             whens.append((_in(_col("rkey", x), groups[Tri.UNKNOWN]), _and(when.copy(), _null_bool())))
         record_truth = _case(whens, exp.false()) if whens else exp.false()
-        self._conditions.append((name, keys, record_truth))
-        a_all = _col(f"a_{name}", _CONDITIONS)
-        truth = _case(
-            [
-                (exp.EQ(this=a_all, expression=exp.Literal.number(2)), exp.true()),
-                (exp.EQ(this=a_all.copy(), expression=exp.Literal.number(1)), _null_bool()),
-            ],
-            closed,
-        )
-        return _Leaf(_CONDITIONS, closed, truth=truth)
+        return self._pivot_leaf(name, keys, record_truth, closed)

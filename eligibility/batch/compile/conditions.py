@@ -140,6 +140,20 @@ class _ConditionLeaves(_CompilerBase):
         )
         return True
 
+    def _pivot_leaf(self, name: str, keys: list[int], record_truth: exp.Expression, closed: exp.Expression) -> _Leaf:
+        """A leaf read from one column of the shared conditions pivot: the best record's truth (2 true, 1 unknown),
+        else ``closed`` (what no deciding record means for the concept)."""
+        self._conditions.append((name, keys, record_truth))
+        a_all = _col(f"a_{name}", _CONDITIONS)
+        truth = _case(
+            [
+                (exp.EQ(this=a_all, expression=exp.Literal.number(2)), exp.true()),
+                (exp.EQ(this=a_all.copy(), expression=exp.Literal.number(1)), _null_bool()),
+            ],
+            closed,
+        )
+        return _Leaf(_CONDITIONS, closed, truth=truth)
+
     def _history_case(
         self, r: n.Condition, keys: Sequence[int], rkey: exp.Expression, onset: exp.Expression
     ) -> list[tuple[exp.Expression, exp.Expression]]:
@@ -298,16 +312,7 @@ class _ConditionLeaves(_CompilerBase):
             )
             if events is None and not tests:
                 # Only the patient's own records decide: one column of the shared conditions pivot.
-                self._conditions.append((name, keys, record_truth))
-                a_all = _col(f"a_{name}", _CONDITIONS)
-                truth = _case(
-                    [
-                        (exp.EQ(this=a_all, expression=exp.Literal.number(2)), exp.true()),
-                        (exp.EQ(this=a_all.copy(), expression=exp.Literal.number(1)), _null_bool()),
-                    ],
-                    closed,
-                )
-                return _Leaf(_CONDITIONS, closed, truth=truth)
+                return self._pivot_leaf(name, keys, record_truth, closed)
             agg = (
                 exp.select(_col("patient_id", x), _as(_tri_max(record_truth), "a"), copy=False)
                 .from_(recs.subquery(x, copy=False), copy=False)
