@@ -716,19 +716,21 @@ class ToAst(Transformer[Token, Any]):
         return self._age(items, str(items[0]), self._numbers(items))
 
     def age_or(self, items: list[Any]) -> n.Node:
-        """ "age < 18 or > 65 years": two bounds, either one. Their units must agree: "age < 6 or > 24 months"
-        would read its first bound in years, so it is not read."""
-        first, second = items[1], items[3]
-        if first.unit != second.unit:
-            raise NotUnderstood("two age bounds in different units", *_span(items))
-        return n.Or(items=(first, second), span=_span(items))
+        """ "age < 18 or > 65 years": two bounds, either one."""
+        return n.Or(items=self._two_age_bounds(items), span=_span(items))
 
     def age_and(self, items: list[Any]) -> n.Node:
         """ "age >= 18 and <= 65": both bounds (parse/sexgroups.py turns bounds no age meets together into either)."""
+        return n.And(items=self._two_age_bounds(items), span=_span(items))
+
+    @staticmethod
+    def _two_age_bounds(items: list[Any]) -> tuple[n.Age, n.Age]:
+        """The two bounds of "AGE bound THOR/THAND bound"; their units must agree: "age < 6 or > 24 months" would
+        read its first bound in years, so it is not read."""
         first, second = items[1], items[3]
         if first.unit != second.unit:
             raise NotUnderstood("two age bounds in different units", *_span(items))
-        return n.And(items=(first, second), span=_span(items))
+        return first, second
 
     def age_between(self, items: list[Any]) -> n.Age:
         values = self._numbers(items)
