@@ -52,6 +52,21 @@ def _truth(text: str, *codes: str, kind: str = "exclusion", onset: date = date(2
         ("Coagulopathy", ("D68.0",), Tri.TRUE),  # von Willebrand disease
         ("Coagulopathy", ("D68.51",), Tri.UNKNOWN),  # factor V Leiden
         ("Coagulopathy", (), Tri.FALSE),
+        # bleeding diathesis: a lasting defect decides; an acute coagulopathy (DIC, postpartum, anticoagulant)
+        # and a vascular bleeding tendency (HHT) are its edge
+        ("History of bleeding diathesis", ("D66",), Tri.TRUE),  # haemophilia A
+        ("History of bleeding diathesis", ("D65",), Tri.UNKNOWN),
+        ("History of bleeding diathesis", ("O72.3",), Tri.UNKNOWN),
+        ("History of bleeding diathesis", ("D68.32",), Tri.UNKNOWN),
+        ("History of bleeding diathesis", ("I78.0",), Tri.UNKNOWN),
+        ("History of bleeding diathesis", ("D68.51",), Tri.FALSE),  # factor V Leiden clots, it does not bleed
+        ("History of bleeding diathesis", (), Tri.FALSE),
+        ("Coagulopathy", ("D65",), Tri.TRUE),  # DIC now is a coagulopathy, whatever its cause
+        # fatty liver takes in its steatohepatitis; NASH named alone is only NASH
+        ("Liver disease other than fatty liver", ("K75.81",), Tri.UNKNOWN),  # open world: no other record
+        ("Liver disease other than fatty liver", ("K75.81", "K74.60"), Tri.TRUE),  # cirrhosis
+        ("Known NASH", ("K76.0",), Tri.UNKNOWN),  # simple steatosis is no steatohepatitis (open world)
+        ("Known NASH", ("K75.81",), Tri.TRUE),
         # renal failure: a dialysis status code alone may be an acute kidney injury's dialysis
         ("Renal failure", ("N18.6",), Tri.TRUE),
         ("Renal failure", ("Z99.2",), Tri.UNKNOWN),

@@ -87,8 +87,13 @@ COORDINATED: list[tuple[str, str, tuple[str, ...], Tri]] = [
     ("History of myocardial infarction and heart failure", "exclusion", ("heart_failure",), U),
     ("Anticoagulants (e.g. warfarin) and NSAIDs", "exclusion", ("warfarin",), U),
     ("Anticoagulants (e.g. warfarin) and NSAIDs", "exclusion", ("warfarin", "nsaids"), T),
+    # a shared head noun ("drug and alcohol abuse") whose items are each read now-or-ever: still coordinated
+    ("Drug and alcohol abuse", "exclusion", ("alcohol_addiction",), U),
+    ("Drug and alcohol abuse", "exclusion", ("alcohol_addiction", "drug_addiction"), T),
+    ("Drug and alcohol abuse", "exclusion", (), NOT_T),
     # near miss that keeps its one reading
     ("Heart failure or thrombosis", "exclusion", ("thrombosis",), T),
+    ("Drug or alcohol abuse", "exclusion", ("alcohol_addiction",), T),
     # an unread item in the middle may finish an earlier one: "of ketamine" may be what the allergy is to
     ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("allergy",), U),
     ("History of allergy or prolonged use of ketamine and morphine", "exclusion", ("heart_failure",), NOT_T),

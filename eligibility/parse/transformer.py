@@ -848,6 +848,8 @@ def _is_listed_noun(node: n.Node) -> bool:
     """
     if isinstance(node, n.Condition | n.Medication | n.Procedure | n.Unparsed):
         return True
+    if isinstance(node, n.Ambiguous):  # a mention read two ways ("drug abuse": now or ever) is still a mention
+        return all(_is_listed_noun(r) for r in node.readings)
     if isinstance(node, n.Or) and node.span is not None and all(i.span == node.span for i in node.items):
         # one mention read as several concepts: a class with its examples, "HIV positive" (the
         # condition or its test); a parenthesised "(A or B)" keeps its own items' spans
