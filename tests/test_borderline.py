@@ -235,3 +235,26 @@ def test_broad_condition_names_take_in_what_they_name(text: str, codes: tuple[st
     patient = Patient(id="b", birth_date=date(1970, 1, 1), sex="female", conditions=records)
     rule = parse_criterion(text, kind)
     assert evaluate(rule, Context(patient, date(2026, 11, 1), default_vocabulary())).truth is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        # substance abuse: drugs and alcohol decide, nicotine dependence is its edge, no record is absence
+        ("Substance abuse", (), Tri.FALSE),
+        ("Substance abuse", ("F10.20",), Tri.TRUE),
+        ("Substance abuse", ("F12.10",), Tri.TRUE),
+        ("Substance abuse", ("F17.210",), Tri.UNKNOWN),
+        ("Substance dependence", ("F17.210",), Tri.UNKNOWN),
+        ("Substance dependence", ("F12.10",), Tri.FALSE),  # cannabis abuse is no dependence
+        # both ways shared: "alcohol or substance abuse or dependence" names every pairing
+        ("Alcohol or substance abuse or dependence within the past 2 years", (), Tri.FALSE),
+        ("Alcohol or substance abuse or dependence within the past 2 years", ("F10.20",), Tri.TRUE),
+        ("Alcohol or drug abuse or dependence", ("F14.20",), Tri.TRUE),
+        ("Alcohol or drug abuse or dependence", (), Tri.FALSE),
+    ],
+)
+def test_substance_use_is_drugs_and_alcohol_with_nicotine_on_its_edge(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected

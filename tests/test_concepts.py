@@ -675,7 +675,9 @@ def test_history_codes(vocab: Vocabulary, system: str, code: str, history: bool)
 )
 def test_broad_terms_have_broad_extents(vocab: Vocabulary, code: str, concept: str) -> None:
     assert vocab.concepts_for_code("icd10cm", code) & vocab.leaf_set(concept)  # itself or a member
-    assert not vocab.complete(concept)
+    # substance use is a union of two reviewed extents (drugs, alcohol) with its edge (nicotine) read both ways;
+    # liver and kidney disease have no review that covers all they can mean
+    assert vocab.complete(concept) is (concept == "substance_use_disorder")
 
 
 @pytest.mark.parametrize("code", ["N13.5", "N13.70", "N28.1", "N28.82"])

@@ -7,8 +7,9 @@ becomes a concept token only when the phrase it then makes reads, on its own, as
 of the same kind; otherwise it stays an unknown word and the clause stays unread.
 
 Where one list borrows both ways ("alcohol or substance abuse or dependence"), it names every
-pairing of its modifiers and heads; it is read only when each pairing is a concept of the list, so
-no pairing is left out of the alternative.
+pairing of its modifiers and heads; it is read only when each pairing is a concept of the list or a
+member of one ("alcohol dependence" is a member of "substance dependence"), so no pairing is left out
+of the alternative.
 """
 
 from __future__ import annotations
@@ -25,10 +26,16 @@ def _token(kind: str, value: str, start: int, end: int) -> Token:
     return Token(kind, value, start_pos=start, end_pos=end, line=1, column=start + 1, end_line=1, end_column=end + 1)
 
 
-def share_heads(tokens: list[Token], text: str, read_one: Callable[[str], Token | None]) -> list[Token]:
+def share_heads(
+    tokens: list[Token],
+    text: str,
+    read_one: Callable[[str], Token | None],
+    leaves: Callable[[str], frozenset[str]] = frozenset,
+) -> list[Token]:
     """The tokens with coordinated unknown words read as the concepts they make with their neighbour.
 
-    ``read_one(phrase)`` is the single concept token a phrase reads as on its own, or None.
+    ``read_one(phrase)`` is the single concept token a phrase reads as on its own, or None; ``leaves(id)``
+    the concept with its members (a group takes in what its members name).
     """
     if not any(t.type == "WORD" for t in tokens):
         return tokens
@@ -61,9 +68,10 @@ def share_heads(tokens: list[Token], text: str, read_one: Callable[[str], Token 
             heads[i] = (modifier, alone.value)
     if modifiers and heads:
         named = {str(t.value) for t in out if t.type in _CONCEPTS}
+        within = frozenset(named).union(*(leaves(c) for c in named))
         for first, _ in modifiers.values():
             for _, last in heads.values():
                 found = read_one(f"{first} {last}")
-                if found is None or str(found.value) not in named:
+                if found is None or str(found.value) not in within:
                     return tokens
     return out

@@ -277,7 +277,12 @@ def tokenize(text: str, vocabulary: Vocabulary | None = None) -> list[Token]:
 def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
     tokens = list(_Scanner(text, vocab, _matchers(vocab), default_lexicon()).scan())
     tokens = resolve_conditions(tokens, text, vocab)
-    tokens = share_heads(tokens, text, lambda phrase: _one_concept(phrase, vocab))
+    tokens = share_heads(
+        tokens,
+        text,
+        lambda phrase: _one_concept(phrase, vocab),
+        lambda concept: vocab.leaf_set(concept) if concept in vocab else frozenset(),
+    )
     tokens = allergy_after(_merge_spelled_out(tokens, text), text)
     tokens = _nursing_after_pregnant(tokens, vocab)
     return tuple(
