@@ -472,6 +472,23 @@ class Vocabulary:
                 found |= self._by_code.get(("rxnorm", ingredient), set())
         return found
 
+    def inside(self, concept_id: str, class_id: str) -> bool:
+        """Whether every record of a condition read through ICD-10-CM (``derive_condition``) is a record of the
+        class: each of its codes lies under the class's codes (or a member's) and no code of the class's
+        exceptions lies under it. "Psychiatric disorders such as schizophrenia": F20 is inside F2, so the
+        example adds nothing the class does not decide, and the class's closed world holds for it."""
+        concept = self.derived.get(concept_id)
+        if concept is None or set(concept.codes) != {"icd10cm"} or class_id not in self:
+            return False
+        leaves = self.leaf_set(class_id)
+        for code in concept.codes["icd10cm"]:
+            if not self.concepts_for_code("icd10cm", code) & leaves:
+                return False
+            norm = _norm_code("icd10cm", code)
+            if any(k[0] == "icd10cm" and k[1].startswith(norm) and ids & leaves for k, ids in self._except.items()):
+                return False
+        return True
+
     def concepts_for_text(self, text: str) -> frozenset[str]:
         """Concepts named in a free-text label by a whole synonym (case-insensitive), conservatively.
 

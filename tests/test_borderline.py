@@ -258,3 +258,34 @@ def test_substance_use_is_drugs_and_alcohol_with_nicotine_on_its_edge(
     text: str, codes: tuple[str, ...], expected: Tri
 ) -> None:
     assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        # psychiatric disorder: psychosis, mood, anxiety decide; dementia, ADHD, substance use, insomnia are its edge
+        ("Psychiatric disorder", (), Tri.FALSE),
+        ("Psychiatric disorder", ("F20.9",), Tri.TRUE),
+        ("Psychiatric disorder", ("F41.1",), Tri.TRUE),
+        ("Psychiatric disorder", ("F03.90",), Tri.UNKNOWN),
+        ("Psychiatric disorder", ("F90.0",), Tri.UNKNOWN),
+        ("Psychiatric disorder", ("F10.20",), Tri.UNKNOWN),
+        ("Psychiatric disorder", ("F51.01",), Tri.UNKNOWN),
+        ("Psychiatric disorder", ("F48.2",), Tri.FALSE),  # pseudobulbar affect is a neurological sign
+        ("History of psychiatric illness", ("Z86.59",), Tri.UNKNOWN),  # which disorder it was, unsaid
+        ("History of mental illness", ("F99",), Tri.TRUE),
+        # major depressive disorder is F32 single episodes and F33 recurrent, not 'depression, unspecified'
+        ("Major depressive disorder", ("F33.1",), Tri.TRUE),
+        ("Major depressive disorder", ("F32.9",), Tri.TRUE),
+        ("Major depressive disorder", ("F32.A",), Tri.FALSE),
+        ("Major depressive disorder", ("F31.4",), Tri.FALSE),  # bipolar, depressed: not MDD
+        # examples inside a closed class add nothing it does not decide; one on its edge stays undecided
+        ("Psychiatric disorders such as schizophrenia or anxiety disorder", (), Tri.FALSE),
+        ("Psychiatric disorders such as schizophrenia or anxiety disorder", ("F20.0",), Tri.TRUE),
+        ("Psychiatric disorders such as schizophrenia or dementia", ("F03.90",), Tri.TRUE),  # named: it counts
+    ],
+)
+def test_psychiatric_disorder_is_closed_with_its_edges_read_both_ways(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected

@@ -492,9 +492,9 @@ def perfect_81(**kw: Any) -> Patient:
 REVIEW_81 = {"I1": "yes", "I4": "yes", "I7": "yes", "I8": "yes", "E1": "no", "E7": "no", "E8": "no", "E9": "no",
              "E12": "no", "E13": "no", "E17": "no", "E18": "no",
              # concepts not reviewed as complete, so no record is not proof: corticosteroids (I6), platelet
-             # drugs (E4), pseudothrombocytopenia (E5), chemotherapy / radiotherapy (E6), allergy (E14),
-             # mental illness (E16)
-             "I6": "yes", "E4": "no", "E5": "no", "E6": "no", "E14": "no", "E16": "no"}
+             # drugs (E4), pseudothrombocytopenia (E5), chemotherapy / radiotherapy (E6), allergy (E14).
+             # Mental illness and drug / alcohol addiction (E16) are reviewed complete: no record passes it.
+             "I6": "yes", "E4": "no", "E5": "no", "E6": "no", "E14": "no"}
 
 
 def attest(answers: dict[str, str], trial: str = "NCT06352281") -> dict[str, Attestation]:
@@ -731,10 +731,10 @@ def test_snomed_record_with_an_unlisted_code_is_read_by_its_text_through_icd10cm
 
 def test_unknown_code_system_is_reported_on_the_criteria_it_could_affect() -> None:
     p = patient(conditions=(ConditionRecord(system="http://read.info/ctv3", code="X200E", onset=ago(30)),))
-    e16 = crit(p, "E16")
-    assert e16.status == "unknown"  # mental illness is not complete; and it says what it could not read
-    assert any("X200E" in note and "could be" in note for note in e16.notes)
-    assert "X200E" in e16.explanation
+    e5 = crit(p, "E5")
+    assert e5.status == "unknown"  # pseudothrombocytopenia is not complete; and it says what it could not read
+    assert any("X200E" in note and "could be" in note for note in e5.notes)
+    assert "X200E" in e5.explanation
     i5 = crit(p, "I5")  # a lab criterion: no unread observation, no such note
     assert not any("X200E" in note for note in i5.notes)
     r = result(p)
@@ -1025,8 +1025,9 @@ def test_snomed_history_of_mi_is_a_history_only() -> None:
     ("hepatic_impairment", "condition", Tri.UNKNOWN),  # graded by labs more than coded: partial
     ("liver_disease", "condition", Tri.UNKNOWN),    # broad group, not reviewed: absence is no proof
     ("renal_disease", "condition", Tri.UNKNOWN),
-    ("substance_use_disorder", "condition", Tri.UNKNOWN),
-    ("mental_illness", "condition", Tri.UNKNOWN),
+    ("substance_use_disorder", "condition", Tri.FALSE),  # drugs and alcohol, each reviewed; nicotine on its edge
+    ("mental_illness", "condition", Tri.FALSE),  # chapter 5 reviewed block by block, its edges read both ways
+    ("immunodeficiency", "condition", Tri.UNKNOWN),
     ("warfarin", "medication", Tri.FALSE),           # one ingredient: complete
     ("corticosteroids", "medication", Tri.UNKNOWN),  # a class with more members than listed
     ("splenectomy", "procedure", Tri.FALSE),

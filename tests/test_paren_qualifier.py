@@ -60,3 +60,38 @@ def test_list_with_a_trailing_qualifier(codes: tuple[str, ...], expected: Tri) -
 @pytest.mark.parametrize("text", ["(active)", "active (severe)", "ECOG 0-1 (severe)"])
 def test_a_qualifier_without_a_mention_before_it_is_not_read_as_one(text: str) -> None:
     assert isinstance(parse_criterion(text, "exclusion"), n.Unparsed)
+
+
+# ---- a relative clause or a diagnostic standard after a mention: an unread part, never another item ----------
+RELATIVE = [
+    # (text, kind, codes on record, expected)
+    ("Active cancer which would require concomitant chemotherapy", "exclusion", (), "F"),
+    ("Active cancer which would require concomitant chemotherapy", "exclusion", ("C50.911",), "U"),
+    ("Heart failure that needs hospital care", "inclusion", (), "F"),
+    ("Heart failure that needs hospital care", "inclusion", ("I50.9",), "U"),
+    ("Alcohol abuse within 2 years (DSM-IV criteria)", "exclusion", (), "F"),
+    ("Alcohol abuse within 2 years (DSM-IV criteria)", "exclusion", ("F10.10",), "U"),
+    ("Alcohol abuse (DSM-5 criteria)", "exclusion", ("F10.10",), "U"),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "codes", "expected"), RELATIVE, ids=[f"{r[0][:30]}-{r[2]}" for r in RELATIVE])
+def test_a_relative_clause_or_standard_narrows_the_mention(
+    text: str, kind: str, codes: tuple[str, ...], expected: str
+) -> None:
+    records = tuple(ConditionRecord(system="icd10cm", code=c, onset=date(2025, 6, 1)) for c in codes)
+    who = Patient(id="p", birth_date=date(1970, 1, 1), sex="female", conditions=records)
+    got = evaluate(parse_criterion(text, kind), Context(who, date(2026, 3, 1), default_vocabulary())).truth
+    assert got.name[0] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Heart failure that requires treatment, or active infection",  # a separator: the clause may end early
+        "Diabetes which is controlled or hypertension",
+    ],
+)
+def test_a_relative_clause_never_swallows_another_item(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert not any(isinstance(x, n.Unparsed) and x.text.lower().startswith(("that", "which")) for x in n.walk(rule))

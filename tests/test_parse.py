@@ -107,7 +107,8 @@ REGISTRY_81: dict[str, Any] = {
     'E3': n.And(items=(WIDE(n.Condition(concept='hemostatic_disorder')), U(text='other than chronic thrombocytopenia'))),
     # the last item ('until the end of the study') is unread and may scope over the whole list
     'E4': WHOLE,
-    'E5': WHOLE,
+    # a relative clause after the condition: an unread part that narrows it (open world, so never decided alone)
+    'E5': n.And(items=(n.Condition(concept='pseudothrombocytopenia', timing='history'), U(text='that prevents reliable measurement of platelet counts'))),
     'E6': n.Or(items=(WIDE(n.Condition(concept='malignancy')), U(text='history of cancer treatment with cytotoxic chemotherapy'), U(text='radiotherapy'))),
     'E7': WHOLE,
     'E8': WHOLE,

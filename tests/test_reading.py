@@ -117,7 +117,6 @@ HAZARDS = [
     ("Age <18 or weight > 60 kg", "exclusion"),  # alternatives on two measures: not both required (audit seed 16)
     ("Haemoglobin at least 10 g/dL without transfusion in the past 2 weeks", "inclusion"),  # a condition on the value
     ("Uncontrolled diabetes (e.g. HbA1c above 9 %)", "exclusion"),  # an example, not a definition
-    ("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion"),  # alternatives
     ("Decrease in haemoglobin of more than 2 g/dL", "exclusion"),  # a change, not a level
     ("Mother's age above 40 years", "inclusion"),  # another person
     ("Lowest platelet count below 20 x 10^9/L", "inclusion"),  # a nadir, not the current value
@@ -190,3 +189,12 @@ def test_anchored_reading_matches_the_plain_comparison(concept: str, op: str, va
         return
     labs = [x for x in n.walk(framed) if isinstance(x, n.Lab)]
     assert [norm(x) for x in labs] == [norm(bare)]
+
+
+def test_systolic_or_diastolic_named_alone_are_the_two_pressures() -> None:
+    """ "Systolic pressure above 160 mmHg or diastolic above 100 mmHg": 'diastolic' alone is the diastolic pressure,
+    so both alternatives are read (before, the unknown word left the whole criterion unread)."""
+    rule = parse_criterion("Systolic pressure above 160 mmHg or diastolic above 100 mmHg", "exclusion")
+    assert isinstance(rule, n.Or)
+    assert [(x.concept, x.value) for x in rule.items if isinstance(x, n.Lab)] == [("systolic_bp", 160.0), ("diastolic_bp", 100.0)]
+    assert parse_criterion("Diastolic above 100", "exclusion").kind == "unparsed"  # no unit: never assumed

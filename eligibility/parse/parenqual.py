@@ -1,4 +1,5 @@
-"""A qualifier in parentheses after a mention: "hepatitis B (active)", "HCV infection (with a detectable viral load)".
+"""A qualifier in parentheses after a mention: "hepatitis B (active)", "HCV infection (with a detectable viral load)",
+or after the mention's time window: "alcohol abuse within 2 years (DSM-IV criteria)".
 
 The grammar cannot tell "(active)" from the start of a parenthesised list within one token of look-ahead (a
 qualifier also opens a clause), so this pass joins ``( QUAL )`` right after a condition, drug or procedure
@@ -12,10 +13,11 @@ from __future__ import annotations
 from lark import Token
 
 _MENTIONS = frozenset({"COND", "DRUG", "PROC"})
+_AFTER = _MENTIONS | {"TIMEUNIT"}  # a window's unit ends a postfix the qualifier may follow
 
 
 def join_paren_qualifiers(tokens: list[Token]) -> list[Token]:
-    """``COND ( QUAL )`` -> ``COND QUALPOST``; anything else is left as it is."""
+    """``COND ( QUAL )`` -> ``COND QUALPOST`` (also after a window's ``TIMEUNIT``); anything else is left as it is."""
     out: list[Token] = []
     k = 0
     while k < len(tokens):
@@ -23,7 +25,7 @@ def join_paren_qualifiers(tokens: list[Token]) -> list[Token]:
         if (
             tok.type == "LPAR"
             and out
-            and out[-1].type in _MENTIONS
+            and out[-1].type in _AFTER
             and k + 2 < len(tokens)
             and tokens[k + 1].type == "QUAL"
             and tokens[k + 2].type == "RPAR"

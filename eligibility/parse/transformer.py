@@ -365,7 +365,7 @@ class ToAst(Transformer[Token, Any]):
         else:
             nodes.append(self._one(m.category, m.concept, clause, timing, within, duration, consecutive, excluding))
         for category, concept in dict.fromkeys(listed):
-            if concept not in covered:
+            if concept not in covered and not (m.concept and self.vocab.inside(concept, m.concept)):
                 nodes.append(self._one(category, concept, clause, timing, within, duration, consecutive, ()))
         if m.unnamed is not None and len(nodes) == 1:
             raise NotUnderstood("a class the vocabulary does not name, with no example it knows", *clause.span)
