@@ -289,3 +289,59 @@ def test_psychiatric_disorder_is_closed_with_its_edges_read_both_ways(
     text: str, codes: tuple[str, ...], expected: Tri
 ) -> None:
     assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        # diabetes: any type and pre-existing diabetes in pregnancy decide; gestational is its edge
+        ("Diabetes", (), Tri.FALSE),
+        ("Diabetes", ("E11.9",), Tri.TRUE),
+        ("Diabetes mellitus", ("E10.65",), Tri.TRUE),
+        ("Diabetes", ("O24.119",), Tri.TRUE),  # pre-existing type 2 diabetes in pregnancy
+        ("Diabetes", ("O24.410",), Tri.UNKNOWN),  # gestational
+        ("Diabetes", ("O24.919",), Tri.UNKNOWN),  # in pregnancy, which kind unsaid
+        ("Diabetes", ("R73.03",), Tri.FALSE),  # prediabetes is not diabetes
+        ("Diabetes", ("E23.2",), Tri.FALSE),  # diabetes insipidus is another disease
+        ("Gestational diabetes", ("O24.410",), Tri.TRUE),
+        ("History of GDM", ("Z86.32",), Tri.TRUE),
+        ("Gestational diabetes", ("E11.9",), Tri.FALSE),
+        # "before" / "during" another condition: when, which is not compared, so a record leaves it open
+        ("Diabetes before pregnancy or GDM", (), Tri.FALSE),
+        ("Diabetes before pregnancy or GDM", ("E11.9",), Tri.UNKNOWN),
+        ("Diabetes before pregnancy or GDM", ("O24.410",), Tri.TRUE),
+    ],
+)
+def test_diabetes_is_closed_with_gestational_diabetes_on_its_edge(
+    text: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "codes", "expected"),
+    [
+        # Crohn's disease and ulcerative colitis are kinds of IBD, never each other
+        ("Crohn's disease", ("K51.90",), Tri.FALSE),
+        ("Crohn's disease", ("K50.90",), Tri.TRUE),
+        ("Ulcerative colitis", ("K50.90",), Tri.FALSE),
+        ("Ulcerative colitis", ("K51.20",), Tri.TRUE),
+        ("Inflammatory bowel disease", ("K51.20",), Tri.TRUE),
+        ("Inflammatory bowel disease", ("K52.3",), Tri.TRUE),
+        ("Inflammatory bowel disease", (), Tri.FALSE),
+        # an unqualified psychiatric exclusion may mean now or ever: a resolved episode alone decides nothing
+        ("Psychiatric disorder", ("F32.9",), Tri.TRUE),
+        # substance abuse: coded use without abuse or dependence is its edge, as for drug abuse
+        ("Substance abuse", ("F14.90",), Tri.UNKNOWN),
+    ],
+)
+def test_kinds_of_a_group_are_not_each_other(text: str, codes: tuple[str, ...], expected: Tri) -> None:
+    assert _truth(text, *codes, onset=date(2025, 6, 1)) is expected
+
+
+def test_a_resolved_psychiatric_episode_leaves_an_unqualified_exclusion_open() -> None:
+    record = ConditionRecord(system="icd10cm", code="F32.9", onset=date(2019, 1, 1), abatement=date(2020, 1, 1))
+    patient = Patient(id="p", birth_date=date(1970, 1, 1), sex="female", conditions=(record,))
+    ctx = Context(patient, AS_OF, VOCAB)
+    assert evaluate(parse_criterion("Psychiatric disorder", "exclusion"), ctx).truth is Tri.UNKNOWN
+    assert evaluate(parse_criterion("Current psychiatric disorder", "exclusion"), ctx).truth is Tri.FALSE

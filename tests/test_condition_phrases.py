@@ -32,7 +32,7 @@ CASES = [
     # text, record codes, expected
     ("Diabetes", ("E11.9",), Tri.TRUE),
     ("Patients with diabetes", ("E10.65",), Tri.TRUE),
-    ("Diabetes", ("E23.2",), Tri.UNKNOWN),  # diabetes insipidus is no diabetes mellitus (open world: O24 lies apart)
+    ("Diabetes", ("E23.2",), Tri.FALSE),  # diabetes insipidus is no diabetes mellitus (closed: diabetes_mellitus)
     ("Diabetes insipidus", ("E23.2",), Tri.TRUE),
     ("Acute kidney injury", ("N17.9",), Tri.TRUE),
     ("Acute kidney injury", ("S37.001A",), Tri.UNKNOWN),  # a traumatic kidney injury is not it
@@ -133,7 +133,7 @@ SMOKING_AND_MORE = [
     ("Multiple pregnancy", ("Z34.90",), Tri.UNKNOWN),  # a pregnancy: a singleton is seldom coded
     ("Type 1 or type 2 diabetes", ("E10.9",), Tri.TRUE),
     ("Type 1 or type 2 diabetes", ("E11.9",), Tri.TRUE),
-    ("Type 1 or type 2 diabetes", ("O24.410",), Tri.UNKNOWN),  # gestational diabetes is neither
+    ("Type 1 or type 2 diabetes", ("O24.410",), Tri.FALSE),  # gestational diabetes is neither (both closed)
 ]
 
 

@@ -157,5 +157,10 @@ def test_several_of_the_following_never_decides_on_one_item(kind: str, heading: 
         }
     )
     prefix = "I" if kind == "inclusion" else "E"
-    statuses = {c.status for c in screen(trial, only_asthma, as_of=AS_OF).criteria if c.id.startswith(prefix)}
-    assert statuses == {"unknown"}  # asthma alone neither meets nor excludes; the absent ones do not fail it
+    rows = [c for c in screen(trial, only_asthma, as_of=AS_OF).criteria if c.id.startswith(prefix)]
+    asthma = next(c for c in rows if "asthma" in c.text)
+    assert asthma.status == "unknown"  # asthma alone neither meets nor excludes
+    statuses = {c.status for c in rows}
+    # the absent ones do not fail it; in an exclusion an item whose condition is absent (type 2 diabetes, closed
+    # world) may say it does not exclude, which leaves the group to the others
+    assert statuses == {"unknown"} if kind == "inclusion" else statuses <= {"unknown", "pass"}

@@ -100,6 +100,8 @@ COORDINATED: list[tuple[str, str, tuple[str, ...], Tri]] = [
     # a participle clause in a middle item may qualify the items before it, as in the last item
     ("Heart failure, or thrombosis limiting daily activities or frailty", "exclusion", ("heart_failure",), U),
     ("Heart failure, or history of bleeding or frailty", "exclusion", ("heart_failure",), T),  # a noun in -ing
+    # "or other conditions whereby ...": the clause says which heart failure counts too (re-judge of 7b50c35)
+    ("Heart failure or other conditions whereby consent cannot be given", "exclusion", ("heart_failure",), U),
 ]
 
 

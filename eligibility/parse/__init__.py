@@ -25,6 +25,7 @@ from ..errors import ParseError
 from ..io.criteria_text import has_inline_list
 from .borderline import widened
 from .complements import complemented
+from .coordination import sep_name
 from .grouplabel import group_label
 from .lexer import lexicon_data, tokenize
 from .lookbacks import default_lookbacks
@@ -461,9 +462,9 @@ def _pieces(tokens: list[Token]) -> tuple[list[list[Token]], list[str]]:
         if depth == 0 and tok.type in _SEPARATORS and not examples:
             if pieces[-1]:
                 pieces.append([])
-                seps.append(tok.type)
+                seps.append(sep_name(tok))
             elif seps and seps[-1] == "COMMA":
-                seps[-1] = tok.type  # ", or" is one separator
+                seps[-1] = sep_name(tok)  # ", or" is one separator
         else:
             pieces[-1].append(tok)
     if not pieces[-1]:

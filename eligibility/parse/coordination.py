@@ -75,3 +75,19 @@ def share_heads(
                 if found is None or str(found.value) not in within:
                     return tokens
     return out
+
+
+def slash_between_mentions(tokens: list[Token]) -> list[Token]:
+    """ "spinal cord compression/brain metastases": a slash between two mentions joins them as a list whose
+    items may be meant each or any (an AND token whose value is "/", see :func:`sep_name`); elsewhere a slash
+    is left as it is (lab lists, "170/110", "and/or")."""
+    out = list(tokens)
+    for i in range(1, len(out) - 1):
+        if out[i].type == "SLASH" and out[i - 1].type in _CONCEPTS and out[i + 1].type in _CONCEPTS:
+            out[i] = _token("AND", "/", out[i].start_pos or 0, out[i].end_pos or 0)
+    return out
+
+
+def sep_name(tok: Token) -> str:
+    """A separator token's name in a list; a slash between mentions is "SLASHED" (each or any, in every kind)."""
+    return "SLASHED" if tok.type == "AND" and tok.value == "/" else tok.type

@@ -24,7 +24,7 @@ from ..data import load_yaml
 from ..errors import UnitError, VocabularyError
 from ..units import canonical_unit
 from .allergyafter import allergy_after
-from .coordination import share_heads
+from .coordination import share_heads, slash_between_mentions
 from .relative import relative_clause
 from .terms import resolve_conditions
 from .unitwords import EXTRA_UNITS, UNIT_WORD_RE, canonical_written
@@ -284,7 +284,7 @@ def _tokens(text: str, vocab: Vocabulary) -> tuple[Token, ...]:
         lambda phrase: _one_concept(phrase, vocab),
         lambda concept: vocab.leaf_set(concept) if concept in vocab else frozenset(),
     )
-    tokens = relative_clause(allergy_after(_merge_spelled_out(tokens, text), text), text)
+    tokens = slash_between_mentions(relative_clause(allergy_after(_merge_spelled_out(tokens, text), text), text))
     tokens = _nursing_after_pregnant(tokens, vocab)
     return tuple(
         _age_words(_any_time(_time_windows(_threshold_or(_roman_scores(_merge_restated(tokens, text), vocab)))))

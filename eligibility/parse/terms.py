@@ -147,7 +147,12 @@ def _whole(text: str, start: int, stop: int, prev: Token | None) -> bool:
         return False
     left = text[:start].rstrip()
     right = text[stop:].lstrip()
-    if left.endswith(("-", "‐", "/")) or right.startswith(("-", "‐", "/")):
+    # a slash beside a name of several words is a list ("spinal cord compression/brain metastases"); beside one
+    # word it may be part of a compound ("and/or", "ER/PR"), so it is refused there
+    several = " " in text[start:stop].strip()
+    if left.endswith(("-", "‐")) or right.startswith(("-", "‐")):
+        return False
+    if not several and (left.endswith("/") or right.startswith("/")):
         return False
     beside = [m.group(0).lower() for m in _NEIGHBOUR.finditer(left[-24:])][-2:]
     beside += [m.group(0).lower() for m in _NEIGHBOUR.finditer(right[:24])][:2]

@@ -16,6 +16,7 @@ from lark import Token, Transformer
 
 from .. import nodes as n
 from ..concepts import Vocabulary
+from .coordination import sep_name
 from .lexer import lexicon_data
 
 
@@ -190,7 +191,7 @@ class ToAst(Transformer[Token, Any]):
         return (tok.start_pos or 0, tok.end_pos or 0)
 
     def sep(self, items: list[Token]) -> str:
-        return items[-1].type
+        return sep_name(items[-1])
 
     # ---- clauses ----------------------------------------------------------------------------
     def clause(self, items: list[Any]) -> Clause:
@@ -894,8 +895,8 @@ def _resolve_seps(seq: Seq, kind: str = "unspecified") -> list[str]:
     seps: list[str] = []
     for i, sep in enumerate(seq.seps):
         if sep in ("COMMA", "SEMI"):
-            later = [s for s in seq.seps[i + 1 :] if s not in ("COMMA", "SEMI", None)]
-            earlier = [s for s in seq.seps[:i] if s not in ("COMMA", "SEMI", None)]
+            later = [s for s in seq.seps[i + 1 :] if s not in ("COMMA", "SEMI", "SLASHED", None)]
+            earlier = [s for s in seq.seps[:i] if s not in ("COMMA", "SEMI", "SLASHED", None)]
             a, b = (getattr(c, "core", None) for c in seq.clauses[i : i + 2])
             if later:
                 sep = later[0]
@@ -919,26 +920,31 @@ def _resolve_seps(seq: Seq, kind: str = "unspecified") -> list[str]:
 def _combine(nodes_: list[n.Node], seps: list[str], reader: ToAst, span: tuple[int, int]) -> n.Node:
     """AND binds tighter than OR; "A and B" between bare mentions of an exclusion is ambiguous."""
     groups: list[list[n.Node]] = [[nodes_[0]]]
+    slashed: list[bool] = [False]
     for node, sep in zip(nodes_[1:], seps, strict=True):
         if sep == "OR":
             groups.append([node])
+            slashed.append(False)
         else:
             groups[-1].append(node)
+            slashed[-1] = slashed[-1] or sep == "SLASHED"
     ors: list[n.Node] = []
-    for group in groups:
+    for group, slash in zip(groups, slashed, strict=True):
         if len(group) == 1:
             ors.append(group[0])
             continue
         conj = n.And(items=tuple(group), span=_span(group))
         nouns = [g for g in group if not _is_who(g)]
         # in an inclusion, "A, B and C" of three or more conditions is as often a list of the eligible diagnoses
-        # ("relapsed AML, MPAL and AUL", audit of f300533) as a requirement of all of them
-        listed = len(nouns) > 1 if reader.kind == "exclusion" else len(nouns) > 2
-        if reader.kind in ("exclusion", "inclusion") and listed and all(_is_listed_noun(g) for g in nouns):
+        # ("relapsed AML, MPAL and AUL", audit of f300533) as a requirement of all of them; "A/B" is either in
+        # any kind of criterion ("CLL/SLL"), so both readings are kept whatever the kind
+        listed = len(nouns) > 1 if reader.kind == "exclusion" or slash else len(nouns) > 2
+        if (reader.kind in ("exclusion", "inclusion") or slash) and listed and all(_is_listed_noun(g) for g in nouns):
             both = n.Ambiguous(
                 readings=(n.And(items=tuple(nouns), span=_span(nouns)), n.Or(items=tuple(nouns), span=_span(nouns))),
                 span=_span(nouns),
-                reason="'and' between listed conditions may mean each or any of them",
+                reason=("a slash between listed conditions may mean each or any of them" if slash
+                        else "'and' between listed conditions may mean each or any of them"),
             )
             who = [g for g in group if _is_who(g)]
             ors.append(n.And(items=(both, *who), span=_span(group)) if who else both)
