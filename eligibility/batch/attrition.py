@@ -96,6 +96,22 @@ def _statuses() -> tuple[pa.Scalar[Any], pa.Scalar[Any], pa.Scalar[Any]]:
     return pa.scalar("pass"), pa.scalar("fail"), pa.scalar("unknown")
 
 
+def _codes(status: pa.Array) -> tuple[pa.Array, tuple[pa.Scalar[Any], pa.Scalar[Any], pa.Scalar[Any]]]:
+    """What to compare a status column with: its text and the three statuses; or, for a dictionary
+    column (the writer's, run._stream_results) holding all three, its indices and theirs (integers
+    compared instead of strings; a NULL index is a NULL status, as before)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(status.type):
+        values = status.dictionary.to_pylist()
+        if all(s in values for s in ("pass", "fail", "unknown")):
+            kind = status.type.index_type
+            positions = tuple(pa.scalar(values.index(s), kind) for s in ("pass", "fail", "unknown"))
+            return status.indices, positions
+        status = status.dictionary_decode()
+    return status, _statuses()
+
+
 class AttritionCounter:
     """The attrition of one trial, counted over its result batches (pyarrow) as they are written.
 
@@ -123,19 +139,19 @@ class AttritionCounter:
         self.patients += batch.num_rows
         if batch.num_rows == 0:
             return
-        passed, failed, unknown = _statuses()
         eligible: pa.BooleanArray | None = None
         possible: pa.BooleanArray | None = None
         for counts, c in zip(self._counts, self.plan.criteria, strict=True):
             status = batch.column(c.status_column)
-            is_pass = pc.equal(status, passed)
-            not_failed = pc.not_equal(status, failed)
+            codes, (passed, failed, unknown) = _codes(status)
+            is_pass = pc.equal(codes, passed)
+            not_failed = pc.not_equal(codes, failed)
             eligible = is_pass if eligible is None else pc.and_(eligible, is_pass)
             possible = not_failed if possible is None else pc.and_(possible, not_failed)
             present = len(status) - status.null_count
             counts[0] += is_pass.true_count
             counts[1] += present - not_failed.true_count
-            counts[2] += pc.equal(status, unknown).true_count
+            counts[2] += pc.equal(codes, unknown).true_count
             counts[3] += eligible.true_count
             counts[4] += possible.true_count
         for item in pc.value_counts(batch.column("verdict")).to_pylist():

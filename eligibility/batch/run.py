@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -188,46 +188,164 @@ STATISTICS = ["trial", "patient_id", "verdict"]
 UNIQUE = frozenset({"patient_id"})
 
 
+#: The values of the result's low-cardinality text columns, as the compiler writes them (compile.trials:
+#: ``_status`` and the verdict CASE). The writer casts these columns to DuckDB ENUMs, so they reach Arrow as
+#: dictionary arrays and Parquet as dictionary pages without a string per row (a value outside the list is
+#: an error of the cast, never a silent change).
+STATUSES = ("pass", "fail", "unknown")
+VERDICTS = ("eligible", "ineligible", "needs-review")
+
+#: Arrow's type of those columns: DuckDB gives an ENUM of under 256 values as uint8 indices into its values.
+_DICTIONARY_INDEX = "uint8"
+
+
+def _enum(values: Sequence[str]) -> str:
+    return "ENUM(" + ", ".join(lit(v) for v in values) + ")"
+
+
 def _stream_results(
     reg: Registry, tables: Sequence[str], presorted: bool, counters: Mapping[str, AttritionCounter], path: Path
 ) -> None:
     """The result tables, columns unioned by name, ordered by (trial, patient_id), streamed into one
-    Parquet file one trial and one row group at a time (never the whole result set in memory)."""
+    Parquet file one trial and one row group at a time (never the whole result set in memory).
+
+    Measured at 1M patients x 100 trials (one file of ~107 columns, ~27 of them a trial's own): selecting
+    every union column from DuckDB (NULL for another trial's) and the statuses as text was most of the
+    write. So DuckDB gives only the trial's own columns, the text columns of few values (statuses, verdict,
+    and the trial and its unscreened note, constant per trial) as ENUMs (Arrow dictionaries, written to
+    Parquet as they are); the other trials' columns are all-NULL arrays made once per batch length and
+    type; and the next batch is computed by DuckDB (a thread) while this one is encoded. The file holds the
+    same values and types as plain text columns would (no Arrow schema is stored in it, so a reader sees
+    the Parquet string type, as before); the row-group statistics of trial, patient_id and verdict are
+    those of their values."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     columns: dict[str, str] = {}
-    trial_of: list[tuple[str, str, set[str]]] = []
+    trial_of: list[tuple[str, str, list[str], str | None]] = []
     for table in tables:
         described = [(str(r[0]), str(r[1])) for r in reg.con.execute(f"DESCRIBE {table}").fetchall()]
         for name, kind in described:
             columns.setdefault(name, kind)
-        first = reg.con.execute(f"SELECT trial FROM {table} LIMIT 1").fetchall()  # (all: no open result)
-        trial_of.append((str(first[0][0]) if first else "", table, {name for name, _ in described}))
+        names = [name for name, _ in described]
+        notes = '"unscreened"' if "unscreened" in names else "NULL"
+        first = reg.con.execute(f"SELECT trial, {notes} FROM {table} LIMIT 1").fetchall()  # (all: no open result)
+        trial, note = (str(first[0][0]), first[0][1]) if first else ("", None)
+        trial_of.append((trial, table, names, None if note is None else str(note)))
+    text = {c for c, kind in columns.items() if kind == "VARCHAR"}
+    enums = {c for c in text if c in ("trial", "unscreened", "verdict") or c.startswith("status_")}
+    arrow = reg.con.sql("SELECT " + ", ".join(f'NULL::{k} AS "{c}"' for c, k in columns.items()) + " LIMIT 0")
+    dictionary_type = pa.dictionary(pa.type_for_alias(_DICTIONARY_INDEX), pa.string())
+    schema = pa.schema(
+        [pa.field(f.name, dictionary_type) if f.name in enums else f for f in arrow.to_arrow_table().schema]
+    )
+    nulls: dict[tuple[int, int], pa.Array] = {}
+
+    def null_column(i: int, rows: int) -> pa.Array:
+        if (i, rows) not in nulls:
+            nulls[(i, rows)] = pa.nulls(rows, schema.field(i).type)
+        return nulls[(i, rows)]
+
+    def select(table: str, have: list[str], trial: str, note: str | None) -> str:
+        out = []
+        for c in have:
+            if c not in enums:
+                out.append(f'"{c}"')
+                continue
+            if c == "verdict":
+                values: Sequence[str] = VERDICTS
+            elif c == "trial":
+                values = [trial]
+            elif c == "unscreened":
+                values = [note or ""]  # constant per trial (a NULL note: no value to cast)
+            else:
+                values = STATUSES
+            out.append(f'CAST("{c}" AS {_enum(values)}) AS "{c}"')
+        order = "" if presorted else " ORDER BY patient_id"
+        return f"SELECT {', '.join(out)} FROM {table}{order}"
+
+    def batches() -> Iterator[tuple[str, pa.RecordBatch]]:
+        for trial, table, have, note in sorted(trial_of, key=lambda t: (t[0], t[1])):
+            reader = reg.con.sql(select(table, have, trial, note)).to_arrow_reader(ROW_GROUP)
+            try:
+                for batch in reader:
+                    yield table, batch
+            finally:
+                reader.close()  # (stopped early: no result left open on the connection)
+
     dictionary = [c for c in columns if c not in UNIQUE]
-    writer: pq.ParquetWriter | None = None
+    writer = pq.ParquetWriter(
+        str(path), schema, write_statistics=STATISTICS, use_dictionary=dictionary, store_schema=False
+    )
+    # The stored order is the order only when DuckDB keeps it: the registry's connection turns
+    # preserve_insertion_order off (registry.connect), and a parallel scan then returns a sorted table's
+    # chunks in any order (measured at 1M patients: a trial's rows came back out of patient order).
+    kept = reg.con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0]
+    reg.con.execute("SET preserve_insertion_order = true")
+    ahead = _ahead(batches())
     try:
-        for _, table, have in sorted(trial_of, key=lambda t: (t[0], t[1])):
-            select = ", ".join(f'"{c}"' if c in have else f'NULL::{kind} AS "{c}"' for c, kind in columns.items())
-            order = "" if presorted else " ORDER BY patient_id"
-            reader = reg.con.sql(f"SELECT {select} FROM {table}{order}").to_arrow_reader(ROW_GROUP)
+        for table, batch in ahead:
             counter = counters.get(table)
-            for batch in reader:
-                if counter is not None:
-                    counter.add(batch)
-                if writer is None:
-                    writer = pq.ParquetWriter(
-                        str(path), batch.schema, write_statistics=STATISTICS, use_dictionary=dictionary
-                    )
-                writer.write_table(pa.Table.from_batches([batch]), row_group_size=ROW_GROUP)
-        if writer is None:  # no rows at all: an empty file with the columns
-            empty = reg.con.sql(
-                "SELECT " + ", ".join(f'NULL::{k} AS "{c}"' for c, k in columns.items()) + " LIMIT 0"
-            ).to_arrow_table()
-            pq.write_table(empty, str(path))
+            if counter is not None:
+                counter.add(batch)
+            have = {name: j for j, name in enumerate(batch.schema.names)}
+            arrays = [
+                batch.column(have[f.name]) if f.name in have else null_column(i, batch.num_rows)
+                for i, f in enumerate(schema)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=ROW_GROUP)
     finally:
-        if writer is not None:
-            writer.close()
+        ahead.close()  # (the thread stopped and joined, also when the writing failed)
+        writer.close()
+        reg.con.execute(f"SET preserve_insertion_order = {'true' if kept else 'false'}")
+
+
+def _ahead(items: Iterator[Any], depth: int = 2) -> Generator[Any, None, None]:
+    """The items of ``items``, each computed in a thread up to ``depth`` ahead of the one being used
+    (DuckDB computes the next batch while the caller encodes this one; both release the GIL). An error
+    of the thread is raised here; stopped early, the thread closes ``items`` (its open result) and ends."""
+    import queue
+    import threading
+
+    done = object()
+    ahead: queue.Queue[tuple[BaseException | None, Any]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[BaseException | None, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    return
+            put((None, done))
+        except BaseException as exc:  # given to the consumer, raised there
+            put((exc, None))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="batch-results-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            error, item = ahead.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def read_result_row(results: str | Path, trial: str, patient_id: str) -> dict[str, Any]:
