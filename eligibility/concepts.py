@@ -150,6 +150,11 @@ class Concept(BaseModel):
         "read it both as present now and as any history ('patients with malignancy': a cancer treated years ago "
         "may or may not exclude), so a patient is decided only when both readings agree.",
     )
+    lifelong: bool = Field(
+        default=False,
+        description="Once present, present for life: a personal-history code of an event within it (I25.2 old "
+        "myocardial infarction for coronary artery disease) leaves 'current X' unknown instead of false.",
+    )
     lookback_days: int | None = Field(
         default=None,
         gt=0,

@@ -732,6 +732,9 @@ def _condition_truth(
     if rec.onset is not None and rec.onset > as_of:
         return Tri.FALSE
     if ctx.vocab.is_history_code(normalise_system(rec.system), rec.code):
+        lifelong = concept is not None and concept.lifelong
+        if lifelong and (r.timing == "current" or r.within is not None) and r.duration is None:
+            return Tri.UNKNOWN  # an old MI shows a coronary disease once; a lifelong one may be there still
         return _history_truth(r, rec, ctx)
     if ctx.vocab.is_remission_code(normalise_system(rec.system), rec.code):
         return _remission_truth(r)

@@ -61,6 +61,8 @@ def _truth(text: str, *codes: str, kind: str = "exclusion", onset: date = date(2
         ("History of bleeding diathesis", ("I78.0",), Tri.UNKNOWN),
         ("History of bleeding diathesis", ("D68.51",), Tri.FALSE),  # factor V Leiden clots, it does not bleed
         ("History of bleeding diathesis", (), Tri.FALSE),
+        ("History of bleeding diathesis", ("Z14.02",), Tri.UNKNOWN),  # a carrier who bleeds
+        ("Coagulopathy", ("Z14.01",), Tri.FALSE),  # an asymptomatic carrier
         ("Coagulopathy", ("D65",), Tri.TRUE),  # DIC now is a coagulopathy, whatever its cause
         # fatty liver takes in its steatohepatitis; NASH named alone is only NASH
         ("Liver disease other than fatty liver", ("K75.81",), Tri.UNKNOWN),  # open world: no other record
@@ -345,3 +347,46 @@ def test_a_resolved_psychiatric_episode_leaves_an_unqualified_exclusion_open() -
     ctx = Context(patient, AS_OF, VOCAB)
     assert evaluate(parse_criterion("Psychiatric disorder", "exclusion"), ctx).truth is Tri.UNKNOWN
     assert evaluate(parse_criterion("Current psychiatric disorder", "exclusion"), ctx).truth is Tri.FALSE
+
+
+# ---- a lifelong condition: its event's history code leaves 'now' open (evaluator and SQL) ----------------------
+LIFELONG = [
+    ("Coronary artery disease", "exclusion", ("I25.2",), Tri.UNKNOWN),  # an old MI: coronary disease, still there?
+    ("Coronary artery disease", "exclusion", ("Z95.5",), Tri.TRUE),  # a coronary stent: revascularised disease
+    ("Coronary artery disease", "exclusion", (), Tri.FALSE),
+    ("History of coronary artery disease", "exclusion", ("I25.2",), Tri.TRUE),
+    ("Myocardial infarction", "exclusion", ("I25.2",), Tri.FALSE),  # an old MI is no MI now
+    ("Coronary artery disease within 6 months", "exclusion", ("I25.2",), Tri.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("text", "kind", "codes", "expected"), LIFELONG, ids=[f"{r[0][:28]}-{r[2]}" for r in LIFELONG])
+def test_a_lifelong_condition_is_not_over_with_its_event(
+    text: str, kind: str, codes: tuple[str, ...], expected: Tri
+) -> None:
+    assert _truth(text, *codes, kind=kind, onset=date(2025, 6, 1)) is expected
+
+
+def test_sql_agrees_on_lifelong_history_codes() -> None:
+    from eligibility.trial import Criterion, Trial
+
+    from .test_batch_differential import AS_OF as BATCH_AS_OF
+    from .test_batch_differential import check_agreement
+
+    tables: dict[str, list[dict[str, object]]] = {
+        "patients": [], "observations": [], "conditions": [], "medications": [], "procedures": []
+    }  # fmt: skip
+    for i, code in enumerate(["I25.2", "Z95.5", "I25.10", None]):
+        pid = f"p{i}"
+        tables["patients"].append({"patient_id": pid, "birth_date": date(1960, 1, 1), "sex": "male"})
+        if code is not None:
+            tables["conditions"].append(
+                {"patient_id": pid, "system": "icd10cm", "code": code, "concept": None,
+                 "onset": BATCH_AS_OF.replace(year=BATCH_AS_OF.year - 1), "abatement": None, "status": "active"}
+            )  # fmt: skip
+    rules = [parse_criterion(t, k) for t, k, _, _ in LIFELONG]
+    criteria = tuple(
+        Criterion(id=f"C{i}", kind=k, text=t, rule=r)  # type: ignore[arg-type]
+        for i, ((t, k, _, _), r) in enumerate(zip(LIFELONG, rules, strict=True))
+    )
+    check_agreement(tables, [Trial(id="LIFE", criteria=criteria)], open_world=False)

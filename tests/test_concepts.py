@@ -162,7 +162,8 @@ def test_group_members_share_category(vocab: Vocabulary) -> None:
             {"myocardial_infarction", "heart_disease", "coronary_artery_disease", "ischemic_heart_disease"},
         ),
         ("icd10cm", "I21.A1", {"myocardial_infarction", "heart_disease", "ischemic_heart_disease"}),  # type 2: not CAD
-        ("icd10cm", "Z95.5", {"ischemic_heart_disease", "cardiac_angioplasty"}),  # a coronary stent, {"malignancy"}),
+        # a coronary stent: revascularised coronary disease
+        ("icd10cm", "Z95.5", {"ischemic_heart_disease", "coronary_artery_disease", "cardiac_angioplasty"}),
         ("icd10cm", "Z85.3", {"malignancy"}),
         ("icd10cm", "D68.51", {"thrombophilia"}),  # borderline of hemostatic_disorder, not a member
         ("icd10cm", "Z86.718", {"venous_thromboembolism"}),  # "other venous": not proof of a DVT

@@ -173,7 +173,9 @@ class _ConditionLeaves(_CompilerBase):
         if not hist:
             return cases
         truth: exp.Expression
-        if r.within is not None:
+        if (r.timing == "current" or r.within is not None) and r.duration is None and self._lifelong(r.concept):
+            truth = _null_bool()  # evaluate._condition_truth: a lifelong condition's history code leaves now open
+        elif r.within is not None:
             first = _date(self._first_day(r.within))
             before = _and(_not_null(onset.copy()), exp.LT(this=onset.copy(), expression=first))
             truth = _case([(before, exp.false())], _null_bool())
@@ -182,6 +184,10 @@ class _ConditionLeaves(_CompilerBase):
         else:
             truth = exp.true()
         return [*cases, (_in(rkey.copy(), hist), truth)]
+
+    def _lifelong(self, concept_id: str) -> bool:
+        concept = self.vocab.concepts.get(concept_id)
+        return concept is not None and concept.lifelong
 
     def _condition(self, r: n.Condition, name: str, closed: exp.Expression) -> _Leaf:
         """evaluate._condition_verdict / _condition_truth / _condition_result."""
