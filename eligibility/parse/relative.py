@@ -26,7 +26,7 @@ _ENDS = frozenset({"OR", "AND", "ANDOR", "COMMA", "SEMI", "PUNCT"})
 
 def relative_clause(tokens: list[Token], text: str) -> list[Token]:
     """The tokens with a trailing "that/which ..." after a mention joined into one QUALPOST token."""
-    tokens = _relation(tokens)
+    tokens = _relation(tokens, text)
     for i, tok in enumerate(tokens):
         if tok.type not in _AFTER or (i == len(tokens) - 1 and not text[tok.end_pos or 0 :].strip(" .")):
             continue
@@ -43,7 +43,7 @@ def relative_clause(tokens: list[Token], text: str) -> list[Token]:
     return tokens
 
 
-def _relation(tokens: list[Token]) -> list[Token]:
+def _relation(tokens: list[Token], text: str) -> list[Token]:
     """``COND before|during COND`` (then the end or a separator) -> ``COND QUALPOST``."""
     out = list(tokens)
     i = 1
@@ -56,7 +56,7 @@ def _relation(tokens: list[Token]) -> list[Token]:
             and other.type == "COND"
             and (i + 2 == len(out) or out[i + 2].type in _ENDS)
         ):
-            words = f"{rel} {other}"
+            words = text[rel.start_pos or 0 : other.end_pos or 0]  # as written, not the concept id
             out[i : i + 2] = [
                 Token("QUALPOST", words, start_pos=rel.start_pos, end_pos=other.end_pos, line=1, column=rel.column)
             ]
