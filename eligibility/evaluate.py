@@ -230,6 +230,25 @@ class Context:
             hit = cache[key] = (frozenset(found), text_only - coded - {record.concept})
         return hit
 
+    def is_unread(self, record: Any) -> bool:
+        """A record coded in a system the engine does not read (or with no system) that matched no concept,
+        by code or by text: it could be anything of its kind. The SQL compiler asks the same of each
+        registry descriptor (batch.compile), so both back ends see the same records as unread."""
+        return (
+            bool(record.code) and normalise_system(record.system) not in KNOWN_SYSTEMS and not self.concepts_of(record)
+        )
+
+    def is_blind_to_icd10cm(self, record: Any) -> bool:
+        """A condition record a terminology-derived (ICD-10-CM) concept cannot see through: unread, or SNOMED CT
+        that matched no concept and whose display names no ICD-10-CM title or inclusion term."""
+        if self.is_unread(record):
+            return True
+        if normalise_system(record.system) != "snomed" or self.concepts_of(record):
+            return False
+        from .terminology import default_terminology
+
+        return not default_terminology().codes_for_text(record.text or "")
+
     @cached_property
     def unread(self) -> dict[str, tuple[Any, ...]]:
         """Per record kind, the records whose code is in a system the engine does not know (or has no
@@ -242,11 +261,7 @@ class Context:
             ("procedure", self.patient.procedures),
         )
         for kind, records in kinds:
-            found = tuple(
-                rec
-                for rec in records
-                if rec.code and normalise_system(rec.system) not in KNOWN_SYSTEMS and not self.concepts_of(rec)
-            )
+            found = tuple(rec for rec in records if self.is_unread(rec))
             if found:
                 out[kind] = found
         return out
@@ -351,15 +366,22 @@ def _first_few(described: list[str], sep: str, shown: int = 3) -> str:
 
 def _unread_caveat(ctx: Context, kind: RecordKind, name: str, verdict: Verdict) -> Verdict:
     """A verdict that is not 'yes' may be wrong if some record of this kind could not be read: say so."""
-    unread = ctx.unread.get(kind)
-    if not unread or verdict.truth is Tri.TRUE:
+    if not ctx.unread.get(kind) or verdict.truth is Tri.TRUE:
         return verdict
-    listed = _first_few([f"{rec.system or 'no system'} {rec.code}" for rec in unread], ", ")
-    note = (
-        f"{len(unread)} {kind} record(s) coded in a system the engine does not read ({listed}) "
-        f"were not matched; one of them could be {name}"
+    note = _unread_note(ctx, kind, name)
+    reason = verdict.reason if note in verdict.reason else f"{verdict.reason}; {note}"  # (said by _closed)
+    return replace(verdict, reason=reason, notes=(*verdict.notes, note))
+
+
+def _unread_listed(ctx: Context, kind: str) -> str:
+    return _first_few([f"{rec.system or 'no system'} {rec.code}" for rec in ctx.unread.get(kind, ())], ", ")
+
+
+def _unread_note(ctx: Context, kind: str, name: str) -> str:
+    return (
+        f"{len(ctx.unread.get(kind, ()))} {kind} record(s) coded in a system the engine does not read "
+        f"({_unread_listed(ctx, kind)}) were not matched; one of them could be {name}"
     )
-    return replace(verdict, reason=f"{verdict.reason}; {note}", notes=(*verdict.notes, note))
 
 
 # ---- demographics ------------------------------------------------------------------------------
@@ -689,6 +711,16 @@ def _closed(
                 missing=(f"whether {listed} is {name}",),
             )
         reason = f"{reason} (absence counts: {ctx.vocab[concept].extent_source})"
+    elif found is Tri.FALSE and ctx.vocab.complete(concept) and ctx.unread.get(kind):
+        # Closed world covers what the source returned and the engine could read: a record coded in a
+        # system it does not read may be this very concept, so its absence is not shown (principle 2).
+        note = _unread_note(ctx, kind, name)
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{reason}, but {note}, so absence is not proof",
+            evidence=evidence,
+            missing=(f"whether {_unread_listed(ctx, kind)} is {name}",),
+        )
     if found is Tri.FALSE and not ctx.vocab.complete(concept):
         return Verdict(
             Tri.UNKNOWN,
@@ -891,12 +923,7 @@ def _unreadable_conditions(ctx: Context) -> list[Any]:
     """Condition records a closed-world ICD-10-CM reading cannot see through: in a system the engine does not
     read, or SNOMED CT whose code no concept lists and whose display names no ICD-10-CM title or inclusion
     term (SNOMED CT records that do map say which ICD-10-CM code they are, so they are seen)."""
-    from .terminology import default_terminology
-
-    terms = default_terminology()
-    out = list(ctx.unread.get("condition", ()))
-    out += [rec for rec in ctx.unmatched_snomed if not terms.codes_for_text(rec.text or "")]
-    return out
+    return [rec for rec in ctx.patient.conditions if ctx.is_blind_to_icd10cm(rec)]
 
 
 def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:
@@ -908,10 +935,7 @@ def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:
     if not unmatched:
         return verdict
     listed = _first_few([f"SNOMED {rec.code} '{rec.text or ''}'" for rec in unmatched], "; ")
-    note = (
-        f"{len(unmatched)} condition record(s) matched no concept by code or by text ({listed}); "
-        f"not read as {name}"
-    )
+    note = f"{len(unmatched)} condition record(s) matched no concept by code or by text ({listed}); not read as {name}"
     return replace(verdict, notes=(*verdict.notes, note))
 
 

@@ -77,6 +77,8 @@ RULE_CONDITIONS = [
     "thrombocytopenia",
     "pregnancy_outcome",
     "liver_disease",  # a broad group, partial extent: absence is unknown
+    # read through ICD-10-CM (closed: the block holds every code naming it); SNOMED CT it cannot map is blind
+    VOCAB.derive_condition(("K90.0",), "ICD-10-CM K90.0 Celiac disease, and descendants"),
 ]
 RULE_MEDICATIONS = [
     "corticosteroids",
@@ -95,7 +97,8 @@ SYSTEM_URI = {
 
 def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
     """(system, code, concept) ways a record can name a concept (and its members)."""
-    out: list[tuple[str | None, str | None, str | None]] = [(None, None, concept)]
+    # (a derived concept has no id a registry may name: only its codes)
+    out: list[tuple[str | None, str | None, str | None]] = [(None, None, concept)] if concept in VOCAB.concepts else []
     for leaf in VOCAB.leaves(concept):
         for system, codes in VOCAB[leaf].codes.items():
             # the first codes, every personal-history code (Z85, I25.2...) and a few 'in remission' codes under
@@ -109,6 +112,19 @@ def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
                 if system in ("icd10cm", "atc"):
                     out.append((system, code + ("9" if system == "icd10cm" else "01"), None))
     return out
+
+
+# Records the engine cannot read: coded in a system it does not know (a closed concept's absence is then
+# unknown), and a SNOMED CT code no concept lists, without a display (blind to terminology-derived concepts).
+UNREAD_CODES: list[tuple[str | None, str | None, str | None]] = [
+    ("http://read.info/ctv3", "X200E", None),
+    ("local-codes", "L-17", None),
+    ("http://snomed.info/sct", "1000000999", None),
+]
+
+
+def _codes_or_unread(concept: str) -> st.SearchStrategy[tuple[str | None, str | None, str | None]]:
+    return st.one_of(st.sampled_from(_codes(concept)), st.sampled_from(UNREAD_CODES))
 
 
 DAY_DELTAS = st.one_of(
@@ -157,7 +173,7 @@ def observation(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
 @st.composite
 def condition(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
     concept = draw(st.sampled_from(pool))
-    system, code, cpt = draw(st.sampled_from(_codes(concept)))
+    system, code, cpt = draw(_codes_or_unread(concept))
     return {
         "patient_id": pid,
         "system": system,
@@ -172,7 +188,7 @@ def condition(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
 @st.composite
 def medication(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
     concept = draw(st.sampled_from(pool))
-    system, code, cpt = draw(st.sampled_from(_codes(concept)))
+    system, code, cpt = draw(_codes_or_unread(concept))
     start = draw(OPT_DATE)
     end = draw(st.one_of(st.none(), OPT_DATE, st.integers(0, 6).map(lambda d: (start or AS_OF) + timedelta(days=d))))
     return {"patient_id": pid, "system": system, "code": code, "concept": cpt, "start": start, "end": end}
@@ -181,7 +197,7 @@ def medication(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
 @st.composite
 def procedure(draw: st.DrawFn, pid: str, pool: list[str]) -> dict[str, Any]:
     concept = draw(st.sampled_from(pool))
-    system, code, cpt = draw(st.sampled_from(_codes(concept)))
+    system, code, cpt = draw(_codes_or_unread(concept))
     return {"patient_id": pid, "system": system, "code": code, "concept": cpt, "performed": draw(OPT_DATE)}
 
 
@@ -545,3 +561,57 @@ def _affine_grid() -> tuple[dict[str, list[dict[str, Any]]], Trial]:
 def test_affine_units_agree_with_evaluator(open_world: bool) -> None:
     tables, trial = _affine_grid()
     check_agreement(tables, [trial], open_world)
+
+
+# ---- records the engine cannot read (principle 2): closed-world absence is unknown, in both back ends -------
+
+_CELIAC = VOCAB.derive_condition(("K90.0",), "ICD-10-CM K90.0 Celiac disease, and descendants")
+_CLOSED_LEAVES = {
+    "HF": n.Condition(concept="heart_failure", timing="history"),
+    "CD": n.Condition(concept=_CELIAC, timing="history"),
+    "AC": n.Medication(concept="anticoagulants", timing="history"),
+    "SP": n.Procedure(concept="splenectomy"),
+}
+_UNREAD_ROWS: dict[str, tuple[str, str, str | None, str | None]] = {
+    # patient -> (table, system, code, concept)
+    "clean": ("conditions", "icd10cm", "J45.909", None),  # asthma: read, and none of the four
+    "read-condition": ("conditions", "http://read.info/ctv3", "X200E", None),
+    "snomed-unmapped": ("conditions", "http://snomed.info/sct", "1000000999", None),
+    "read-medication": ("medications", "local-codes", "L-17", None),
+    "read-procedure": ("procedures", "local-codes", "P-9", None),
+    "celiac": ("conditions", "icd10cm", "K90.0", None),
+}
+# criterion -> patients whose record it cannot see through (absence unknown); everyone else: absent (pass)
+_BLIND = {
+    "HF": {"read-condition"},
+    "CD": {"read-condition", "snomed-unmapped"},  # derived from ICD-10-CM: unmapped SNOMED CT is blind too
+    "AC": {"read-medication"},
+    "SP": {"read-procedure"},
+}
+
+
+@pytest.mark.parametrize("open_world", [False, True])
+def test_unread_records_make_closed_absence_unknown_in_both_back_ends(open_world: bool) -> None:
+    tables: dict[str, list[dict[str, Any]]] = {t: [] for t in ("patients", "observations", "conditions",
+                                                                "medications", "procedures")}
+    for pid, (table, system, code, concept) in _UNREAD_ROWS.items():
+        tables["patients"].append({"patient_id": pid, "birth_date": date(1970, 1, 1), "sex": "female"})
+        row: dict[str, Any] = {"patient_id": pid, "system": system, "code": code, "concept": concept}
+        row |= {"conditions": {"onset": AS_OF - timedelta(days=400), "abatement": None, "status": "active"},
+                "medications": {"start": AS_OF - timedelta(days=30), "end": None},
+                "procedures": {"performed": AS_OF - timedelta(days=30)}}[table]
+        tables[table].append(row)
+    trial = Trial(id="UNREAD", criteria=tuple(
+        Criterion(id=cid, kind="exclusion", text=cid, rule=rule) for cid, rule in _CLOSED_LEAVES.items()
+    ))  # fmt: skip
+    check_agreement(tables, [trial], open_world)  # SQL = evaluator, criterion by criterion
+    for patient in _native(tables):
+        got = {c.id: c for c in screen(trial, patient, as_of=AS_OF, open_world=open_world).criteria}
+        for cid, blind in _BLIND.items():
+            if patient.id == "celiac" and cid == "CD":
+                assert got[cid].status == "fail"  # a record decides, whatever else the chart holds
+            elif open_world or patient.id in blind:
+                assert got[cid].status == "unknown", (cid, patient.id, got[cid].explanation)
+                assert got[cid].missing
+            else:
+                assert got[cid].status == "pass", (cid, patient.id, got[cid].explanation)

@@ -20,7 +20,7 @@ from .sql import _and, _case, _col, _date, _in, _not_null, _null_bool, _str
 
 class _AllergyLeaves(_ConditionLeaves):
     def _allergy(self, r: n.Allergy, name: str) -> _Leaf:
-        closed = _null_bool() if self._open(CLOSED_BY) else exp.false()
+        closed = self._absence(CLOSED_BY, "conditions")
         if "conditions" not in self._descriptors:
             self._descriptors["conditions"] = self.profile.descriptors("conditions")
         groups: dict[Tri, list[int]] = {Tri.TRUE: [], Tri.UNKNOWN: [], Tri.FALSE: []}

@@ -87,6 +87,8 @@ class _CompilerBase:
         self.coverage: dict[date, int] = {}
         # leaf -> (truth column, its expression, value column or None, its expression) of the shared table.
         self.shared: dict[str, tuple[str, exp.Expression, str | None, exp.Expression | None]] = {}
+        # _absence: per unread_<table> / blind_conditions CTE, whether the registry has any such record.
+        self._unread: dict[str, bool] = {}
 
     def covered(self, r: n.Node) -> exp.Expression | None:
         """pat.cov_<i> for the criterion's window (evaluate.window_start), or None without observation periods."""
@@ -169,6 +171,46 @@ class _CompilerBase:
 
     def _finish_labs(self) -> None:
         """The lab picks' CTE (compile.labs)."""
+
+    def _absence(self, concept: str, table: str) -> exp.Expression:
+        """What no deciding record means for a leaf (evaluate._closed): NULL in the open world and for a
+        concept not reviewed as complete; else false, but NULL for a patient with a record the concept
+        cannot see through -- coded in a system the engine does not read (``Context.is_unread``), or for
+        a terminology-derived condition also SNOMED CT that maps to no ICD-10-CM title
+        (``Context.is_blind_to_icd10cm``). Those records are found once per registry from its
+        descriptors, so a registry without any costs nothing."""
+        if self._open(concept):
+            return _null_bool()
+        blind = table == "conditions" and concept in self.vocab.derived
+        cte = f"{'blind' if blind else 'unread'}_{table}"
+        if cte not in self._unread:
+            if table not in self._descriptors:
+                self._descriptors[table] = self.profile.descriptors(table)
+            test = self.ctx.is_blind_to_icd10cm if blind else self.ctx.is_unread
+            keys = [k for k, rec in self._descriptors[table] if test(rec)]
+            self._unread[cte] = bool(keys)
+            if keys:
+                u = "u"
+                self._add(
+                    cte,
+                    exp.select(_col("patient_id", u), _as(exp.true(), "u"), copy=False)
+                    .from_(exp.to_table(table).as_(u), copy=False)
+                    .where(self._records(table, u, keys), copy=False)
+                    .group_by(_col("patient_id", u), copy=False),
+                )
+                self.leaves[f"({cte})"] = _Leaf(cte, exp.false())  # (joined to the shared table like a leaf)
+        if not self._unread[cte]:
+            return exp.false()
+        return _case([(_not_null(_col("u", cte)), _null_bool())], exp.false())
+
+    def _join_absence(self, query: exp.Select, patient_id: exp.Column, *used: exp.Expression) -> exp.Select:
+        """``query`` (a leaf's own CTE) with the ``unread_*`` / ``blind_*`` tables its expressions read
+        (see :meth:`_absence`) joined on the patient."""
+        wanted = {c.table for e in used for c in e.find_all(exp.Column) if self._unread.get(c.table)}
+        for cte in sorted(wanted):
+            on = exp.EQ(this=_col("patient_id", cte), expression=patient_id.copy())
+            query = query.join(exp.to_table(cte), on=on, join_type="LEFT", copy=False)
+        return query
 
     def _open(self, concept: str) -> bool:
         """evaluate._closed: absence is unknown in the open world and for a concept whose code set is

@@ -71,16 +71,14 @@ class _Compiler(_LabLeaves, _AllergyLeaves, _DrugLeaves):
             return self._lab(r, name)
         if isinstance(r, n.Allergy):
             return self._allergy(r, name)
-        concept = r.concept if isinstance(r, n.Condition | n.Medication | n.Procedure | n.StableDose) else ""
-        closed = _null_bool() if self._open(concept) else exp.false()
         if isinstance(r, n.Condition):
-            return self._condition(r, name, closed)
+            return self._condition(r, name, self._absence(r.concept, "conditions"))
         if isinstance(r, n.Medication):
-            return self._medication(r, name, closed)
+            return self._medication(r, name, self._absence(r.concept, "medications"))
         if isinstance(r, n.StableDose):
             return self._stable(r, name)
         if isinstance(r, n.Procedure):
-            return self._procedure(r, name, closed)
+            return self._procedure(r, name, self._absence(r.concept, "procedures"))
         raise TypeError(type(r).__name__)
 
     # -- the tree -------------------------------------------------------------------------------

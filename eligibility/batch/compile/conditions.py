@@ -334,12 +334,10 @@ class _ConditionLeaves(_CompilerBase):
                 ],
                 closed,
             )
-            self._add(
-                name,
-                exp.select(_col("patient_id", agg_name), _as(truth, "t"), copy=False).from_(
-                    exp.to_table(agg_name), copy=False
-                ),
+            query = exp.select(_col("patient_id", agg_name), _as(truth, "t"), copy=False).from_(
+                exp.to_table(agg_name), copy=False
             )
+            self._add(name, self._join_absence(query, _col("patient_id", agg_name), closed))
             return _Leaf(name, closed)
         b = _col("b", f"{name}_bt")
         covered = self.covered(r)
@@ -379,5 +377,5 @@ class _ConditionLeaves(_CompilerBase):
         if keys:
             on_a = exp.EQ(this=_col("patient_id", agg_name), expression=_col("patient_id", "pat"))
             query = query.join(exp.to_table(agg_name), on=on_a, join_type="LEFT", copy=False)
-        self._add(name, query)
+        self._add(name, self._join_absence(query, _col("patient_id", "pat"), closed))
         return _Leaf(name, closed, observed=True)

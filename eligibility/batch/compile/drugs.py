@@ -148,7 +148,7 @@ class _DrugLeaves(_CompilerBase):
                 copy=False,
             )
         )
-        self._add(name, query)
+        self._add(name, self._join_absence(query, _col("patient_id", g), closed))
         return _Leaf(name, closed)
 
     def _stable(self, r: n.StableDose, name: str) -> _Leaf:
