@@ -112,6 +112,31 @@ def test_coordinated_items(text: str, kind: str, records: tuple[str, ...], expec
     check(verdict(text, kind, patient(*records)), expected)
 
 
+# "<group> with A and B": the group is said of the first item, the "and" between A and B may still
+# mean each or any (re-judge of 407b94e: "women with diabetes and other metabolic disease" was an AND)
+WHO_COORDINATED: list[tuple[str, tuple[str, ...], str, Tri | str]] = [
+    ("Men with heart failure and thrombosis", ("heart_failure",), "male", U),
+    ("Men with heart failure and thrombosis", ("heart_failure", "thrombosis"), "male", T),
+    ("Men with heart failure and thrombosis", ("heart_failure", "thrombosis"), "female", NOT_T),
+    ("Women with heart failure and other cardiac disease", ("heart_failure",), "female", U),
+    # no heart failure on record does not clear her: "and other cardiac disease" may be a second item
+    ("Women with heart failure and other cardiac disease", (), "female", U),
+    ("Men with HIV infection and other infections", (), "male", U),
+    # near miss: an inclusion keeps its plain AND, so one of the two is not enough
+    ("Men with heart failure and HIV infection", ("heart_failure",), "male", U),
+    ("Men with heart failure and thrombosis [inclusion]", ("thrombosis",), "male", F),
+    ("Men with heart failure and HIV infection [inclusion]", ("heart_failure",), "male", F),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "records", "sex", "expected"), WHO_COORDINATED, ids=[f"{r[0][:30]}-{r[1]}-{r[2]}" for r in WHO_COORDINATED]
+)
+def test_coordinated_items_said_of_a_group(text: str, records: tuple[str, ...], sex: str, expected: Tri | str) -> None:
+    kind = "inclusion" if text.endswith("[inclusion]") else "exclusion"
+    check(verdict(text.removesuffix(" [inclusion]"), kind, patient(*records, sex=sex)), expected)
+
+
 def test_pregnant_and_lactating_women_keeps_the_sex_as_a_plain_condition() -> None:
     """Who the list is about stays a conjunct: a man is never 'pregnant and lactating women'."""
     assert (

@@ -855,7 +855,12 @@ def _is_listed_noun(node: n.Node) -> bool:
         # one mention read as several concepts: a class with its examples, "HIV positive" (the
         # condition or its test); a parenthesised "(A or B)" keeps its own items' spans
         return all(_is_listed_noun(i) or isinstance(i, n.LabResult) for i in node.items)
-    return isinstance(node, n.And) and all(_is_listed_noun(i) for i in node.items)
+    # "women with diabetes" (and other metabolic disease): a mention said of a group is still a mention
+    return (
+        isinstance(node, n.And)
+        and all(_is_listed_noun(i) or _is_who(i) for i in node.items)
+        and any(_is_listed_noun(i) for i in node.items)
+    )
 
 
 def _may_end_examples(items: list[Any]) -> bool:
