@@ -311,6 +311,10 @@ def test_two_conditions_joined_by_and_in_an_inclusion_stay_a_conjunction() -> No
         ("younger than 6 months and older than 80 years", 40, Tri.FALSE),
         ("age < 18 and > 65", 70, Tri.TRUE),
         ("age < 18 and > 65", 30, Tri.FALSE),
+        # another conjunct beside the two bounds keeps them alternatives (re-check of seed 22's reading)
+        ("Men and women younger than 6 months and older than 80 years", 85, Tri.TRUE),
+        ("Patients of both sexes younger than 6 months and older than 80 years", 85, Tri.UNKNOWN),
+        ("Patients of both sexes younger than 6 months and older than 80 years", 40, Tri.FALSE),
     ],
 )
 def test_age_bounds_no_one_meets_together_are_alternatives(text: str, years: int, expected: Tri) -> None:

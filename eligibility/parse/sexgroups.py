@@ -67,13 +67,25 @@ def disjoint_ages(rule: n.Node) -> n.Node:
     def visit(node: n.Node) -> n.Node:
         if isinstance(node, n.And):
             items = _flat(node)
-            if len(items) == 2 and all(isinstance(i, n.Age) for i in items):
-                a, b = (_months(i) for i in items if isinstance(i, n.Age))
+            ages = [i for i in items if isinstance(i, n.Age)]
+            if len(ages) == 2:  # other conjuncts ("patients of both genders") stay conjuncts
+                a, b = (_months(i) for i in ages)
                 if a[1] < b[0] or b[1] < a[0]:
-                    return n.Or(items=tuple(items), span=node.span)
+                    either = n.Or(items=tuple(ages), span=_cover(ages))
+                    rest = [i for i in items if not isinstance(i, n.Age)]
+                    return (
+                        n.And(items=(either, *rest), span=node.span)
+                        if rest
+                        else either.model_copy(update={"span": node.span})
+                    )
         return n.rebuild(node, visit)
 
     return visit(rule)
+
+
+def _cover(nodes: list[n.Age]) -> tuple[int, int] | None:
+    spans = [x.span for x in nodes if x.span is not None]
+    return (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
 
 
 def _months(age: n.Age) -> tuple[float, float]:
