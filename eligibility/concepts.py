@@ -219,6 +219,12 @@ class HistoryCodes(BaseModel):
         description="ICD-10-CM prefixes of a disorder 'in remission' (F32.5, F31.7): it was present, so 'history of "
         "X' holds; whether the patient has X now is not settled (a bipolar disorder in remission is still one).",
     )
+    status_icd10cm: tuple[str, ...] = Field(
+        default=(),
+        description="ICD-10-CM prefixes of a status after a procedure (Z94 transplant status, Z95.1 presence of a "
+        "bypass graft): the procedure was done, at some time before the record; its date is not the procedure's, "
+        "so it never shows that the procedure was done within a window.",
+    )
     source: str
 
 
@@ -446,6 +452,13 @@ class Vocabulary:
         if system == "snomed":
             return norm in self.history.snomed
         return False
+
+    def is_status_code(self, system: str | None, code: str | None) -> bool:
+        """Whether a code records the status a procedure leaves (``HistoryCodes.status_icd10cm``)."""
+        if system != "icd10cm" or not code:
+            return False
+        norm = _norm_code(system, code)
+        return any(norm.startswith(_norm_code(system, p)) for p in self.history.status_icd10cm)
 
     def is_remission_code(self, system: str | None, code: str | None) -> bool:
         """Whether a code records a disorder in remission (``HistoryCodes.remission_icd10cm``)."""

@@ -1198,9 +1198,18 @@ def _procedure_verdict(r: n.Procedure, ctx: Context, name: str) -> Verdict:
         )
     start = _first_day(ctx.as_of, r.within)
     hits = [rec for rec in records if rec.date is not None and rec.date >= start]
-    if hits:
+    done = [rec for rec in hits if not ctx.vocab.is_status_code(normalise_system(rec.system), rec.code)]
+    if done:
         return Verdict(
-            Tri.TRUE, f"{_describe(hits[0], ctx, r.concept)} on {hits[0].date}, on or after {start}", evidence=evidence
+            Tri.TRUE, f"{_describe(done[0], ctx, r.concept)} on {done[0].date}, on or after {start}", evidence=evidence
+        )
+    if hits:  # Z94.0 "kidney transplant status" dated last week: a transplant was done, but not when
+        return Verdict(
+            Tri.UNKNOWN,
+            f"{_describe(hits[0], ctx, r.concept)} on {hits[0].date} records the status a {name} leaves, not when it "
+            f"was done: whether on or after {start} is not recorded",
+            evidence=evidence,
+            missing=(f"the date of the {name}",),
         )
     if any(rec.date is None for rec in records):
         return _closed(

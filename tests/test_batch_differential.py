@@ -87,12 +87,17 @@ RULE_MEDICATIONS = [
     "cytotoxic_chemotherapy",
     "tpo_receptor_agonists",
 ]
-RULE_PROCEDURES = ["splenectomy", "radiotherapy", "cardiac_angioplasty"]
+RULE_PROCEDURES = ["splenectomy", "radiotherapy", "cardiac_angioplasty", "cabg"]  # cabg: a code and a status (Z95.1)
 SYSTEM_URI = {
     "loinc": "http://loinc.org",
     "snomed": "http://snomed.info/sct",
     "icd10cm": "http://hl7.org/fhir/sid/icd-10-cm",
 }
+
+
+def _reads_apart(system: str, code: str) -> bool:
+    """A code the evaluator reads apart from its concept's others: a personal history, a procedure's status."""
+    return VOCAB.is_history_code(system, code) or VOCAB.is_status_code(system, code)
 
 
 def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
@@ -105,7 +110,7 @@ def _codes(concept: str) -> list[tuple[str | None, str | None, str | None]]:
             # them (C92.01, F32.5): they read differently
             under = [r for r in VOCAB.history.remission_icd10cm if any(r.startswith(c) for c in codes)]
             remission = under[:: max(1, len(under) // 4)][:4] if system == "icd10cm" else []
-            for code in (*codes[:3], *(c for c in codes[3:] if VOCAB.is_history_code(system, c)), *remission):
+            for code in (*codes[:3], *(c for c in codes[3:] if _reads_apart(system, c)), *remission):
                 out.append((system, code, None))
                 if system in SYSTEM_URI:
                     out.append((SYSTEM_URI[system], code, None))

@@ -810,6 +810,30 @@ def test_undated_procedure_in_a_window_is_unknown() -> None:
     assert node(rule, patient(procedures=(ProcedureRecord(concept="splenectomy"),))).truth is Tri.UNKNOWN
 
 
+# A status code (Z95.1 "presence of aortocoronary bypass graft") dated inside a window shows the operation
+# was done, not when: unknown, where the procedure's own code on the same date decides.
+STATUS_IN_WINDOW = [
+    ((("icd10cm", "Z95.1", 10),), Tri.UNKNOWN),  # status noted 10 days ago: the bypass may be years old
+    ((("snomed", "232717009", 10),), Tri.TRUE),  # the operation itself, 10 days ago
+    ((("icd10cm", "Z95.1", 10), ("snomed", "232717009", 20)), Tri.TRUE),
+    ((("icd10cm", "Z95.1", 10), ("snomed", "232717009", 400)), Tri.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("records", "truth"), STATUS_IN_WINDOW)
+def test_a_procedure_status_code_does_not_date_the_procedure(
+    records: tuple[tuple[str, str, int], ...], truth: Tri
+) -> None:
+    rule = n.Procedure(concept="cabg", within=n.Duration(amount=4, unit="weeks"))
+    p = patient(procedures=tuple(ProcedureRecord(system=s, code=c, date=ago(d)) for s, c, d in records))
+    got = node(rule, p)
+    assert got.truth is truth, got.reason
+    if truth is Tri.UNKNOWN:
+        assert "not when it was done" in got.reason and got.missing
+    # with no window, the status proves the operation was done
+    assert node(n.Procedure(concept="cabg"), p).truth is Tri.TRUE
+
+
 @pytest.mark.parametrize(("start", "status"), [(14, "unknown"), (15, "unknown"), (13, "fail")])
 def test_i6_stable_for_at_least_two_weeks_boundary(start: int, status: str) -> None:
     c = crit(patient(medications=(MedicationRecord(system="rxnorm", code="312617", start=ago(start)),)), "I6")

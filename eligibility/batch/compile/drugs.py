@@ -7,6 +7,7 @@ from datetime import timedelta
 import sqlglot.expressions as exp
 
 from ... import nodes as n
+from ...evaluate import normalise_system
 from .base import _CompilerBase, _Leaf
 from .sql import (
     _and,
@@ -17,6 +18,7 @@ from .sql import (
     _date,
     _days_between,
     _flag_max,
+    _in,
     _is_null,
     _not_null,
     _null_bool,
@@ -188,16 +190,29 @@ class _DrugLeaves(_CompilerBase):
         as_of = _date(self.as_of)
         in_past = _or(_is_null(performed), exp.LTE(this=performed, expression=as_of))
         flags: list[tuple[str, exp.Expression]] = [("undated", _is_null(performed))]
+        g = "g"
+        cases: list[tuple[exp.Expression, exp.Expression]] = []
         if r.within is not None:
             start = _date(self._first_day(r.within))
-            flags.append(("hit", exp.GTE(this=performed, expression=start)))
-        g = "g"
+            # evaluate._procedure_verdict: a status code (Z94.0) dated in the window is not the procedure's date
+            desc = dict(self._descriptors["procedures"])
+            status = [k for k in keys if self.vocab.is_status_code(normalise_system(desc[k].system), desc[k].code)]
+            done = [k for k in keys if k not in status]
+            if done:
+                hit = exp.GTE(this=performed, expression=start)
+                flags.append(("hit", _and(_in(_col("rkey", pr), done), hit) if status else hit))
+                cases.append((exp.EQ(this=_col("hit", g), expression=exp.Literal.number(1)), exp.true()))
+            if status:
+                flags.append(
+                    ("status", _and(_in(_col("rkey", pr), status), exp.GTE(this=performed, expression=start.copy())))
+                )
+                cases.append((exp.EQ(this=_col("status", g), expression=exp.Literal.number(1)), _null_bool()))
         if r.within is None:
             truth: exp.Expression = exp.true()
         else:
             truth = _case(
                 [
-                    (exp.EQ(this=_col("hit", g), expression=exp.Literal.number(1)), exp.true()),
+                    *cases,
                     (exp.EQ(this=_col("undated", g), expression=exp.Literal.number(1)), _null_bool()),
                 ],
                 closed,
