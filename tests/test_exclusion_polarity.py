@@ -97,3 +97,44 @@ def test_neither_polarity_decides_a_screening(conditions: list[dict[str, str]]) 
     assert e1.status == "unknown"
     assert "worded as a requirement" in e1.explanation
     assert result.verdict != "ineligible"
+
+
+# ---- exclusions worded with an obligation ("X must be ...") ----------------------------------------------------
+MODAL = [
+    "Serum lipase must be below 2 x ULN",
+    "Haemoglobin should be at least 9 g/dL",
+    "Patients must have a platelet count above 100 x 10^9/L",
+    "Creatinine must not exceed 2 mg/dL",
+    "Bilirubin needs to be at most 1.5 x ULN",
+]
+
+
+@pytest.mark.parametrize("text", MODAL)
+def test_an_exclusion_worded_with_an_obligation_keeps_both_readings(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert isinstance(rule, n.Ambiguous) and "worded as a requirement" in rule.reason, rule
+    literal, meant = rule.readings
+    assert n.strip_spans(meant) == n.strip_spans(n.Not(item=literal))
+    # as an inclusion the same words are the plain requirement
+    assert not isinstance(parse_criterion(text, "inclusion"), n.Ambiguous)
+
+
+def test_an_exclusion_worded_with_an_obligation_never_excludes_a_patient_who_meets_it() -> None:
+    from eligibility.concepts import default_vocabulary
+    from eligibility.evaluate import Context, evaluate
+    from eligibility.logic import Tri
+    from eligibility.patient import Observation
+
+    rule = parse_criterion("Haemoglobin should be at least 9 g/dL", "exclusion")
+    for value in (8.0, 9.0, 12.0):  # below, at and above the bound: both readings disagree, so unknown
+        who = Patient(
+            id="p", birth_date=date(1970, 1, 1), sex="female",
+            observations=(Observation(concept="hemoglobin", value=value, unit="g/dL", effective=date(2026, 5, 1)),),
+        )  # fmt: skip
+        assert evaluate(rule, Context(who, AS_OF, default_vocabulary())).truth is Tri.UNKNOWN
+
+
+@pytest.mark.parametrize("text", ["Haemoglobin below 9 g/dL", "Mustard gas exposure", "Platelets under 50 x 10^9/L"])
+def test_exclusions_without_an_obligation_stay_literal(text: str) -> None:
+    rule = parse_criterion(text, "exclusion")
+    assert not (isinstance(rule, n.Ambiguous) and "worded as a requirement" in rule.reason), rule

@@ -40,6 +40,17 @@ def _lead() -> re.Pattern[str]:
     )
 
 
+REQUIREMENT_REASON = (
+    "an exclusion worded as a requirement ('X must be ...'): read literally it excludes the patients who meet it,"
+    " but it usually means those who do not; the record cannot tell which was meant"
+)
+
+
+@cache
+def _modal() -> re.Pattern[str]:
+    return re.compile(rf"\b(?:{_phrases(lexicon_data()['requirement_modals'])})\b", re.IGNORECASE)
+
+
 def negated_lead(text: str) -> bool:
     """Whether the criterion opens with a negation ("No ...", "Patients with no ...", "Without ...")."""
     return _lead().match(text) is not None
@@ -53,7 +64,11 @@ def exclusion_polarity(rule: n.Node, text: str, kind: str) -> n.Node:
     reading that is itself ambiguous ("No stroke, epilepsy or asthma": does "no" reach every item?) keeps
     its readings on the literal side, so the whole never decides on one polarity.
     """
-    if kind != "exclusion" or not negated_lead(text) or not any(isinstance(x, n.Not) for x in n.walk(rule)):
+    if kind != "exclusion" or isinstance(rule, n.Unparsed):
         return rule
     meant: n.Node = rule.item if isinstance(rule, n.Not) else n.Not(item=rule, span=rule.span)
-    return n.Ambiguous(readings=(rule, meant), reason=REASON, span=rule.span)
+    if negated_lead(text) and any(isinstance(x, n.Not) for x in n.walk(rule)):
+        return n.Ambiguous(readings=(rule, meant), reason=REASON, span=rule.span)
+    if _modal().search(text) is not None:  # "Platelets must be > 100 x 10^9/L" under the exclusions
+        return n.Ambiguous(readings=(rule, meant), reason=REQUIREMENT_REASON, span=rule.span)
+    return rule
