@@ -273,6 +273,14 @@ def _norm_code(system: str, code: str) -> str:
     return code.replace(".", "") if system == "icd10cm" else code
 
 
+def _under_icd10cm(system: str | None, code: str | None, prefixes: tuple[str, ...]) -> bool:
+    """Whether an ICD-10-CM code falls under one of the prefixes (Z94 takes in Z94.0)."""
+    if system != "icd10cm" or not code:
+        return False
+    norm = _norm_code(system, code)
+    return any(norm.startswith(_norm_code(system, p)) for p in prefixes)
+
+
 @cache
 def retired_icd10cm() -> dict[str, str]:
     """Normalised retired ICD-10-CM code -> its FY2026 successor (``data/icd10cm_retired.yaml``)."""
@@ -448,24 +456,18 @@ class Vocabulary:
             return False
         norm = _norm_code(system, code)
         if system == "icd10cm":
-            return any(norm.startswith(_norm_code(system, p)) for p in self.history.icd10cm)
+            return _under_icd10cm(system, code, self.history.icd10cm)
         if system == "snomed":
             return norm in self.history.snomed
         return False
 
     def is_status_code(self, system: str | None, code: str | None) -> bool:
         """Whether a code records the status a procedure leaves (``HistoryCodes.status_icd10cm``)."""
-        if system != "icd10cm" or not code:
-            return False
-        norm = _norm_code(system, code)
-        return any(norm.startswith(_norm_code(system, p)) for p in self.history.status_icd10cm)
+        return _under_icd10cm(system, code, self.history.status_icd10cm)
 
     def is_remission_code(self, system: str | None, code: str | None) -> bool:
         """Whether a code records a disorder in remission (``HistoryCodes.remission_icd10cm``)."""
-        if system != "icd10cm" or not code:
-            return False
-        norm = _norm_code(system, code)
-        return any(norm.startswith(_norm_code(system, p)) for p in self.history.remission_icd10cm)
+        return _under_icd10cm(system, code, self.history.remission_icd10cm)
 
     def concepts_for_code(self, system: str, code: str) -> set[str]:
         """Concepts whose codes equal ``code`` or, in a hierarchical system, are its ancestors.

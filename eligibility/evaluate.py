@@ -250,6 +250,12 @@ class Context:
         return not default_terminology().codes_for_text(record.text or "")
 
     @cached_property
+    def blind_conditions(self) -> tuple[Any, ...]:
+        """The condition records :meth:`is_blind_to_icd10cm`, found once per patient (every closed-world
+        ICD-10-CM leaf asks)."""
+        return tuple(rec for rec in self.patient.conditions if self.is_blind_to_icd10cm(rec))
+
+    @cached_property
     def unread(self) -> dict[str, tuple[Any, ...]]:
         """Per record kind, the records whose code is in a system the engine does not know (or has no
         system) and that matched no concept: a criterion on that kind cannot be sure of absence."""
@@ -923,7 +929,7 @@ def _unreadable_conditions(ctx: Context) -> list[Any]:
     """Condition records a closed-world ICD-10-CM reading cannot see through: in a system the engine does not
     read, or SNOMED CT whose code no concept lists and whose display names no ICD-10-CM title or inclusion
     term (SNOMED CT records that do map say which ICD-10-CM code they are, so they are seen)."""
-    return [rec for rec in ctx.patient.conditions if ctx.is_blind_to_icd10cm(rec)]
+    return list(ctx.blind_conditions)
 
 
 def _unmatched_note(ctx: Context, name: str, verdict: Verdict) -> Verdict:

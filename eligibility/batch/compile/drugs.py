@@ -198,14 +198,12 @@ class _DrugLeaves(_CompilerBase):
             desc = dict(self._descriptors["procedures"])
             status = [k for k in keys if self.vocab.is_status_code(normalise_system(desc[k].system), desc[k].code)]
             done = [k for k in keys if k not in status]
+            in_window = exp.GTE(this=performed, expression=start)
             if done:
-                hit = exp.GTE(this=performed, expression=start)
-                flags.append(("hit", _and(_in(_col("rkey", pr), done), hit) if status else hit))
+                flags.append(("hit", _and(_in(_col("rkey", pr), done), in_window.copy()) if status else in_window))
                 cases.append((exp.EQ(this=_col("hit", g), expression=exp.Literal.number(1)), exp.true()))
             if status:
-                flags.append(
-                    ("status", _and(_in(_col("rkey", pr), status), exp.GTE(this=performed, expression=start.copy())))
-                )
+                flags.append(("status", _and(_in(_col("rkey", pr), status), in_window.copy())))
                 cases.append((exp.EQ(this=_col("status", g), expression=exp.Literal.number(1)), _null_bool()))
         if r.within is None:
             truth: exp.Expression = exp.true()
